@@ -1,0 +1,43 @@
+# The book's commands. `make book` and `make test` do all the set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export COLORBOOK_RUNS := $(CURDIR)/runs
+export TF_CPP_MIN_LOG_LEVEL := 2
+export KERAS_BACKEND := tensorflow
+# Jupyter's configuration stays inside the virtual environment.
+export JUPYTER_PLATFORM_DIRS := 1
+
+.PHONY: setup book test test-browser lint bench experiments clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (colorutils)" >/dev/null
+	touch $(STAMP)
+
+book: setup
+	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
+	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
+
+lint: setup
+	$(BIN)/ruff check colorutils tests benchmarks data notebooks
+
+test: setup lint
+	$(BIN)/python -m pytest -q tests
+	COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+
+bench: setup
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+experiments: setup
+	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+
+clean:
+	rm -rf _build runs .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,120 @@
+"""Scale presets and the parameters check that every chapter runs after its parameters cell.
+
+Every notebook has one papermill ``parameters`` cell with a ``scale`` knob:
+
+``smoke``
+    seconds on a laptop CPU; what ``make test`` (nbval) runs.
+``book``
+    a few minutes on a 2-core CPU; what ``make book`` renders.
+``full``
+    a Colab GPU; the settings that give publishable pictures.
+
+The notebook's own knobs (``image_size``, ``epochs``, ...) default to ``None``, which means
+"take the preset of this scale"; any value given explicitly wins.  The default scale comes from
+the ``COLORBOOK_SCALE`` environment variable (the Makefile sets it to ``smoke`` for nbval), and
+``book`` otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+SCALES = ("smoke", "book", "full")
+SCALE_ENV_VAR = "COLORBOOK_SCALE"
+RUNS_ENV_VAR = "COLORBOOK_RUNS"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved knobs of one notebook run."""
+
+    scale: str
+    dataset: str
+    image_size: int
+    batch_size: int
+    epochs: int
+    train_images: int | None  # None: the whole split
+    eval_images: int | None
+    width: float  # width multiplier of the models
+    seeds: tuple[int, ...]
+    run_root: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def run_dir(self, name: str) -> str:
+        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``.
+
+        Keeping scale and dataset in the path means a smoke run never collides with a book
+        run, and a chapter can reuse (not retrain) a model an earlier chapter finished.
+        """
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)
+        return os.path.join(self.run_root, self.scale, slug, name)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": dict(image_size=32, batch_size=16, epochs=1, train_images=64, eval_images=32,
+                  width=0.25, seeds=(0,)),
+    "book": dict(image_size=48, batch_size=32, epochs=8, train_images=None, eval_images=None,
+                 width=0.5, seeds=(0, 1, 2)),
+    "full": dict(image_size=128, batch_size=64, epochs=30, train_images=None, eval_images=None,
+                 width=1.0, seeds=(0, 1, 2)),
+}
+
+
+def default_scale() -> str:
+    """The scale a notebook uses when nobody passed one: ``$COLORBOOK_SCALE`` or ``book``."""
+    return os.environ.get(SCALE_ENV_VAR, "book")
+
+
+def default_run_root() -> str:
+    """Where run folders go: ``$COLORBOOK_RUNS`` or ``runs`` under the working directory."""
+    return os.environ.get(RUNS_ENV_VAR, "runs")
+
+
+def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
+            **overrides) -> Settings:
+    """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.
+
+    Parameters
+    ----------
+    scale : {"smoke", "book", "full"}
+        The budget of the run.
+    dataset : str
+        A data source understood by :func:`colorutils.data.load` (``sample``, ``tfds:NAME``,
+        ``folder:PATH``).
+    run_root : str, optional
+        Folder under which the chapter writes its run folders (a Google Drive path on Colab);
+        default :func:`default_run_root`.
+    **overrides
+        Any field of :class:`Settings`; ``None`` means "use the preset".
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is unknown, a knob is unknown, or a number is not positive.
+    """
+    if scale not in PRESETS:
+        raise ValueError(
+            f"scale={scale!r} is not a known scale; use one of {', '.join(SCALES)} "
+            f"(e.g. papermill -p scale smoke)."
+        )
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"dataset={dataset!r}: give 'sample', 'tfds:NAME' or 'folder:PATH'.")
+    values = dict(PRESETS[scale])
+    for name, value in overrides.items():
+        if name not in values:
+            raise ValueError(
+                f"unknown parameter {name}={value!r}; known: {', '.join(sorted(values))}."
+            )
+        if value is not None:
+            values[name] = value
+    for name in ("image_size", "batch_size", "epochs"):
+        if not isinstance(values[name], int) or values[name] < 1:
+            raise ValueError(f"{name}={values[name]!r} must be a positive integer.")
+    if values["width"] <= 0:
+        raise ValueError(f"width={values['width']!r} must be positive.")
+    values["seeds"] = tuple(int(s) for s in values["seeds"])
+    return Settings(scale=scale, dataset=dataset, run_root=run_root or default_run_root(),
+                    **values)
