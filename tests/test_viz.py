@@ -1,0 +1,41 @@
+"""The shared figures draw what they are given and refuse what they cannot draw."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from colorutils import viz  # noqa: E402
+
+
+def test_show_images_grid_and_titles():
+    imgs = [np.random.rand(8, 8, 3), np.random.rand(8, 8), (np.random.rand(8, 8, 1) * 255).astype("uint8")]
+    fig = viz.show_images(imgs, titles=["a", "b", "c"], ncols=2, title="demo")
+    axes = fig.axes
+    assert len(axes) == 4  # 2 x 2 grid, last one empty
+    assert [ax.get_title() for ax in axes[:3]] == ["a", "b", "c"]
+    assert fig._suptitle.get_text() == "demo"
+
+
+def test_show_images_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        viz.show_images([])
+    with pytest.raises(ValueError, match="titles"):
+        viz.show_images([np.zeros((4, 4, 3))], titles=["a", "b"])
+    with pytest.raises(ValueError, match="shape"):
+        viz.show_images([np.zeros((4,))])
+
+
+def test_compare_rows_labels_rows():
+    rows = {"gray": [np.zeros((4, 4))] * 3, "truth": [np.ones((4, 4, 3))] * 3}
+    fig = viz.compare_rows(rows, title="cmp")
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_ylabel() == "gray" and fig.axes[3].get_ylabel() == "truth"
+
+
+def test_plot_history_draws_each_loss():
+    fig = viz.plot_history({"loss": [3, 2, 1], "val_loss": [3.5, 2.5, 2.0], "acc": [0, 1, 1]})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and list(lines[0].get_ydata()) == [3, 2, 1]
