@@ -72,7 +72,9 @@ yuv_from_rgb = np.array([
 #: YUV -> sRGB.
 rgb_from_yuv = np.linalg.inv(yuv_from_rgb)
 
-#: CIE XYZ tristimulus values of the D65 white, 2 degree observer (Y normalised to 1).
+#: CIE XYZ tristimulus values of the D65 white, 2 degree observer (Y normalised to 1). The rows
+#: of ``xyz_from_rgb`` sum to it only to 4 digits, so sRGB grays get |a|, |b| < 0.005 rather
+#: than exactly 0 (as in scikit-image, whose values we keep so both agree to rounding).
 D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 
 # sRGB transfer curve (IEC 61966-2-1): linear segment below the threshold, power 2.4 above.
@@ -296,8 +298,8 @@ def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
 
     Examples
     --------
-    >>> rgb_to_lab([1.0, 1.0, 1.0]).numpy().round(3)
-    array([100.,   0.,   0.], dtype=float32)
+    >>> rgb_to_lab([1.0, 1.0, 1.0]).numpy().round(2)
+    array([100.,  -0.,   0.], dtype=float32)
     >>> rgb_to_lab(tf.constant([[255, 0, 0]], tf.uint8)).numpy().round(1)
     array([[53.2, 80.1, 67.2]], dtype=float32)
     """
@@ -412,7 +414,8 @@ def rgb_to_hsv(rgb, *, validate: bool = True) -> tf.Tensor:
     safe_delta = tf.where(gray, tf.ones_like(delta), delta)
     h = tf.where(b >= v, 4.0 + (r - g) / safe_delta,
                  tf.where(g >= v, 2.0 + (b - r) / safe_delta, (g - b) / safe_delta))
-    h = tf.where(gray, tf.zeros_like(h), tf.math.floormod(h / 6.0, 1.0))
+    h = tf.math.floormod(h / 6.0, 1.0)
+    h = tf.where(gray | (h >= 1.0), tf.zeros_like(h), h)  # a tiny negative h mods to 1.0
     s = tf.where(v > 0, delta / tf.where(v > 0, v, tf.ones_like(v)), tf.zeros_like(v))
     return tf.cast(tf.stack([h, s, v], axis=-1), out_dtype)
 
