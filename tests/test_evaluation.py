@@ -1,0 +1,166 @@
+"""colorutils.evaluation: the results table, the baselines, and `colorutils evaluate`."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorutils import color, evaluation
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SIZE = 16
+
+
+def _lab_arrays(n=6, seed=0, size=SIZE):
+    rng = np.random.default_rng(seed)
+    rgb = rng.uniform(0.05, 0.95, size=(n, size // 4, size // 4, 3)).astype(np.float32)
+    rgb = tf.image.resize(rgb, (size, size), method="nearest").numpy()  # some structure
+    lab = color.rgb_to_lab(rgb).numpy()
+    return color.normalize_l(lab[..., :1]), lab[..., 1:], rgb
+
+
+def _dataset(l_norm, ab, labels=None, batch=4):
+    targets = {"ab": ab} if labels is None else {"ab": ab, "label": labels}
+    return tf.data.Dataset.from_tensor_slices((l_norm, targets)).batch(batch)
+
+
+def test_table_has_one_row_per_method_and_image_and_ground_truth_tops():
+    l_norm, ab, _ = _lab_arrays()
+    noisy = lambda x: ab[: len(x)] * 0 + 20.0  # noqa: E731 - a constant-colour "model"
+    table = evaluation.evaluate({"const": noisy}, (l_norm, ab), mean_ab=[1.0, 2.0])
+    assert table.methods == ["const", "gray", "mean_ab", "ground_truth"]
+    assert len(table.rows) == 4 * 6
+    assert [r["image"] for r in table.rows if r["method"] == "gray"] == list(range(6))
+    summary = {r["method"]: r for r in table.summary()}
+    gt = summary["ground_truth"]
+    assert gt["n"] == 6 and np.isnan(gt["psnr"])  # infinite PSNR reported as n/a
+    assert gt["ssim"] == pytest.approx(1.0, abs=1e-4) and gt["auc"] == pytest.approx(1.0)
+    assert gt["colourfulness_ratio"] == pytest.approx(1.0, rel=1e-4)
+    assert summary["gray"]["colourfulness"] < 1.0
+    for name in ("const", "gray", "mean_ab"):
+        assert summary[name]["auc"] < 1.0 and summary[name]["ab_distance"] > 0
+    assert "auc_rebalanced" not in gt and "correct" not in gt
+
+
+def test_batched_dataset_limit_labels_classifier_and_images():
+    l_norm, ab, rgb = _lab_arrays(n=7)
+    labels = np.arange(7) % 2
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    clf = keras.Model(inp, keras.layers.Dense(2)(x))
+    weights, bins = np.array([0.5, 2.0], np.float32), np.array([[0, 0], [40, 40]], np.float32)
+    table = evaluation.evaluate(lambda x: np.zeros((len(x), SIZE // 2, SIZE // 2, 2)),
+                                _dataset(l_norm, ab, labels), baselines=("gray",),
+                                weights=weights, bins=bins, classifier=clf, limit=5,
+                                keep_images=True)
+    assert table.methods == ["model", "gray"]
+    assert len(table.rows) == 10 and table.rows[4]["label"] == 0
+    assert {"auc_rebalanced", "correct"} <= set(table.metric_names)
+    # a predictor of ab = 0 at half resolution is the gray baseline, upsampled
+    np.testing.assert_allclose(table.column("auc", "model"), table.column("auc", "gray"))
+    assert set(table.column("correct", "model")) <= {0.0, 1.0}
+    assert table.images["model"].shape == (5, SIZE, SIZE, 3)
+    assert table.images["model"].dtype == np.uint8
+    assert table.images["ground_truth"].shape == (5, SIZE, SIZE, 3)
+    best, worst = table.best_and_worst("model", "ab_distance", k=2)
+    d = table.column("ab_distance", "model")
+    assert d[best[0]] == d.min() and d[worst[0]] == d.max()
+
+
+def test_mean_ab_comes_from_the_training_data_not_the_test_data():
+    l_norm, ab, _ = _lab_arrays()
+    train_ab = np.zeros_like(ab)
+    train_ab[..., 0] = 30.0
+    np.testing.assert_allclose(evaluation.dataset_mean_ab((l_norm, train_ab)), [30.0, 0.0])
+    table = evaluation.evaluate(None, (l_norm, ab), baselines=("mean_ab",),
+                                train_dataset=_dataset(l_norm, train_ab))
+    np.testing.assert_allclose(table.images.get("mean_ab", 0), 0)  # not kept by default
+    want = np.linalg.norm(ab - np.array([30.0, 0.0]), axis=-1).mean(axis=(1, 2))
+    np.testing.assert_allclose(table.column("ab_distance", "mean_ab"), want, rtol=1e-5)
+    skipped = evaluation.evaluate(None, (l_norm, ab), baselines=("mean_ab", "gray"))
+    assert skipped.methods == ["gray"] and "mean_ab baseline skipped" in skipped.notes[0]
+
+
+def test_csv_markdown_and_errors(tmp_path):
+    l_norm, ab, _ = _lab_arrays(n=3)
+    table = evaluation.evaluate(None, (l_norm, ab), baselines=("gray", "ground_truth"))
+    path = table.to_csv(tmp_path / "sub" / "per_image.csv")
+    rows = list(csv.DictReader(open(path)))
+    assert len(rows) == 6 and rows[0]["method"] == "gray" and float(rows[0]["ssim"]) < 1
+    assert rows[-1]["psnr"] == ""  # ground truth PSNR: not meaningful
+    summary = list(csv.DictReader(open(table.to_csv(tmp_path / "s.csv", summary=True))))
+    assert [r["method"] for r in summary] == ["gray", "ground_truth"]
+    md = table.to_markdown()
+    assert md.splitlines()[0].startswith("| method | n | psnr") and "n/a" in md
+    assert "ground_truth" in table.format()
+    with pytest.raises(ValueError, match="unknown baselines"):
+        evaluation.evaluate(None, (l_norm, ab), baselines=("grey",))
+    with pytest.raises(ValueError, match="limit=0"):
+        evaluation.evaluate(None, (l_norm, ab), limit=0)
+    with pytest.raises(ValueError, match="clash"):
+        evaluation.evaluate({"gray": lambda x: x}, (l_norm, ab))
+
+
+def test_evaluate_a_keras_model_through_predict_ab():
+    if importlib.util.find_spec("colorutils.inference") is None:
+        pytest.skip("colorutils.inference not written yet")
+    from colorutils import models
+
+    l_norm, ab, _ = _lab_arrays(n=4)
+    model = models.regression_cnn(width=0.125)
+    table = evaluation.evaluate(model, (l_norm, ab), baselines=())
+    assert table.methods == [model.name] and len(table.rows) == 4
+    assert np.all(np.isfinite(table.column("psnr", model.name)))
+
+
+def _run_cli(*args, cwd):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    # `-c` rather than `-m colorutils.cli`: under -m the module runs as __main__ and its
+    # UserError is a different class from the one the handlers raise.
+    code = "import sys; from colorutils.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, "evaluate", *args],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_cli_bad_model_path_is_one_line_exit_2(tmp_path):
+    res = _run_cli("--model", str(tmp_path / "nope"), cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()  # no TensorFlow import before the path check
+    assert len(lines) == 1 and "nope" in lines[0] and "does not exist" in lines[0]
+    res = _run_cli("--model", str(tmp_path), "--limit", "0", cwd=tmp_path)
+    assert res.returncode == 2 and "--limit" in res.stderr
+
+
+@pytest.mark.slow
+def test_cli_evaluates_a_saved_model_and_writes_csv(tmp_path):
+    for mod in ("colorutils.inference", "colorutils.data"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"{mod} not written yet")
+    from colorutils import models
+
+    model = models.regression_cnn(width=0.125)
+    model.save(tmp_path / "tiny.keras")
+    out = tmp_path / "scores"
+    res = _run_cli("--model", str(tmp_path / "tiny.keras"), "--dataset", "sample",
+                   "--image-size", "16", "--limit", "5", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "gray" in res.stdout and "ground_truth" in res.stdout
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    methods = [r["method"] for r in rows]
+    assert methods.count("tiny.keras") == 5 and methods.count("gray") == 5
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    assert {r["method"] for r in summary} >= {"tiny.keras", "gray", "ground_truth"}
+    res = _run_cli("--model", str(tmp_path / "tiny.keras"), "--dataset", "nosuch:thing",
+                   "--image-size", "16", cwd=tmp_path)
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("colorutils evaluate:")]
+    assert res.returncode == 2 and len(errors) == 1 and "nosuch" in errors[0], res.stderr
+    assert "Traceback" not in res.stderr
