@@ -1,0 +1,598 @@
+"""Colorize your own photos: the ``colorutils colorize`` command and its Python API.
+
+A colorization model sees only the lightness ``L`` of a photo and predicts the two chroma
+channels ``ab`` (CIE Lab, :mod:`colorutils.color`).  Human vision is far more sensitive to
+detail in lightness than in chroma, which is why JPEG subsamples chroma and why
+colorization papers run the network at a small size and upsample its ``ab`` only
+(Zhang, Isola and Efros 2016, section 2; Iizuka, Simo-Serra and Ishikawa 2016, section 3.5):
+
+1. read the photo (JPEG, PNG, 16-bit PNG, TIFF, ...; EXIF orientation applied) and keep its
+   full-resolution lightness ``L`` (a colour photo is first reduced to its lightness);
+2. resize ``L`` (area-preserving, antialiased) so that the shorter side is the model's training
+   size ``S`` (a multiple of :data:`SIZE_MULTIPLE`, aspect ratio kept) and predict ``ab`` there
+   with :func:`colorutils.inference.predict_ab` (annealed mean at temperature ``T`` for
+   classification models);
+3. upsample ``ab`` bilinearly to the photo's ``H x W`` and recombine it with the *true*
+   full-resolution ``L`` (:func:`colorutils.color.recombine`): the output has the input's size
+   and all of its detail.
+
+Memory: the photo is never held as float RGB.  The full-resolution arrays are ``L`` (4 bytes
+per pixel), the upsampled ``ab`` (8 bytes), the decoded input (<= 6 bytes) and the output
+(3 bytes); the colour conversions run in bands of about :data:`BAND_PIXELS` pixels.  A
+4000 x 3000 photo therefore needs a few hundred MB on top of TensorFlow itself
+(``tests/test_cli_colorize.py`` measures and bounds it).
+
+Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_file`,
+:func:`colorize_paths`; the command line calls :func:`cli_main`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+#: File name endings searched for inside input folders (explicit file inputs may have any).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+#: The model-side image dimensions are rounded to a multiple of this (U-Nets halve 4 times).
+SIZE_MULTIPLE = 16
+#: Pixels per band of the full-resolution colour conversions (bounds their temporary memory).
+BAND_PIXELS = 1 << 20
+#: File name endings of the outputs.
+OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
+JPEG_QUALITY = 95
+
+
+def _user_error(message: str) -> Exception:
+    from colorutils.cli import UserError
+
+    return UserError(message)
+
+
+def _import_tf():
+    """Import TensorFlow and Keras without their start-up chatter on stderr.
+
+    The command promises one-line errors; TensorFlow prints several INFO lines to file
+    descriptor 2 while it loads (before Python's logging can filter them).  They are captured
+    and shown only if the import itself fails.
+    """
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"], sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (e.g. some embedded interpreters)
+        import keras
+        import tensorflow as tf
+
+        return tf, keras
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            import keras
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf, keras
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_temperature(temperature: float | None) -> float:
+    """The annealed-mean temperature to use: ``None`` -> :data:`colorutils.quantize.TEMPERATURE`.
+
+    Raises
+    ------
+    UserError
+        If the value is not a number in ``(0, 1]`` (``T -> 0`` is the mode, ``T = 1`` the mean
+        of the predicted distribution; Zhang et al. 2016 use 0.38).
+    """
+    if temperature is None:
+        from colorutils.quantize import TEMPERATURE
+
+        return float(TEMPERATURE)
+    t = float(temperature)
+    if not (math.isfinite(t) and 0.0 < t <= 1.0):
+        raise _user_error(
+            f"--temperature {temperature!r} is outside (0, 1]; use e.g. 0.38 (the book's "
+            "default), smaller for more vivid colours, 1 for the mean."
+        )
+    return t
+
+
+def check_size(size: int | None) -> int | None:
+    """``None`` or a positive model-side size of at least :data:`SIZE_MULTIPLE`."""
+    if size is None:
+        return None
+    if int(size) != size or size < SIZE_MULTIPLE:
+        raise _user_error(
+            f"--size {size!r} must be an integer >= {SIZE_MULTIPLE} (the side length the model "
+            "runs at, e.g. its training image size)."
+        )
+    return int(size)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _find_config(model_path: pathlib.Path) -> dict | None:
+    folders = [model_path] if model_path.is_dir() else [model_path.parent,
+                                                        model_path.parent.parent]
+    for folder in folders:
+        candidate = folder / "config.json"
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text())
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def training_size(config: dict | None) -> int | None:
+    """The training image size recorded in a run folder's ``config.json``, if any.
+
+    Looks for ``image_size`` at the top level, then one level down (e.g. ``{"settings":
+    {"image_size": 48}}``).
+    """
+    if not isinstance(config, dict):
+        return None
+    candidates = [config] + [v for v in config.values() if isinstance(v, dict)]
+    for c in candidates:
+        value = c.get("image_size")
+        if isinstance(value, int) and value > 0:
+            return value
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
+            return min(value)
+    return None
+
+
+def check_model(model) -> None:
+    """Raise a one-line :class:`~colorutils.cli.UserError` unless ``model`` colorizes.
+
+    A colorization model of the book takes one input ``l_norm`` with one channel and returns a
+    dict with an ``"ab"`` entry (2 channels for regression, ``Q`` logits for classification).
+    """
+    name = getattr(model, "name", type(model).__name__)
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1 or inputs[0].shape[-1] != 1:
+        shapes = ", ".join(str(tuple(i.shape)) for i in inputs) or "unknown"
+        raise _user_error(
+            f"model {name!r} is not a colorization model: it takes inputs of shape {shapes}, "
+            "not one lightness channel [H, W, 1]; pass a run folder of a colorization model."
+        )
+    output = getattr(model, "output", None)
+    if not (isinstance(output, dict) and "ab" in output):
+        kind = (f"a dict with keys {sorted(output)}" if isinstance(output, dict)
+                else "a single tensor")
+        raise _user_error(
+            f"model {name!r} is not a colorization model: its output is {kind}, not a dict with "
+            "an 'ab' entry; pass a run folder of a colorization model (colorutils.models)."
+        )
+    channels = output["ab"].shape[-1]
+    if channels is None or channels < 2:
+        raise _user_error(f"model {name!r}: its 'ab' output has {channels} channels; expected 2 "
+                          "(regression) or the number of ab bins (classification).")
+
+
+def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
+    """Load a trained colorization model and the size it should run at.
+
+    Parameters
+    ----------
+    model_path : path
+        A run folder written by :func:`colorutils.train.fit` or a ``.keras`` file.
+    size : int, optional
+        Model-side image size; default: ``image_size`` from the run folder's ``config.json``
+        (the training size), else the model's fixed input size.
+
+    Returns
+    -------
+    (keras.Model, int)
+
+    Raises
+    ------
+    UserError
+        Missing path, unloadable file, a model that is not a colorization model, or no way to
+        tell the size (then pass ``size``).
+    """
+    path = pathlib.Path(model_path).expanduser()
+    size = check_size(size)
+    if not path.exists():
+        raise _user_error(f"--model {str(model_path)!r} does not exist; give a run folder "
+                          "(e.g. runs/book/sample/<name>) or a .keras file.")
+    _import_tf()
+    from colorutils import train
+
+    try:
+        model = train.load_model(str(path), compile=False)
+    except Exception as err:  # noqa: BLE001 - any load failure becomes a one-line message
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise _user_error(f"--model {str(model_path)!r} could not be loaded as a Keras model "
+                          f"({type(err).__name__}: {first})") from None
+    check_model(model)
+    if size is None:
+        size = training_size(_find_config(path))
+    if size is None:
+        fixed = model.inputs[0].shape[1:3]
+        if all(isinstance(d, int) for d in fixed):
+            size = int(min(fixed))
+    if size is None:
+        raise _user_error(f"cannot tell the training size of --model {str(model_path)!r} (no "
+                          "config.json with image_size beside it); pass --size N.")
+    return model, size
+
+
+# --------------------------------------------------------------------------- images
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode a photo file with its EXIF orientation applied.
+
+    Returns uint8 ``[H, W]`` (8-bit gray), uint16 ``[H, W]`` (16-bit gray), or uint8
+    ``[H, W, 3]`` (anything else: palette, RGB, CMYK, and transparent images composited on
+    white).  16-bit colour PNGs are reduced to 8 bits by Pillow.
+
+    Raises
+    ------
+    OSError / ValueError
+        If the file is not a readable image (Pillow's message).
+    """
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(img).astype(np.uint16)
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if img.mode == "I" or arr.max(initial=0) > 1.0 else 1.0
+        return np.clip(np.round(arr / scale * 65535.0), 0, 65535).astype(np.uint16)
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"))
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("RGB"))
+
+
+def _bands(height: int, width: int):
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    for r0 in range(0, height, rows):
+        yield slice(r0, min(r0 + rows, height))
+
+
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L* (0..100, float32 ``[H, W]``) of a uint8/uint16 gray or uint8/float RGB image.
+
+    Gray levels go through a lookup table built with :func:`colorutils.color.rgb_to_lab`
+    (exact, one table entry per level); colour images are converted in bands of
+    :data:`BAND_PIXELS` pixels, so the temporary memory does not grow with the photo.
+    """
+    from colorutils import color
+
+    _import_tf()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        if image.dtype == np.uint8:
+            levels = np.arange(256, dtype=np.float32) / 255.0
+        elif image.dtype == np.uint16:
+            levels = np.arange(65536, dtype=np.float32) / 65535.0
+        else:
+            raise ValueError(f"a gray image must be uint8 or uint16, got {image.dtype}; "
+                             "convert with (x * 255).round().astype('uint8').")
+        table = np.asarray(color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=1)))[:, 0]
+        return table.astype(np.float32)[image]
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image shape {image.shape}: expected [H, W] gray or [H, W, 3] RGB.")
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)
+        if image.size and (image.min() < 0.0 or image.max() > 1.0):
+            raise ValueError("a float RGB image must lie in [0, 1]; divide by 255 or pass uint8.")
+    out = np.empty(image.shape[:2], np.float32)
+    for band in _bands(*image.shape[:2]):
+        lab = color.rgb_to_lab(np.ascontiguousarray(image[band]), validate=False)
+        out[band] = np.asarray(lab)[..., 0]
+    return out
+
+
+def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, int]:
+    """Model-side ``(h, w)``: shorter side ``size``, aspect ratio kept, multiples of 16.
+
+    A model with a fixed input size (e.g. a fusion net's global path) gets exactly that size.
+    """
+    if model is not None:
+        fixed = tuple(model.inputs[0].shape[1:3])
+        if all(isinstance(d, int) for d in fixed):
+            return int(fixed[0]), int(fixed[1])
+    scale = size / min(height, width)
+
+    def snap(n):
+        return max(SIZE_MULTIPLE, int(round(n * scale / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
+
+    return snap(height), snap(width)
+
+
+def _to_uint8(rgb) -> np.ndarray:
+    return np.clip(np.asarray(rgb) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
+                       method: str = "annealed_mean", return_gray: bool = False):
+    """Colorize a full-resolution lightness map ``L`` (float32 ``[H, W]``, 0..100).
+
+    Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
+    if ``return_gray``).  See the module docstring for the three steps.
+    """
+    tf, _ = _import_tf()
+    from colorutils import color, inference
+
+    temperature = check_temperature(temperature)
+    L = np.asarray(L, np.float32)
+    height, width = L.shape
+    h, w = model_shape(height, width, size, model)
+    small = tf.image.resize(L[None, :, :, None], (h, w), method="area", antialias=True)
+    l_small = color.normalize_l(small)
+    ab_small = inference.predict_ab(model, l_small, method=method, temperature=temperature)
+    ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32), (height, width),
+                         method="bilinear")[0]
+    rgb = np.empty((height, width, 3), np.uint8)
+    gray = np.empty((height, width, 3), np.uint8) if return_gray else None
+    for band in _bands(height, width):
+        l_norm = color.normalize_l(L[band][None, :, :, None])
+        rgb[band] = _to_uint8(color.recombine(l_norm, ab[band][None])[0])
+        if return_gray:
+            gray[band] = _to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
+    del ab
+    return (rgb, gray) if return_gray else rgb
+
+
+def colorize_array(model, image: np.ndarray, size: int, temperature: float | None = None, *,
+                   method: str = "annealed_mean", return_gray: bool = False):
+    """Colorize one photo given as an array; the output keeps the input's size.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A colorization model (input ``l_norm`` [H, W, 1], output dict with ``"ab"``).
+    image : np.ndarray
+        uint8 or uint16 gray ``[H, W]``, or uint8 / float-in-[0, 1] RGB ``[H, W, 3]`` (colour
+        is reduced to its lightness first: the model never sees the original colours).
+    size : int
+        Side length the model runs at (its training size); the shorter side of the photo is
+        resized to it, see :func:`model_shape`.
+    temperature : float in (0, 1], optional
+        Annealed-mean temperature; default :data:`colorutils.quantize.TEMPERATURE`.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 RGB ``[H, W, 3]`` (plus the gray version of the input if ``return_gray``).
+
+    Examples
+    --------
+    >>> model, size = load_colorizer("runs/book/sample/classification")  # doctest: +SKIP
+    >>> rgb = colorize_array(model, read_image("grandma.jpg"), size)      # doctest: +SKIP
+    """
+    check_model(model)
+    return colorize_lightness(model, lightness(image), size, temperature, method=method,
+                              return_gray=return_gray)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Two uint8 RGB images of equal height, separated by a white gap."""
+    height = left.shape[0]
+    spacer = np.full((height, gap, 3), 255, np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
+    """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    if fmt == "jpeg":
+        img.save(path, format="JPEG", quality=JPEG_QUALITY)
+    else:
+        img.save(path, format="PNG")
+
+
+def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
+                 taken: set | None = None) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(colorized, comparison)`` output paths of one input inside ``out_dir``.
+
+    Names are ``<stem>_colorized.<ext>`` and ``<stem>_compare.<ext>``; when two inputs share a
+    stem (``a/x.jpg``, ``b/x.png``) a counter keeps them apart (``x_2_colorized.png``).
+    """
+    ext = OUTPUT_SUFFIX[fmt]
+    taken = set() if taken is None else taken
+    stem, n = path.stem, 1
+    while True:
+        tag = stem if n == 1 else f"{stem}_{n}"
+        main = out_dir / f"{tag}_colorized{ext}"
+        if main not in taken:
+            taken.add(main)
+            return main, out_dir / f"{tag}_compare{ext}"
+        n += 1
+
+
+def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
+                  temperature: float | None = None, *, fmt: str = "png", compare: bool = False,
+                  output: str | os.PathLike | None = None,
+                  compare_output: str | os.PathLike | None = None) -> pathlib.Path:
+    """Colorize one photo file into ``out_dir`` and return the output path.
+
+    The output (default ``out_dir/<stem>_colorized.<ext>``, see :func:`output_paths`) has the
+    input's size after EXIF orientation.  With ``compare`` a second file
+    (``<stem>_compare.<ext>``) shows the gray input and the colorized photo side by side.
+
+    Raises
+    ------
+    ValueError
+        If an output path is the input file itself.
+    OSError
+        If the input cannot be read (Pillow's message) or the output cannot be written.
+    """
+    path = pathlib.Path(path)
+    out_dir = pathlib.Path(out_dir)
+    default_main, default_compare = output_paths(path, out_dir, fmt)
+    output = pathlib.Path(output) if output is not None else default_main
+    compare_output = (pathlib.Path(compare_output) if compare_output is not None
+                      else default_compare)
+    for target in (output, compare_output) if compare else (output,):
+        if target.resolve() == path.resolve():
+            raise ValueError(f"output {target} would overwrite the input; choose another --out.")
+    check_model(model)
+    L = lightness(read_image(path))  # the decoded photo is freed here: only L is kept
+    result = colorize_lightness(model, L, size, temperature, return_gray=compare)
+    del L
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if compare:
+        rgb, gray = result
+        save_image(rgb, output, fmt)
+        save_image(side_by_side(gray, rgb), compare_output, fmt)
+    else:
+        save_image(result, output, fmt)
+    return output
+
+
+def find_images(inputs: Iterable[str | os.PathLike],
+                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
+    """Expand files and folders (recursively, :data:`IMAGE_SUFFIXES`, hidden files skipped).
+
+    Earlier outputs found inside ``exclude`` (the output folder), named ``*_colorized.*`` or
+    ``*_compare.*``, are left out, so a second run does not colorize its own outputs.  Explicit file
+    paths are kept whatever their suffix (and whether or not they exist: reading reports it).
+    """
+    excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
+    found: list[pathlib.Path] = []
+    seen: set[pathlib.Path] = set()
+    for item in inputs:
+        p = pathlib.Path(item).expanduser()
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if excluded is not None:
+                files = [f for f in files if not _is_earlier_output(f, excluded)]
+        else:
+            files = [p]
+        for f in files:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(f)
+    return found
+
+
+def _is_earlier_output(path: pathlib.Path, out_dir: pathlib.Path) -> bool:
+    return (path.resolve().is_relative_to(out_dir)
+            and path.stem.endswith(("_colorized", "_compare")))
+
+
+@dataclasses.dataclass
+class ColorizeReport:
+    """What :func:`colorize_paths` did: outputs written and inputs skipped with the reason."""
+
+    outputs: list[pathlib.Path]
+    failures: list[tuple[pathlib.Path, str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self, out_dir) -> str:
+        total = len(self.outputs) + len(self.failures)
+        line = f"colorized {len(self.outputs)} of {total} images into {out_dir}"
+        if self.failures:
+            line += f"; {len(self.failures)} skipped (unreadable, listed above)"
+        return line
+
+
+def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                   size: int, temperature: float | None = None, *, fmt: str = "png",
+                   compare: bool = False, progress: bool | None = None,
+                   log=None) -> ColorizeReport:
+    """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
+
+    Unreadable files are reported through ``log`` (default: a line on stderr) and skipped;
+    the returned :class:`ColorizeReport` lists them.  A progress bar (tqdm, on stderr) is shown
+    for more than one file unless ``progress=False``.
+
+    Raises
+    ------
+    UserError
+        If no input exists or an output path equals an input path (nothing is written then).
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = pathlib.Path(out_dir).expanduser()
+    temperature = check_temperature(temperature)
+    files = find_images(inputs, exclude=out_dir)
+    if not files:
+        raise _user_error(f"no images found in {', '.join(map(str, inputs))} (looked for "
+                          f"{', '.join(IMAGE_SUFFIXES)}).")
+    taken: set = set()
+    plan = [(f, *output_paths(f, out_dir, fmt, taken)) for f in files]
+    inputs_resolved = {f.resolve() for f in files}
+    for _f, main, comp in plan:
+        for target in (main, comp) if compare else (main,):
+            if target.resolve() in inputs_resolved:
+                raise _user_error(f"output {target} would overwrite an input; choose another "
+                                  "--out (outputs are never written over inputs).")
+    if progress is None:
+        progress = len(files) > 1
+    report = ColorizeReport([], [])
+    bar = tqdm(plan, desc="colorizing", unit="photo", disable=not progress, file=sys.stderr)
+    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    from PIL import Image
+
+    # What Pillow raises for a file that is not a (complete, sane) image.
+    unreadable = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+    for f, main, comp in bar:
+        try:
+            written = colorize_file(model, f, out_dir, size, temperature, fmt=fmt,
+                                    compare=compare, output=main, compare_output=comp)
+        except unreadable as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            report.failures.append((f, reason))
+            say(f"skipped {f}: {reason}")
+            continue
+        report.outputs.append(written)
+    return report
+
+
+def cli_main(args) -> int:
+    """``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``.
+
+    Exit status: 0 if every photo was colorized, 1 if some were unreadable (each reported on
+    stderr, then a summary line), 2 for a usage error (one line, raised as UserError).
+    """
+    temperature = check_temperature(args.temperature)
+    size = check_size(args.size)
+    out_dir = pathlib.Path(args.out).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _user_error(f"--out {args.out!r} is a file; give a folder for the outputs.")
+    model, size = load_colorizer(args.model, size)
+    report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
+                            compare=args.compare)
+    print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
