@@ -91,6 +91,16 @@ _LAB_SLOPE = 7.787
 _LAB_OFFSET = 16.0 / 116.0
 _LAB_F_THRESHOLD = 0.2068966  # f(epsilon) = 6/29: where the inverse switches branch
 
+# Lab is linear in f = (f(X/Xn), f(Y/Yn), f(Z/Zn)):
+# L = 116 fy - 16, a = 500 (fx - fy), b = 200 (fy - fz). Folding the white into the XYZ
+# matrices leaves two GEMMs and two curves per conversion.
+_lab_from_f = np.array([[0.0, 116.0, 0.0], [500.0, -500.0, 0.0], [0.0, 200.0, -200.0]])
+_LAB_FROM_F_OFFSET = np.array([-16.0, 0.0, 0.0])
+_f_from_lab = np.linalg.inv(_lab_from_f)
+_F_FROM_LAB_OFFSET = -_f_from_lab @ _LAB_FROM_F_OFFSET
+_white_xyz_from_rgb = xyz_from_rgb / D65_WHITE[:, None]
+_rgb_from_white_xyz = rgb_from_xyz * D65_WHITE[None, :]
+
 #: L is mapped to the model input by ``L / L_SCALE - 1``: [0, 100] -> [-1, 1].
 L_SCALE = 50.0
 #: ab (Lab units) are divided by ``AB_SCALE`` where a model needs a bounded target; sRGB ab
@@ -187,40 +197,64 @@ def _check_range(x: tf.Tensor, name: str) -> tf.Tensor:
         return tf.identity(x)
 
 
-def _apply_matrix(x: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
-    """``x @ matrix.T`` over the last axis, for any leading shape (elementwise, fusable)."""
-    c = tf.unstack(x, axis=-1)
-    m = matrix.astype(x.dtype.as_numpy_dtype)
-    return tf.stack([m[i, 0] * c[0] + m[i, 1] * c[1] + m[i, 2] * c[2] for i in range(3)],
-                    axis=-1)
+def _apply_matrix(x: tf.Tensor, matrix: np.ndarray, offset: np.ndarray | None = None
+                  ) -> tf.Tensor:
+    """``x @ matrix.T (+ offset)`` over the last axis, for any leading shape.
+
+    One GEMM on ``[-1, 3]`` (several times faster than per-channel arithmetic on CPU).
+    """
+    m = tf.constant(matrix.T, dtype=x.dtype)
+    y = tf.matmul(tf.reshape(x, [-1, 3]), m)
+    if offset is not None:
+        y = y + tf.constant(offset, dtype=x.dtype)
+    y = tf.reshape(y, tf.shape(x))
+    y.set_shape(x.shape)
+    return y
+
+
+def _power(x: tf.Tensor, p: float) -> tf.Tensor:
+    """``x ** p`` for ``x > 0`` as ``exp(p log x)``: same accuracy, ~10x faster than tf.pow on CPU."""
+    return tf.exp(p * tf.math.log(x))
+
+
+def _piecewise(upper: tf.Tensor, upper_value: tf.Tensor, lower_value: tf.Tensor) -> tf.Tensor:
+    """``where(upper, upper_value, lower_value)`` as ``u * m + l * (1 - m)`` with m in {0, 1}.
+
+    Exact (multiplying by 1 or 0 and adding 0 does not round), and about twice as fast as
+    ``tf.where`` on CPU. Both branches must be finite, which the "safe" clamped arguments of
+    the fractional powers below guarantee; so are their gradients.
+    """
+    m = tf.cast(upper, upper_value.dtype)
+    return upper_value * m + lower_value * (1.0 - m)
 
 
 # ---------------------------------------------------------------------------------------------
-# sRGB <-> XYZ <-> Lab
+# sRGB <-> XYZ <-> Lab. Each curve is piecewise: a power above a knee, a line below. The power
+# is evaluated on max(c, knee), so the branch that is thrown away never sees 0 or a negative
+# base: no NaN value and no NaN gradient (the "safe where" pattern).
 # ---------------------------------------------------------------------------------------------
 
 def _srgb_to_linear(c: tf.Tensor) -> tf.Tensor:
-    upper = c > _SRGB_THRESHOLD
-    safe = tf.where(upper, c, tf.ones_like(c))  # no fractional power of a negative base
-    return tf.where(upper, ((safe + _SRGB_OFFSET) / (1.0 + _SRGB_OFFSET)) ** _SRGB_GAMMA,
-                    c / _SRGB_SLOPE)
+    safe = tf.maximum(c, _SRGB_THRESHOLD)
+    return _piecewise(c > _SRGB_THRESHOLD,
+                      _power((safe + _SRGB_OFFSET) / (1.0 + _SRGB_OFFSET), _SRGB_GAMMA),
+                      c / _SRGB_SLOPE)
 
 
 def _linear_to_srgb(c: tf.Tensor) -> tf.Tensor:
-    upper = c > _SRGB_LINEAR_THRESHOLD
-    safe = tf.where(upper, c, tf.ones_like(c))  # (0 or negative) ** (1/2.4): NaN gradient
-    return tf.where(upper, (1.0 + _SRGB_OFFSET) * safe ** (1.0 / _SRGB_GAMMA) - _SRGB_OFFSET,
-                    c * _SRGB_SLOPE)
+    safe = tf.maximum(c, _SRGB_LINEAR_THRESHOLD)
+    return _piecewise(c > _SRGB_LINEAR_THRESHOLD,
+                      (1.0 + _SRGB_OFFSET) * _power(safe, 1.0 / _SRGB_GAMMA) - _SRGB_OFFSET,
+                      c * _SRGB_SLOPE)
 
 
 def _lab_f(t: tf.Tensor) -> tf.Tensor:
-    upper = t > _LAB_EPSILON
-    safe = tf.where(upper, t, tf.ones_like(t))  # cube root: infinite slope at 0
-    return tf.where(upper, safe ** (1.0 / 3.0), _LAB_SLOPE * t + _LAB_OFFSET)
+    safe = tf.maximum(t, _LAB_EPSILON)  # cube root: infinite slope at 0, NaN below
+    return _piecewise(t > _LAB_EPSILON, _power(safe, 1.0 / 3.0), _LAB_SLOPE * t + _LAB_OFFSET)
 
 
 def _lab_f_inv(f: tf.Tensor) -> tf.Tensor:
-    return tf.where(f > _LAB_F_THRESHOLD, f ** 3, (f - _LAB_OFFSET) / _LAB_SLOPE)
+    return _piecewise(f > _LAB_F_THRESHOLD, f * f * f, (f - _LAB_OFFSET) / _LAB_SLOPE)
 
 
 def rgb_to_xyz(rgb, *, validate: bool = True) -> tf.Tensor:
@@ -304,19 +338,14 @@ def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
     array([[53.2, 80.1, 67.2]], dtype=float32)
     """
     x, out_dtype = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
-    xyz = _apply_matrix(_srgb_to_linear(x), xyz_from_rgb)
-    f = _lab_f(xyz / D65_WHITE.astype(x.dtype.as_numpy_dtype))
-    fx, fy, fz = tf.unstack(f, axis=-1)
-    lab = tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+    xyz_white = _apply_matrix(_srgb_to_linear(x), _white_xyz_from_rgb)  # (X/Xn, Y/Yn, Z/Zn)
+    lab = _apply_matrix(_lab_f(xyz_white), _lab_from_f, _LAB_FROM_F_OFFSET)
     return tf.cast(lab, out_dtype)
 
 
 def _lab_to_linear_rgb(lab: tf.Tensor) -> tf.Tensor:
-    L, a, b = tf.unstack(lab, axis=-1)
-    fy = (L + 16.0) / 116.0
-    f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
-    xyz = _lab_f_inv(f) * D65_WHITE.astype(lab.dtype.as_numpy_dtype)
-    return _apply_matrix(xyz, rgb_from_xyz)
+    f = _apply_matrix(lab, _f_from_lab, _F_FROM_LAB_OFFSET)  # (fx, fy, fz)
+    return _apply_matrix(_lab_f_inv(f), _rgb_from_white_xyz)
 
 
 def lab_to_rgb(lab, clip: bool = True, return_mask: bool = False):
