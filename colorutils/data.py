@@ -86,6 +86,9 @@ OFFLINE_ENV_VAR = "COLORUTILS_OFFLINE"
 MAX_LISTED_BAD = 5
 
 
+_JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
+
+
 class BadImagesWarning(UserWarning):
     """Some files of a ``folder:`` source could not be read and were skipped."""
 
@@ -122,9 +125,18 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     ``rgb * alpha + 255 * (1 - alpha)``, so transparent regions do not turn into black.
     An animated GIF gives its first frame.
     """
-    image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
-    channels = tf.shape(image)[-1]
-    x = tf.cast(image, tf.float32)
+    data = tf.convert_to_tensor(data, tf.string)
+    # A 16-bit PNG (bit depth, byte 24 of the IHDR chunk, is 16) is decoded at 16 bits and
+    # rounded: decode_image(dtype=uint8) would truncate (v >> 8) instead.
+    is_png16 = tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), _PNG),
+                              tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+    x = tf.cond(
+        is_png16,
+        lambda: tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32)
+        * (255.0 / 65535.0),
+        lambda: tf.cast(tf.io.decode_image(data, channels=0, dtype=tf.uint8,
+                                           expand_animations=False), tf.float32))
+    channels = tf.shape(x)[-1]
 
     def gray():
         return tf.repeat(x[..., :1], 3, axis=-1)
@@ -183,8 +195,9 @@ def parse_source(source: str) -> tuple[str, str]:
     kind, sep, arg = source.partition(":")
     if sep and kind in ("tfds", "folder") and arg:
         return kind, arg
+    hint = f" (did you mean 'tfds:{source}' or 'folder:{source}'?)" if not sep else ""
     raise ValueError(
-        f"source={source!r} is not understood; use 'sample' (the embedded photos), "
+        f"source={source!r} is not understood{hint}; use 'sample' (the embedded photos), "
         f"'tfds:NAME[:CONFIG]' (e.g. 'tfds:cifar10') or 'folder:PATH' (an image folder).")
 
 
@@ -299,7 +312,6 @@ def _list_folder(root: str) -> _FolderListing:
     return _FolderListing(layout, class_names, files, derived)
 
 
-_JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"
 _CHECKED: dict[tuple[str, int, float], str | None] = {}
 
 
