@@ -112,3 +112,114 @@ def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | N
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# ---- the ab plane (colour-spaces chapter, quantization and prior figures) ---------------------
+
+def ab_plane(lightness: float, extent: float | None = None, resolution: int = 201,
+             background: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The colours of the ab plane at one lightness, and where sRGB can show them.
+
+    Parameters
+    ----------
+    lightness : float
+        L in [0, 100].
+    extent : float, optional
+        The plane spans ``[-extent, extent]`` in a and b (default ``color.AB_SCALE``).
+    resolution : int
+        Samples per axis.
+    background : float
+        Gray level painted where the colour is outside the sRGB gamut.
+
+    Returns
+    -------
+    rgb : np.ndarray, float32 [resolution, resolution, 3]
+        Row 0 is the *largest* b (so ``imshow(origin="upper")`` puts +b at the top); column 0
+        the smallest a.
+    in_gamut : np.ndarray, bool [resolution, resolution]
+    """
+    from colorutils import color
+
+    extent = color.AB_SCALE if extent is None else float(extent)
+    a = np.linspace(-extent, extent, resolution, dtype=np.float32)
+    b = a[::-1]
+    aa, bb = np.meshgrid(a, b)
+    lab = np.stack([np.full_like(aa, lightness), aa, bb], axis=-1)
+    rgb, out = color.lab_to_rgb(lab, clip=True, return_mask=True)
+    rgb, inside = rgb.numpy(), ~out.numpy()
+    rgb[~inside] = background
+    return rgb, inside
+
+
+def plot_ab_gamut(lightness: Sequence[float] = (25, 50, 75, 90), extent: float | None = None,
+                  resolution: int = 201, title: str = "The sRGB gamut in the ab plane",
+                  size: float = 2.6):
+    """One panel per lightness: the ab plane coloured where sRGB can display it (white outside).
+
+    The in-gamut fraction of the square is written in each panel's title.
+    """
+    from colorutils import color
+
+    extent = color.AB_SCALE if extent is None else float(extent)
+    lightness = list(lightness)
+    fig, axes = plt.subplots(1, len(lightness), figsize=(size * len(lightness), size + 0.6),
+                             squeeze=False)
+    for ax, L in zip(axes[0], lightness, strict=True):
+        rgb, inside = ab_plane(L, extent, resolution)
+        ax.imshow(rgb, extent=(-extent, extent, -extent, extent))
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.axvline(0, color="0.6", lw=0.5)
+        ax.set_title(f"L = {L:g}: {inside.mean():.0%} in gamut", fontsize=9)
+        ax.set_xlabel("a (green - red)")
+        ax.set_ylabel("b (blue - yellow)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
+                      lightness_outline: float | None = 50.0,
+                      title: str = "ab histogram (log scale)", ax=None):
+    """2-D histogram of ab values on a logarithmic colour scale.
+
+    Parameters
+    ----------
+    ab : array_like [..., 2]
+        ab in Lab units (any leading shape, e.g. a batch of ``targets["ab"]``).
+    bin_size : float
+        Bin width in Lab units.
+    extent : float, optional
+        Histogram range ``[-extent, extent]`` (default ``color.AB_SCALE``).
+    lightness_outline : float, optional
+        Draw the sRGB gamut boundary at this L for reference (None: no outline).
+    """
+    from matplotlib.colors import LogNorm
+
+    from colorutils import color
+
+    extent = color.AB_SCALE if extent is None else float(extent)
+    ab = np.asarray(ab, dtype=np.float64).reshape(-1, 2)
+    if ab.size == 0:
+        raise ValueError("ab is empty: nothing to histogram")
+    edges = np.arange(-extent, extent + bin_size, bin_size)
+    counts, _, _ = np.histogram2d(ab[:, 1], ab[:, 0], bins=[edges, edges])  # rows: b
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    else:
+        fig = ax.figure
+    prob = counts / counts.sum()
+    mesh = ax.pcolormesh(edges, edges, np.where(prob > 0, prob, np.nan), cmap="viridis",
+                         norm=LogNorm(vmin=max(prob[prob > 0].min(), 1e-7), vmax=prob.max()))
+    fig.colorbar(mesh, ax=ax, label="fraction of pixels")
+    if lightness_outline is not None:
+        _, inside = ab_plane(lightness_outline, extent, 201)
+        grid = np.linspace(-extent, extent, 201)
+        ax.contour(grid, grid, inside[::-1].astype(float), levels=[0.5], colors="red",
+                   linewidths=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlabel("a (green - red)")
+    ax.set_ylabel("b (blue - yellow)")
+    ax.set_title(title + ("" if lightness_outline is None
+                          else f"\nred: sRGB gamut at L = {lightness_outline:g}"), fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -335,3 +335,41 @@ def test_recombine_inside_tf_function_with_unknown_sizes():
     assert out.shape == (1, 8, 8, 3)
     np.testing.assert_allclose(out.numpy(), color.lab_to_rgb([50.0, 0.0, 0.0]).numpy()
                                * np.ones((1, 8, 8, 3)), atol=1e-6)
+
+
+# ----- ab-plane figures (colorutils.viz) -------------------------------------------------------------
+
+def test_ab_plane_marks_the_gamut_and_orients_b_upwards():
+    from colorutils import viz
+
+    rgb, inside = viz.ab_plane(50.0, extent=100.0, resolution=41)
+    assert rgb.shape == (41, 41, 3) and inside.shape == (41, 41)
+    assert inside[20, 20]  # a = b = 0: gray, in gamut
+    assert not inside[0, 0] and not inside[-1, -1]  # corners (|a| = |b| = 100) are not
+    np.testing.assert_allclose(rgb[20, 20], color.lab_to_rgb([50.0, 0.0, 0.0]).numpy(),
+                               atol=1e-6)
+    assert (rgb[~inside] == 1.0).all()  # out of gamut painted white
+    # the top rows are +b (yellow, b = 40 in row 12): more red + green than blue
+    top = rgb[12][inside[12]]
+    assert top.size and (top[:, :2].mean(-1) > top[:, 2]).all()
+    # the gamut shrinks towards black
+    assert viz.ab_plane(10.0, 100.0, 41)[1].mean() < inside.mean()
+
+
+def test_ab_figures_have_titles_and_labels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from colorutils import viz
+
+    fig = viz.plot_ab_gamut([30, 70], resolution=21)
+    assert len(fig.axes) == 2 and all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    assert "in gamut" in fig.axes[0].get_title()
+    ab = np.random.default_rng(6).normal(0, 10, (5, 8, 8, 2))
+    fig2 = viz.plot_ab_histogram(ab, bin_size=10)
+    assert fig2.axes[0].get_xlabel().startswith("a") and "log" in fig2.axes[0].get_title()
+    with pytest.raises(ValueError, match="empty"):
+        viz.plot_ab_histogram(np.zeros((0, 2)))
+    plt.close("all")
