@@ -58,7 +58,7 @@ from colorutils import color, sample
 __all__ = [
     "AUTOTUNE", "GRAY_CHROMA_THRESHOLD", "IMAGE_EXTENSIONS", "SPLITS", "DatasetInfo",
     "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "read_image",
-    "decode_image", "label_counts", "parse_source",
+    "decode_image", "label_counts", "parse_source", "throughput",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -741,3 +741,38 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
         labels = np.fromiter((int(y) for _, y in src.images.as_numpy_iterator()), np.int64)
         counts = np.bincount(labels[labels >= 0], minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts, strict=False)}
+
+
+def throughput(dataset: tf.data.Dataset, batches: int | None = None,
+               warmup: int = 1) -> dict[str, float]:
+    """Measure how fast ``dataset`` delivers images: iterate it, count images, time it.
+
+    Parameters
+    ----------
+    dataset : tf.data.Dataset
+        A batched dataset (the first component's leading axis counts images).
+    batches : int, optional
+        Batches to time (default: until the dataset ends).
+    warmup : int
+        Batches consumed before the clock starts (start-up, autotuning).
+
+    Returns
+    -------
+    dict
+        ``images``, ``seconds`` and ``images_per_s`` of the timed part.
+    """
+    import time
+
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        if next(iterator, None) is None:
+            break
+    images, start = 0, time.perf_counter()
+    for i, element in enumerate(iterator):
+        if batches is not None and i >= batches:
+            break
+        first = element[0] if isinstance(element, tuple) else element
+        images += int(first.shape[0])
+    seconds = time.perf_counter() - start
+    return {"images": images, "seconds": seconds,
+            "images_per_s": images / seconds if seconds > 0 else float("inf")}

@@ -280,3 +280,36 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
         digest.update(str(value.shape).encode())
         digest.update(value.astype(str).tobytes() if value.dtype.kind == "U" else value.tobytes())
     return digest.hexdigest()
+
+
+def show_split_bands(ncols: int = 5, size: float = 2.6):
+    """Figure: every photo with its bands shaded by split and the crop boxes of each split.
+
+    Returns the matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    colours = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
+    arrays = load_arrays()
+    nrows = -(-len(PHOTOS) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.6),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for label, (photo, ax) in enumerate(zip(PHOTOS, axes.flat, strict=False)):
+        rgb = read_photo(photo)
+        ax.imshow(rgb)
+        for split, boxes in split_regions(*rgb.shape[:2]).items():
+            for top, bottom, left, right in boxes:
+                ax.add_patch(Rectangle((left, top), right - left, bottom - top,
+                                       color=colours[split], alpha=0.18, lw=0))
+            for y, x, side in arrays[f"{split}_boxes"][arrays[f"{split}_labels"] == label]:
+                ax.add_patch(Rectangle((x, y), side, side, fill=False, lw=0.6,
+                                       edgecolor=colours[split]))
+        ax.set_title(f"{label}: {photo.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=8)
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in colours.items()],
+               loc="lower center", ncol=3, fontsize=8)
+    fig.suptitle("Sample set: bands and crop boxes of each split", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    return fig

@@ -410,3 +410,15 @@ def test_real_folder(name, layout):
         assert len(set(labels)) >= 5 and labels.max() < 10
     if os.environ.get("COLORUTILS_FULL_REALDATA"):  # opt-in: decode every file once
         assert _count(data.load(source, "test", 32, batch_size=256)) == i.split_sizes["test"]
+
+
+def test_throughput_counts_images_and_split_band_figure():
+    ds = data.load("sample", "test", 16, batch_size=10, output="rgb")
+    result = data.throughput(ds, warmup=2)
+    assert result["images"] == 100 and result["images_per_s"] > 0
+    assert data.throughput(ds, batches=3, warmup=0)["images"] == 30
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = sample.show_split_bands()
+    assert fig._suptitle.get_text() and len(fig.axes) >= len(sample.PHOTOS)
