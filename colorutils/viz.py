@@ -223,3 +223,48 @@ def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
                           else f"\nred: sRGB gamut at L = {lightness_outline:g}"), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size: float = 2.0):
+    """A 4 x 4 grid: the photo, then its three channels in RGB, CIE Lab, HSV and YUV.
+
+    Each channel is drawn with a colour map that says what it means (gray for lightness-like
+    channels, green-red for a, blue-yellow for b, the circular ``hsv`` map for hue) on the
+    channel's full range, with a colour bar.
+
+    Parameters
+    ----------
+    rgb : array_like [H, W, 3]
+        uint8 or float in [0, 1].
+    """
+    from colorutils import color
+
+    AB = color.AB_SCALE
+    arr = np.asarray(rgb)
+    rgb_f = arr.astype(np.float32) / (255.0 if arr.dtype == np.uint8 else 1.0)
+    lab = color.rgb_to_lab(rgb_f).numpy()  # raises ValueError for a 0-255 float photo
+    spaces = {
+        "RGB": (rgb_f, [("R", 0, 1, "Reds_r"), ("G", 0, 1, "Greens_r"), ("B", 0, 1, "Blues_r")]),
+        "Lab": (lab,
+                [("L", 0, 100, "gray"), ("a", -AB, AB, "RdYlGn_r"), ("b", -AB, AB, "RdYlBu_r")]),
+        "HSV": (color.rgb_to_hsv(rgb_f).numpy(),
+                [("H (circular)", 0, 1, "hsv"), ("S", 0, 1, "magma"), ("V", 0, 1, "gray")]),
+        "YUV": (color.rgb_to_yuv(rgb_f).numpy(),
+                [("Y (luma)", 0, 1, "gray"), ("U", -0.5, 0.5, "RdBu"),
+                 ("V", -0.62, 0.62, "RdBu_r")]),
+    }
+    fig, axes = plt.subplots(4, 4, figsize=(size * 4.4, size * 4), squeeze=False)
+    for row, (space, (values, channels)) in enumerate(spaces.items()):
+        axes[row, 0].imshow(np.clip(rgb_f, 0, 1))
+        axes[row, 0].set_title("photo", fontsize=9)
+        axes[row, 0].set_ylabel(space, fontsize=11)
+        for col, (name, lo, hi, cmap) in enumerate(channels, start=1):
+            im = axes[row, col].imshow(values[..., col - 1], cmap=cmap, vmin=lo, vmax=hi)
+            axes[row, col].set_title(f"{space}: {name}", fontsize=9)
+            fig.colorbar(im, ax=axes[row, col], fraction=0.046, pad=0.02)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

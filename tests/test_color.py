@@ -372,4 +372,11 @@ def test_ab_figures_have_titles_and_labels():
     assert fig2.axes[0].get_xlabel().startswith("a") and "log" in fig2.axes[0].get_title()
     with pytest.raises(ValueError, match="empty"):
         viz.plot_ab_histogram(np.zeros((0, 2)))
+    photo = np.random.default_rng(7).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    fig3 = viz.plot_color_spaces(photo)
+    titles = [ax.get_title() for ax in fig3.axes]
+    for name in ("Lab: L", "Lab: a", "HSV: H (circular)", "YUV: U", "RGB: B"):
+        assert name in titles
+    with pytest.raises(ValueError, match="divide by 255"):
+        viz.plot_color_spaces(photo.astype(np.float32))
     plt.close("all")
