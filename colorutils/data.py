@@ -31,9 +31,10 @@ happens on the accelerator inside the loss (:mod:`colorutils.losses`), which kee
 pipeline 150x lighter.  Order and augmentation are deterministic for a given ``seed`` (seeded
 shuffle and stateless random ops fed by ``tf.data.Dataset.random(seed)``).
 
-Gray filter: Zhang et al. [1]_ train only on colour pictures; an image whose chroma
-``sqrt(a^2 + b^2)`` never exceeds :data:`GRAY_CHROMA_THRESHOLD` (5 Lab units) anywhere is
-dropped when ``filter_gray=True``.
+Gray filter: Zhang et al. [1]_ train only on colour pictures; with ``filter_gray=True`` an
+image is dropped when no pixel has ``|a|`` or ``|b|`` above
+:data:`colorutils.quantize.GRAY_THRESHOLD` (5 Lab units), the criterion the empirical prior
+uses too.
 
 References
 ----------
@@ -53,18 +54,16 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, sample
+from colorutils import color, quantize, sample
 
 __all__ = [
-    "AUTOTUNE", "GRAY_CHROMA_THRESHOLD", "IMAGE_EXTENSIONS", "SPLITS", "DatasetInfo",
+    "AUTOTUNE", "IMAGE_EXTENSIONS", "SPLITS", "DatasetInfo",
     "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "read_image",
     "decode_image", "label_counts", "parse_source", "throughput",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
-#: Images whose chroma never exceeds this (Lab units) count as gray (Zhang et al. 2016).
-GRAY_CHROMA_THRESHOLD = 5.0
 #: Smallest side of the random training crop, as a fraction of the image's short side.
 TRAIN_MIN_CROP = 0.8
 #: File name endings read from a ``folder:`` source (case-insensitive).
@@ -524,11 +523,11 @@ def resize_short_side(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), new, antialias=True)
 
 
-def is_colourful(image: tf.Tensor, threshold: float = GRAY_CHROMA_THRESHOLD) -> tf.Tensor:
-    """``True`` if some pixel of ``image`` (uint8 RGB) has chroma ``sqrt(a^2+b^2) > threshold``."""
+def is_colourful(image: tf.Tensor, threshold: float = quantize.GRAY_THRESHOLD) -> tf.Tensor:
+    """``True`` if some pixel of ``image`` (uint8 RGB) has ``|a|`` or ``|b|`` above
+    ``threshold`` (default :data:`colorutils.quantize.GRAY_THRESHOLD`, Zhang et al. 2016)."""
     lab = color.rgb_to_lab(image)
-    chroma = tf.norm(lab[..., 1:], axis=-1)
-    return tf.reduce_max(chroma) > threshold
+    return tf.reduce_any(tf.abs(lab[..., 1:]) > threshold)
 
 
 def random_crop_flip(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
@@ -609,7 +608,8 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
         Use only the first ``limit`` images (of a fixed interleaving of the classes, after the
         gray filter).
     filter_gray : bool
-        Drop images whose chroma never exceeds :data:`GRAY_CHROMA_THRESHOLD`.
+        Drop images with no pixel where ``|a|`` or ``|b|`` exceeds
+        :data:`colorutils.quantize.GRAY_THRESHOLD`.
     repeat : bool
         Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
     data_dir : str, optional
