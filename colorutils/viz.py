@@ -229,29 +229,40 @@ def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size:
     """A 4 x 4 grid: the photo, then its three channels in RGB, CIE Lab, HSV and YUV.
 
     Each channel is drawn with a colour map that says what it means (gray for lightness-like
-    channels, green-red for a, blue-yellow for b, the circular ``hsv`` map for hue) on the
-    channel's full range, with a colour bar.
+    channels, green-white-red for a, blue-white-yellow for b, the circular ``hsv`` map for
+    hue), with a colour bar. Lightness, hue, saturation and RGB use their full range; the
+    colour-difference channels (a, b, U, V) a symmetric range of their 99.5th percentile of
+    ``|value|``, since photos rarely use more than a fraction of it.
 
     Parameters
     ----------
     rgb : array_like [H, W, 3]
         uint8 or float in [0, 1].
     """
+    from matplotlib.colors import LinearSegmentedColormap
+
     from colorutils import color
 
-    AB = color.AB_SCALE
+    green_red = LinearSegmentedColormap.from_list("a", ["#1a9641", "#ffffff", "#d7191c"])
+    blue_yellow = LinearSegmentedColormap.from_list("b", ["#2c7bb6", "#ffffff", "#e6c619"])
     arr = np.asarray(rgb)
     rgb_f = arr.astype(np.float32) / (255.0 if arr.dtype == np.uint8 else 1.0)
     lab = color.rgb_to_lab(rgb_f).numpy()  # raises ValueError for a 0-255 float photo
+    yuv = color.rgb_to_yuv(rgb_f).numpy()
+
+    def lim(values, floor):
+        return max(floor, float(np.percentile(np.abs(values), 99.5)))
+
+    la, lb = lim(lab[..., 1], 10.0), lim(lab[..., 2], 10.0)
+    lu, lv = lim(yuv[..., 1], 0.05), lim(yuv[..., 2], 0.05)
     spaces = {
         "RGB": (rgb_f, [("R", 0, 1, "Reds_r"), ("G", 0, 1, "Greens_r"), ("B", 0, 1, "Blues_r")]),
         "Lab": (lab,
-                [("L", 0, 100, "gray"), ("a", -AB, AB, "RdYlGn_r"), ("b", -AB, AB, "RdYlBu_r")]),
+                [("L", 0, 100, "gray"), ("a", -la, la, green_red), ("b", -lb, lb, blue_yellow)]),
         "HSV": (color.rgb_to_hsv(rgb_f).numpy(),
                 [("H (circular)", 0, 1, "hsv"), ("S", 0, 1, "magma"), ("V", 0, 1, "gray")]),
-        "YUV": (color.rgb_to_yuv(rgb_f).numpy(),
-                [("Y (luma)", 0, 1, "gray"), ("U", -0.5, 0.5, "RdBu"),
-                 ("V", -0.62, 0.62, "RdBu_r")]),
+        "YUV": (yuv, [("Y (luma)", 0, 1, "gray"), ("U", -lu, lu, "PuOr_r"),
+                      ("V", -lv, lv, "RdBu_r")]),
     }
     fig, axes = plt.subplots(4, 4, figsize=(size * 4.4, size * 4), squeeze=False)
     for row, (space, (values, channels)) in enumerate(spaces.items()):
