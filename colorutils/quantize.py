@@ -116,10 +116,12 @@ def _check_grid(grid_size) -> int:
     return int(grid_size)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=256)
 def _ab_bins_cached(grid_size: int) -> np.ndarray:
-    cells = np.unique(np.round(_gamut_ab_points() / grid_size).astype(np.int64), axis=0)
-    return (cells * grid_size).astype(np.float32)  # np.unique sorts by a, then b
+    cells = np.round(_gamut_ab_points() / grid_size).astype(np.int64)
+    keys = np.unique((cells[:, 0] + 4096) * 8192 + (cells[:, 1] + 4096))  # sorted by a, then b
+    ij = np.stack([keys // 8192 - 4096, keys % 8192 - 4096], axis=1)
+    return (ij * grid_size).astype(np.float32)
 
 
 def ab_bins(grid_size: int = GRID_SIZE) -> np.ndarray:
@@ -159,7 +161,13 @@ def grid_size_for(num_bins: int) -> int:
     """
     if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
         raise ValueError(f"num_bins={num_bins!r} must be a positive integer.")
-    candidates = [GRID_SIZE] + [g for g in range(2, 129) if g != GRID_SIZE]
+    # Q is about (262 * 100) / g² (area / cell area); look at the grids within a factor 2 of
+    # that estimate, nearest first (boundary cells make the estimate rough at coarse grids).
+    area = NUM_BINS_GRID10 * GRID_SIZE**2
+    lo, hi = np.sqrt(area / (2.0 * num_bins)), np.sqrt(2.0 * area / num_bins)
+    estimate = np.sqrt(area / num_bins)
+    candidates = sorted((g for g in range(2, 129) if lo <= g <= hi),
+                        key=lambda g: abs(g - estimate))
     for g in candidates:
         if len(_ab_bins_cached(g)) == num_bins:
             return g
