@@ -84,4 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m colorutils.cli` runs this file as __main__; call the imported module's main so
+    # that `except UserError` catches the class the subcommands raise (colorutils.cli.UserError).
+    from colorutils.cli import main as _main
+
+    sys.exit(_main())

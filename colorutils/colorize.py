@@ -103,6 +103,7 @@ def check_temperature(temperature: float | None) -> float:
         of the predicted distribution; Zhang et al. 2016 use 0.38).
     """
     if temperature is None:
+        _import_tf()  # quietly: colorutils.quantize imports TensorFlow
         from colorutils.quantize import TEMPERATURE
 
         return float(TEMPERATURE)
@@ -240,6 +241,10 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
 # --------------------------------------------------------------------------- images
 
 
+class UnreadableImageError(OSError):
+    """A file that Pillow cannot decode (not an image, truncated, corrupt)."""
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode a photo file with its EXIF orientation applied.
 
@@ -249,14 +254,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Raises
     ------
-    OSError / ValueError
-        If the file is not a readable image (Pillow's message).
+    FileNotFoundError
+        If there is no such file.
+    UnreadableImageError
+        If the file is not a readable image (with Pillow's reason).
     """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as img:
-        img.load()
-        img = ImageOps.exif_transpose(img)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+        # what Pillow raises for a file that is not a complete, sane image
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UnreadableImageError(f"not a readable image ({reason})") from err
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(img).astype(np.uint16)
     if img.mode in ("I", "F"):
@@ -397,6 +411,19 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
                               return_gray=return_gray)
 
 
+def gray_version(image: np.ndarray) -> np.ndarray:
+    """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
+    from colorutils import color
+
+    _import_tf()
+    L = lightness(image)
+    out = np.empty(L.shape + (3,), np.uint8)
+    zeros = np.zeros((1, 1, 2), np.float32)
+    for band in _bands(*L.shape):
+        out[band] = _to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
+    return out
+
+
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
     """Two uint8 RGB images of equal height, separated by a white gap."""
     height = left.shape[0]
@@ -449,7 +476,8 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     ValueError
         If an output path is the input file itself.
     OSError
-        If the input cannot be read (Pillow's message) or the output cannot be written.
+        If the input cannot be read (:class:`UnreadableImageError`, FileNotFoundError) or the
+        output cannot be written.
     """
     path = pathlib.Path(path)
     out_dir = pathlib.Path(out_dir)
@@ -527,25 +555,19 @@ class ColorizeReport:
         return line
 
 
-def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                   size: int, temperature: float | None = None, *, fmt: str = "png",
-                   compare: bool = False, progress: bool | None = None,
-                   log=None) -> ColorizeReport:
-    """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
-
-    Unreadable files are reported through ``log`` (default: a line on stderr) and skipped;
-    the returned :class:`ColorizeReport` lists them.  A progress bar (tqdm, on stderr) is shown
-    for more than one file unless ``progress=False``.
+def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                 fmt: str = "png", compare: bool = False):
+    """The files to colorize and their outputs: ``[(input, colorized, comparison), ...]``.
 
     Raises
     ------
     UserError
-        If no input exists or an output path equals an input path (nothing is written then).
+        If no image is found, or an output path equals an input path (checked for every file
+        before anything is written).
     """
-    from tqdm.auto import tqdm
-
     out_dir = pathlib.Path(out_dir).expanduser()
-    temperature = check_temperature(temperature)
+    if fmt not in OUTPUT_SUFFIX:
+        raise _user_error(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
     files = find_images(inputs, exclude=out_dir)
     if not files:
         raise _user_error(f"no images found in {', '.join(map(str, inputs))} (looked for "
@@ -558,20 +580,38 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
             if target.resolve() in inputs_resolved:
                 raise _user_error(f"output {target} would overwrite an input; choose another "
                                   "--out (outputs are never written over inputs).")
+    return plan
+
+
+def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                   size: int, temperature: float | None = None, *, fmt: str = "png",
+                   compare: bool = False, progress: bool | None = None,
+                   log=None) -> ColorizeReport:
+    """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
+
+    Unreadable files (and outputs that cannot be written) are reported through ``log``
+    (default: a line on stderr) and skipped; the returned :class:`ColorizeReport` lists them.
+    A progress bar (tqdm, on stderr) is shown for more than one file unless ``progress=False``.
+
+    Raises
+    ------
+    UserError
+        See :func:`plan_outputs` (nothing is written then).
+    """
+    from tqdm.auto import tqdm
+
+    temperature = check_temperature(temperature)
+    plan = plan_outputs(inputs, out_dir, fmt, compare)
     if progress is None:
-        progress = len(files) > 1
+        progress = len(plan) > 1
     report = ColorizeReport([], [])
     bar = tqdm(plan, desc="colorizing", unit="photo", disable=not progress, file=sys.stderr)
     say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    from PIL import Image
-
-    # What Pillow raises for a file that is not a (complete, sane) image.
-    unreadable = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
     for f, main, comp in bar:
         try:
             written = colorize_file(model, f, out_dir, size, temperature, fmt=fmt,
                                     compare=compare, output=main, compare_output=comp)
-        except unreadable as err:
+        except OSError as err:  # UnreadableImageError, or an output that cannot be written
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
             report.failures.append((f, reason))
             say(f"skipped {f}: {reason}")
@@ -586,12 +626,16 @@ def cli_main(args) -> int:
     Exit status: 0 if every photo was colorized, 1 if some were unreadable (each reported on
     stderr, then a summary line), 2 for a usage error (one line, raised as UserError).
     """
-    temperature = check_temperature(args.temperature)
+    # Cheap checks first, so that a typo is reported before TensorFlow loads.
+    if args.temperature is not None:
+        check_temperature(args.temperature)
     size = check_size(args.size)
     out_dir = pathlib.Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise _user_error(f"--out {args.out!r} is a file; give a folder for the outputs.")
+    plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
     model, size = load_colorizer(args.model, size)
+    temperature = check_temperature(args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
                             compare=args.compare)
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)

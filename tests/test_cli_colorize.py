@@ -1,0 +1,269 @@
+"""``colorutils colorize``: what a student colorizing their own photos would notice.
+
+The command runs in a subprocess (``python -m colorutils.cli colorize ...``) on a tiny
+classification model trained with :func:`colorutils.train.fit`, so the real run-folder layout
+(``config.json`` with the training size, ``best.keras``) is what gets loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TRAIN_SIZE = 16
+#: Memory budget of one 4000 x 3000 photo: peak RSS above that of a 32 x 32 photo, in MiB.
+#: The full-resolution arrays cost ~ 4 (L) + 8 (ab) + 3 (input) + 3 (output) bytes/pixel
+#: = 216 MiB for 12 Mpx, plus JPEG encoding and TensorFlow's resize buffers (measured: +250 MiB).
+LARGE_BUDGET_MIB = 400
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+       "OMP_NUM_THREADS": "2"}
+
+
+def _tiny_dataset(n=8, size=TRAIN_SIZE, seed=0):
+    import tensorflow as tf
+
+    from colorutils import color
+
+    rng = np.random.default_rng(seed)
+    # smooth colour fields: a random colour per quadrant, blurred by upsampling
+    coarse = rng.uniform(0.1, 0.9, size=(n, 2, 2, 3)).astype(np.float32)
+    rgb = tf.image.resize(coarse, (size, size), method="bilinear")
+    l_norm, ab = color.split_lab(color.rgb_to_lab(tf.clip_by_value(rgb, 0.0, 1.0)))
+    return tf.data.Dataset.from_tensor_slices((l_norm, {"ab": ab})).batch(4)
+
+
+def _build_tiny_classifier():
+    import keras
+
+    from colorutils import losses, models, quantize
+
+    bins = quantize.ab_bins()
+    model = models.zhang_classifier(num_bins=len(bins), width=0.125)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss={"ab": losses.RebalancedCrossEntropy(bins)})
+    return model
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from colorutils import train
+
+    folder = tmp_path_factory.mktemp("runs") / "tiny_classifier"
+    ds = _tiny_dataset()
+    train.fit(_build_tiny_classifier, ds, None, run_dir=str(folder), epochs=1,
+              config={"model": "zhang_classifier", "width": 0.125, "image_size": TRAIN_SIZE},
+              verbose=0)
+    assert (folder / "config.json").is_file() and (folder / "best.keras").is_file()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(run_dir):
+    from colorutils.colorize import load_colorizer
+
+    return load_colorizer(run_dir)
+
+
+def _md5(path: pathlib.Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _photo(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / max(w - 1, 1), yy / max(h - 1, 1), 0.5 + 0 * xx], axis=-1) * 200
+    return np.clip(base + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A folder of awkward inputs; returns (folder, {file name: expected (width, height)})."""
+    folder = tmp_path_factory.mktemp("photos")
+    expected = {}
+    Image.fromarray(_photo(30, 40)[..., 0]).save(folder / "gray.jpg")  # 8-bit gray JPEG
+    expected["gray.jpg"] = (40, 30)
+    Image.fromarray(_photo(47, 33, 1)).save(folder / "colour.png")  # RGB PNG, odd size
+    expected["colour.png"] = (33, 47)
+    deep = (_photo(24, 36, 2)[..., 1].astype(np.uint16) * 257)
+    Image.fromarray(deep).save(folder / "deep16.png")  # 16-bit gray PNG
+    assert Image.open(folder / "deep16.png").mode.startswith("I")
+    expected["deep16.png"] = (36, 24)
+    sub = folder / "scans"
+    sub.mkdir()
+    Image.fromarray(_photo(20, 30, 3)).save(sub / "scan.tif")  # TIFF in a subfolder
+    expected["scan.tif"] = (30, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(_photo(20, 40, 4)).save(folder / "phone.jpg", exif=exif)
+    expected["phone.jpg"] = (20, 40)  # stored 40 wide x 20 high, shown 20 wide x 40 high
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    (folder / "notes.txt").write_text("not an image, and not reported")
+    return folder, expected
+
+
+def _colorize(*argv, wrap_rss=False, timeout=120):
+    cmd = [sys.executable, "-m", "colorutils.cli", "colorize", *map(str, argv)]
+    if wrap_rss:  # report the peak RSS of the command itself (ru_maxrss of the only child)
+        cmd = [sys.executable, "-c",
+               "import resource, subprocess, sys\n"
+               "rc = subprocess.run(sys.argv[1:]).returncode\n"
+               "print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.exit(rc)", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=ENV,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def folder_run(run_dir, photos, tmp_path_factory):
+    """One CLI run on the photo folder: (result, output folder, checksums before, peak MiB)."""
+    folder, _ = photos
+    before = {p: _md5(p) for p in folder.rglob("*") if p.is_file()}
+    out = tmp_path_factory.mktemp("colorized") / "out"
+    res = _colorize(folder, "--model", run_dir, "--out", out, "--compare", wrap_rss=True)
+    peak = int(res.stdout.split("PEAK_RSS_KIB")[1].split()[0]) / 1024
+    return res, out, before, peak
+
+
+def test_folder_with_a_corrupt_file(folder_run, photos):
+    folder, expected = photos
+    res, out, before, _ = folder_run
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    # the bad file is named on its own line, and a summary ends the run
+    assert any(line.startswith("skipped") and "broken.jpg" in line
+               for line in res.stderr.splitlines()), res.stderr
+    assert "colorized 5 of 6 images" in res.stderr.strip().splitlines()[-1]
+    assert "notes.txt" not in res.stderr
+    for name, size in expected.items():
+        stem = pathlib.Path(name).stem
+        with Image.open(out / f"{stem}_colorized.png") as img:
+            assert img.size == size, name
+            assert img.mode == "RGB"
+        with Image.open(out / f"{stem}_compare.png") as img:
+            assert img.size == (2 * size[0] + 8, size[1]), name
+    assert not (out / "broken_colorized.png").exists()
+    # the inputs are untouched, and nothing was added next to them
+    after = {p: _md5(p) for p in folder.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_output_keeps_the_lightness_and_detail(model, photos):
+    """The model only adds chroma: the output keeps the input's lightness, pixel for pixel.
+
+    (Up to uint8 rounding and the gamut clipping of a few dark or bright pixels; colorizing at
+    the model's 16 px and enlarging the RGB would blur the per-pixel noise of this photo and
+    miss by several L units on average.)
+    """
+    from colorutils.colorize import colorize_array, lightness, read_image
+
+    folder, _ = photos
+    gray = read_image(folder / "gray.jpg")
+    rgb = colorize_array(model[0], gray, model[1])
+    assert rgb.shape == gray.shape + (3,) and rgb.dtype == np.uint8
+    error = np.abs(lightness(rgb) - lightness(gray))
+    assert error.mean() < 0.5 and np.percentile(error, 95) < 1.5, error.max()
+
+
+def test_colour_input_is_reduced_to_lightness(model):
+    """Two photos with the same lightness but different hues give the same colorization."""
+    from colorutils import color
+    from colorutils.colorize import colorize_array, lightness
+
+    rng = np.random.default_rng(0)
+    L = rng.uniform(40, 70, (24, 32, 1)).astype(np.float32)
+    reds = np.asarray(color.lab_to_rgb(np.concatenate([L, np.full_like(L, 20), 0 * L], -1)))
+    blues = np.asarray(color.lab_to_rgb(np.concatenate([L, 0 * L, np.full_like(L, -20)], -1)))
+    assert np.abs(lightness(reds) - lightness(blues)).max() < 0.05
+    out_r = colorize_array(model[0], reds, model[1]).astype(int)
+    out_b = colorize_array(model[0], blues, model[1]).astype(int)
+    assert np.abs(out_r - out_b).max() <= 1
+
+
+def test_model_runs_at_training_size_keeping_aspect():
+    from colorutils.colorize import model_shape, training_size
+
+    assert model_shape(3000, 4000, 48) == (48, 64)
+    assert model_shape(4000, 3000, 48) == (64, 48)
+    assert model_shape(7, 9, 16) == (16, 16)
+    assert training_size({"config": {"image_size": 48}, "seed": 0}) == 48
+
+
+def test_large_photo_within_memory_budget(run_dir, folder_run, tmp_path):
+    """A 4000 x 3000 photo costs less than LARGE_BUDGET_MIB above a run on tiny photos."""
+    big = tmp_path / "big.jpg"
+    yy, xx = np.mgrid[0:3000, 0:4000].astype(np.float32)
+    pixels = np.stack([xx / 4000 * 255, yy / 3000 * 255, (xx + yy) % 255], -1).astype(np.uint8)
+    Image.fromarray(pixels).save(big, quality=85)
+    del pixels, xx, yy
+    res = _colorize(big, "--model", run_dir, "--out", tmp_path / "out", "--format", "jpeg",
+                    wrap_rss=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "out" / "big_colorized.jpg") as img:
+        assert img.size == (4000, 3000)
+        assert img.format == "JPEG"
+    peak = int(res.stdout.split("PEAK_RSS_KIB")[1].split()[0]) / 1024
+    small = folder_run[3]
+    print(f"peak RSS: tiny photos {small:.0f} MiB, 4000x3000 {peak:.0f} MiB "
+          f"(+{peak - small:.0f} MiB; budget +{LARGE_BUDGET_MIB} MiB)")
+    assert peak - small < LARGE_BUDGET_MIB, (small, peak)
+
+
+@pytest.fixture(scope="module")
+def classifier_file(tmp_path_factory):
+    """A model of the wrong kind: an RGB image classifier with a plain (non-dict) output."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    path = tmp_path_factory.mktemp("wrong") / "classifier.keras"
+    keras.Model(inputs, keras.layers.Dense(10)(x)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing_model", "wrong_kind", "temperature_zero",
+                                  "temperature_above_one", "output_over_input"])
+def test_usage_errors_are_one_line_with_status_2(case, run_dir, classifier_file, tmp_path):
+    photo = tmp_path / "in.png"
+    Image.fromarray(_photo(20, 20)).save(photo)
+    args = [photo, "--model", run_dir, "--out", tmp_path / "out"]
+    expect = {"missing_model": "does not exist", "wrong_kind": "not a colorization model",
+              "temperature_zero": "outside (0, 1]", "temperature_above_one": "outside (0, 1]",
+              "output_over_input": "would overwrite an input"}[case]
+    guarded = None
+    if case == "missing_model":
+        args[2] = tmp_path / "no_such_run"
+    elif case == "wrong_kind":
+        args[2] = classifier_file
+    elif case == "temperature_zero":
+        args += ["--temperature", "0"]
+    elif case == "temperature_above_one":
+        args += ["--temperature", "1.5"]
+    else:  # in.png would be written to out/x_colorized.png, which is itself an input
+        guarded = tmp_path / "out" / "in_colorized.png"
+        guarded.parent.mkdir()
+        Image.fromarray(_photo(10, 10, 5)).save(guarded)
+        args = [photo, guarded, *args[1:]]
+        checksum = _md5(guarded)
+    res = _colorize(*args)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("colorutils colorize: error:") and expect in lines[0], lines[0]
+    if guarded is not None:
+        assert _md5(guarded) == checksum
+
+
+def test_run_folder_config_is_what_the_cli_reads(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    from colorutils.colorize import training_size
+
+    assert training_size(config) == TRAIN_SIZE
