@@ -20,6 +20,8 @@ The input contract is explicit: RGB is uint8 in [0, 255] or float in [0, 1]. Flo
 values up to 255 (the classic mistake that makes ``skimage.color.rgb2lab`` return silent
 nonsense) raises a ``ValueError`` that names the fix. In graph mode (``tf.function``,
 ``tf.data``) the same check runs as a ``tf.debugging`` assertion with the same message.
+XLA-compiled functions (``jit_compile=True``) drop assertions, so check data before it enters
+one (the ``tf.data`` pipelines of :mod:`colorutils.data` do).
 
 Model normalisation lives here and only here: the network sees ``normalize_l(L) = L / 50 - 1``
 in [-1, 1] and predicts ab in Lab units, scaled by ``AB_SCALE`` where a bounded output is needed.
