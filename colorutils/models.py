@@ -47,7 +47,10 @@ Upsampling: ``"transpose"`` is a learned transposed convolution (stride 2, kerne
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
+import numpy as np
 from keras import layers, ops
 
 from colorutils.color import AB_SCALE
@@ -63,7 +66,8 @@ BACKBONES = {
 __all__ = [
     "regression_cnn", "zhang_classifier", "unet", "fusion_net", "koalarization_net",
     "fusion_classifier", "copy_matching_weights", "rgb_classifier", "count_params",
-    "TileToGrid", "channels", "UPSAMPLING", "HEADS", "BACKBONES",
+    "TileToGrid", "channels", "UPSAMPLING", "HEADS", "BACKBONES", "Block", "BlockGraph",
+    "block_graph", "default_group",
 ]
 
 
@@ -414,7 +418,7 @@ def _global_path(inp, low_stack, width, global_size, batch_norm, l2):
     reads and the 256-wide global feature vector that is fused.
     """
     g = layers.Resizing(global_size, global_size, interpolation="bilinear",
-                        name="global_resize")(inp)
+                        name="resize_global")(inp)
     g = _apply(low_stack, g)
     for i, (base, stride) in enumerate(_GLOBAL_CONV, start=1):
         g = _conv(g, channels(base, width), f"global_conv{i}", strides=stride,
@@ -692,3 +696,120 @@ def rgb_classifier(num_classes: int, width: float = 1.0, *, batch_norm: bool = T
         x = layers.Dropout(dropout, name="dropout")(x)
     out = layers.Dense(num_classes, dtype="float32", name="logits")(x)
     return keras.Model(inp, out, name=name)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+@dataclasses.dataclass
+class Block:
+    """A group of consecutive layers of a model, one box of an architecture diagram."""
+
+    name: str
+    column: int  # position along the data flow (0: the input)
+    layers: list[str]
+    params: int
+    shapes: list[tuple]  # output shapes (without batch) leaving the block, for the probe size
+
+
+@dataclasses.dataclass
+class BlockGraph:
+    """The blocks of a model and the connections between them (``(from, to)`` names)."""
+
+    blocks: list[Block]
+    edges: list[tuple[str, str]]
+    input_shape: tuple
+
+    def block(self, name: str) -> Block:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise KeyError(f"no block {name!r}; blocks: {', '.join(b.name for b in self.blocks)}")
+
+
+def default_group(layer_name: str) -> str:
+    """The block of a layer: its name's first ``_``-token without digits (``low3_bn -> low``)."""
+    head = layer_name.split("_")[0].rstrip("0123456789")
+    return head or layer_name
+
+
+def block_graph(model: keras.Model, input_size: int | tuple[int, int] = 64,
+                group=default_group) -> BlockGraph:
+    """Group a functional model's layers into blocks, with connections and real shapes.
+
+    Layers are grouped by ``group(layer_name)`` (default :func:`default_group`, which matches
+    the naming of this module: ``low*``, ``mid*``, ``global*``, ``fusion*``, ``color*``, ...);
+    input layers are blocks of their own.  The shapes are measured by running the model's
+    inputs of size ``input_size`` through a probe model that outputs every tensor leaving a
+    block, so they show what the network really does (e.g. the fusion net's global path stays
+    at ``global_size`` whatever the input size).  Layer depth (longest path from the input)
+    orders the blocks into columns.
+
+    Returns
+    -------
+    BlockGraph
+    """
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    layers_ = list(model.layers)
+    input_names = {t._keras_history.operation.name for t in model.inputs}
+    name_of = {}
+    for layer in layers_:
+        name_of[layer.name] = layer.name if layer.name in input_names else group(layer.name)
+
+    depth = {layer.name: 0 for layer in layers_}
+    producers: dict[str, set[str]] = {layer.name: set() for layer in layers_}
+    for _ in range(len(layers_)):
+        changed = False
+        for layer in layers_:
+            for node in layer._inbound_nodes:
+                for t in node.input_tensors:
+                    src = t._keras_history.operation.name
+                    producers[layer.name].add(src)
+                    if depth[src] + 1 > depth[layer.name]:
+                        depth[layer.name] = depth[src] + 1
+                        changed = True
+        if not changed:
+            break
+
+    order: list[str] = []
+    for layer in sorted(layers_, key=lambda la: depth[la.name]):
+        if name_of[layer.name] not in order:
+            order.append(name_of[layer.name])
+    first = {g: min(depth[la.name] for la in layers_ if name_of[la.name] == g) for g in order}
+    columns = {d: i for i, d in enumerate(sorted(set(first.values())))}
+
+    edges: list[tuple[str, str]] = []
+    exits: list = []  # (group, tensor)
+    model_outputs = {id(t) for t in model.outputs}
+    for layer in layers_:
+        g = name_of[layer.name]
+        for src in sorted(producers[layer.name]):
+            e = (name_of[src], g)
+            if e[0] != e[1] and e not in edges:
+                edges.append(e)
+    for layer in layers_:
+        g = name_of[layer.name]
+        for node in layer._inbound_nodes:
+            for t in node.output_tensors:
+                consumers = {name_of[c.name] for c in layers_
+                             if any(id(x) == id(t) for n in c._inbound_nodes
+                                    for x in n.input_tensors)}
+                if (consumers - {g}) or id(t) in model_outputs:
+                    exits.append((g, t))
+    probe_in = [np.zeros((1, *input_size, t.shape[-1]), "float32") for t in model.inputs]
+    probe = keras.Model(model.inputs, [t for _, t in exits])
+    values = probe(probe_in, training=False)
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    shapes: dict[str, list[tuple]] = {g: [] for g in order}
+    for (g, _), v in zip(exits, values, strict=True):
+        shape = tuple(int(s) for s in v.shape[1:])
+        if shape not in shapes[g]:
+            shapes[g].append(shape)
+    blocks = [Block(name=g, column=columns[first[g]],
+                    layers=[la.name for la in layers_ if name_of[la.name] == g],
+                    params=sum(la.count_params() for la in layers_ if name_of[la.name] == g),
+                    shapes=shapes[g]) for g in order]
+    return BlockGraph(blocks=blocks, edges=edges,
+                      input_shape=(*input_size, model.inputs[0].shape[-1]))

@@ -211,3 +211,42 @@ def test_rgb_classifier_gives_plain_logits():
 def test_bad_arguments_name_the_argument_and_value(call, match):
     with pytest.raises(ValueError, match=match.replace("(", r"\(")):
         call()
+
+
+def test_block_graph_of_the_fusion_net_measures_both_paths():
+    model = models.fusion_net(None, 4, W, global_size=32)
+    graph = models.block_graph(model, input_size=96)
+    names = [b.name for b in graph.blocks]
+    for name in ("l_norm", "resize", "low", "mid", "global", "fusion", "color", "ab", "label"):
+        assert name in names
+    # the shared low-level block runs at 1/8 of the input and of the global copy
+    low = graph.block("low")
+    assert (12, 12, models.channels(512, W)) in low.shapes
+    assert (4, 4, models.channels(512, W)) in low.shapes
+    assert graph.block("resize").shapes == [(32, 32, 1)]
+    assert graph.block("ab").shapes == [(48, 48, 2)]
+    for edge in [("resize", "low"), ("low", "mid"), ("low", "global"), ("global", "fusion"),
+                 ("mid", "fusion"), ("fusion", "color"), ("global", "class")]:
+        assert edge in graph.edges
+    assert graph.block("fusion").column > graph.block("global").column
+    assert sum(b.params for b in graph.blocks) == model.count_params()
+    with pytest.raises(KeyError, match="no block 'nope'"):
+        graph.block("nope")
+
+
+def test_plot_blocks_draws_one_box_per_block():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    from colorutils import viz
+
+    graph = models.block_graph(models.unet("regression", None, W, depth=2), input_size=32)
+    fig = viz.plot_blocks(graph, title="U-Net")
+    ax = fig.axes[0]
+    assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == len(graph.blocks)
+    assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == len(graph.edges)
+    assert "U-Net" in ax.get_title() and ax.get_xlabel()
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "bottleneck" in texts and "8x8x" in texts
