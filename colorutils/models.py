@@ -67,7 +67,8 @@ __all__ = [
     "regression_cnn", "zhang_classifier", "unet", "fusion_net", "koalarization_net",
     "fusion_classifier", "copy_matching_weights", "rgb_classifier", "count_params",
     "TileToGrid", "channels", "UPSAMPLING", "HEADS", "BACKBONES", "Block", "BlockGraph",
-    "block_graph", "default_group",
+    "block_graph", "default_group", "compile_colorizer", "make_optimizer", "targets_for",
+    "JOINT_ALPHA", "OPTIMIZERS",
 ]
 
 
@@ -813,3 +814,87 @@ def block_graph(model: keras.Model, input_size: int | tuple[int, int] = 64,
                     shapes=shapes[g]) for g in order]
     return BlockGraph(blocks=blocks, edges=edges,
                       input_shape=(*input_size, model.inputs[0].shape[-1]))
+
+
+# --------------------------------------------------------------------------- compiling
+
+#: Weight of the classification loss in the fusion net's joint loss
+#: ``L = L_colour + alpha * L_class`` (1/300 in a popular reimplementation of Iizuka et al.).
+JOINT_ALPHA = 1.0 / 300.0
+#: Optimizers :func:`compile_colorizer` knows, with their default learning rates: Adam
+#: (Kingma & Ba 2015) at Keras' 1e-3, Adadelta (Zeiler 2012, used by Iizuka et al.) at 1.0,
+#: the rate of the original method (Keras' own default, 1e-3, barely moves), SGD with momentum.
+OPTIMIZERS = {"adam": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
+
+
+def make_optimizer(name: str = "adam", learning_rate: float | None = None):
+    """A fresh Keras optimizer by name (see :data:`OPTIMIZERS` for the default rates)."""
+    _check_choice("optimizer", name, tuple(OPTIMIZERS))
+    lr = OPTIMIZERS[name] if learning_rate is None else learning_rate
+    _check_positive("learning_rate", lr)
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(lr)
+    return keras.optimizers.SGD(lr, momentum=0.9)
+
+
+def compile_colorizer(model: keras.Model, *, optimizer: str = "adam",
+                      learning_rate: float | None = None, weights=None,
+                      alpha: float = JOINT_ALPHA, **compile_kwargs) -> keras.Model:
+    """Compile a model of the zoo with the loss its outputs call for, and return it.
+
+    - ``"ab"`` with 2 channels: :class:`colorutils.losses.ABRegressionLoss` (MSE on
+      ``ab / AB_SCALE``);
+    - ``"ab"`` with ``Q`` channels: :class:`colorutils.losses.RebalancedCrossEntropy` over
+      ``ab_bins(grid_size_for(Q))`` with the rebalancing ``weights`` (None: plain soft
+      cross-entropy);
+    - ``"label"``: sparse categorical cross-entropy on the logits, weighted by ``alpha``,
+      with an accuracy metric: the joint loss ``L_colour + alpha * L_class`` of Iizuka et al.
+      (2016) {cite}`iizuka2016let`.
+
+    Targets are the dicts of :func:`colorutils.data.load` (``with_label=True`` for a model
+    with a ``"label"`` output; extra target keys are dropped by :func:`targets_for`).
+
+    Parameters
+    ----------
+    optimizer : {"adam", "adadelta", "sgd"}
+    learning_rate : float, optional
+        Default: the optimizer's rate in :data:`OPTIMIZERS`.
+    weights : array [Q], optional
+        Rebalancing weights (:func:`colorutils.quantize.rebalance_weights`).
+    alpha : float
+        Weight of the classification loss (>= 0).
+    **compile_kwargs
+        Passed to ``keras.Model.compile`` (``run_eagerly``, ``jit_compile``, ...).
+    """
+    from colorutils import losses, quantize
+
+    if not isinstance(alpha, (int, float)) or alpha < 0:
+        raise ValueError(f"alpha={alpha!r} must be a non-negative number (0 ignores the "
+                         "classification loss; 1/300 is the usual weight).")
+    loss, loss_weights, metrics = {}, {}, {}
+    depth = model.output["ab"].shape[-1]
+    if depth == 2:
+        loss["ab"] = losses.ABRegressionLoss()
+    else:
+        bins = quantize.ab_bins(quantize.grid_size_for(depth))
+        loss["ab"] = losses.RebalancedCrossEntropy(bins, weights)
+    loss_weights["ab"] = 1.0
+    if "label" in model.output:
+        loss["label"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss_weights["label"] = float(alpha)
+        metrics["label"] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss,
+                  loss_weights=loss_weights, metrics=metrics or None, **compile_kwargs)
+    return model
+
+
+def targets_for(model: keras.Model, dataset):
+    """``dataset`` of ``(l_norm, targets)`` keeping only the target keys ``model`` outputs."""
+    keys = tuple(model.output) if isinstance(model.output, dict) else ()
+    missing = [k for k in keys if k not in dataset.element_spec[1]]
+    if missing:
+        raise ValueError(f"the model outputs {missing} but the dataset has no such targets; "
+                         "load it with colorutils.data.load(..., with_label=True).")
+    return dataset.map(lambda x, y: (x, {k: y[k] for k in keys}))

@@ -250,3 +250,35 @@ def test_plot_blocks_draws_one_box_per_block():
     assert "U-Net" in ax.get_title() and ax.get_xlabel()
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "bottleneck" in texts and "8x8x" in texts
+
+
+def test_compile_colorizer_picks_the_loss_of_each_head():
+    import tensorflow as tf
+
+    from colorutils import losses, quantize
+
+    q = len(quantize.ab_bins())
+    clf = models.compile_colorizer(models.zhang_classifier(q, W, convs_per_block=1),
+                                   optimizer="adadelta", run_eagerly=True)
+    assert isinstance(clf.loss["ab"], losses.RebalancedCrossEntropy)
+    assert isinstance(clf.optimizer, keras.optimizers.Adadelta)
+    assert float(clf.optimizer.learning_rate) == models.OPTIMIZERS["adadelta"]
+    joint = models.compile_colorizer(models.fusion_net(None, 3, W, global_size=32), alpha=0.5,
+                                     run_eagerly=True)
+    assert isinstance(joint.loss["ab"], losses.ABRegressionLoss)
+    # the joint loss is L_colour + alpha * L_class, and the dataset's extra keys are dropped
+    x = _batch((32, 32), batch=4)
+    y = {"ab": np.zeros((4, 32, 32, 2), "float32"), "label": np.array([0, 1, 2, 0], "int32")}
+    ds = models.targets_for(joint, tf.data.Dataset.from_tensors((x, y)))
+    logs = joint.evaluate(ds, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], logs["ab_loss"] + 0.5 * logs["label_loss"],
+                               rtol=1e-4)
+    only_ab = models.targets_for(clf, tf.data.Dataset.from_tensors((x, y)))
+    assert set(only_ab.element_spec[1]) == {"ab"}
+    assert np.isfinite(clf.fit(only_ab, epochs=1, verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match="with_label=True"):
+        models.targets_for(joint, tf.data.Dataset.from_tensors((x, {"ab": y["ab"]})))
+    with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+        models.make_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="alpha=-1"):
+        models.compile_colorizer(models.regression_cnn(W), alpha=-1)
