@@ -126,18 +126,20 @@ class Comparison:
     b: str
     metric: str
     diff: Summary
-    higher_is_better: bool
+    higher_is_better: bool | None
 
     @property
     def verdict(self) -> str:
-        """``"better"``, ``"worse"`` (b relative to a), ``"within spread"`` or ``"one seed"``."""
+        """b relative to a: ``"better"``/``"worse"`` (``"higher"``/``"lower"`` for a metric
+        without a direction), ``"within spread"`` or ``"one seed"``."""
         if not self.diff.has_spread:
             return "one seed"
-        if self.diff.low > 0:
-            return "better" if self.higher_is_better else "worse"
-        if self.diff.high < 0:
-            return "worse" if self.higher_is_better else "better"
-        return "within spread"
+        if self.diff.low <= 0 <= self.diff.high:
+            return "within spread"
+        higher = self.diff.low > 0
+        if self.higher_is_better is None:
+            return "higher" if higher else "lower"
+        return "better" if higher == bool(self.higher_is_better) else "worse"
 
     def sentence(self, digits: int = 3) -> str:
         """One plain-language sentence that says only what the interval supports."""
@@ -159,7 +161,7 @@ class Comparison:
 
 
 def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
-            names: tuple[str, str] = ("a", "b"), higher_is_better: bool = True,
+            names: tuple[str, str] = ("a", "b"), higher_is_better: bool | None = True,
             confidence: float = CONFIDENCE) -> Comparison:
     """Paired comparison of arm ``b`` against arm ``a``: summary of ``b_i - a_i``.
 
@@ -172,8 +174,10 @@ def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
         Name used in the sentence.
     names : (str, str)
         Display names of ``a`` and ``b``.
-    higher_is_better : bool
-        Direction of the metric (PSNR, accuracy: True; ab distance, loss: False).
+    higher_is_better : bool or None
+        Direction of the metric (PSNR, accuracy: True; ab distance, loss: False; None for a
+        metric without a "better" side, e.g. colourfulness: the verdict is then
+        "higher"/"lower").
     confidence : float
         Coverage of the interval of the mean difference.
 

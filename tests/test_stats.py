@@ -73,6 +73,9 @@ def test_lower_is_better_and_within_spread():
     noisy = stats.compare([0.5, 0.6, 0.4], [0.6, 0.5, 0.45], metric="accuracy")
     assert noisy.verdict == "within spread"
     assert "contains zero" in noisy.sentence()
+    neutral = stats.compare([1.0, 2.0, 3.0], [1.5, 2.6, 3.4], metric="colourfulness",
+                            higher_is_better=None)
+    assert neutral.verdict == "higher" and "b is higher than a" in neutral.sentence()
 
 
 def test_records_table_flat_metrics_and_plot(tmp_path):
