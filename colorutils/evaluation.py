@@ -427,7 +427,7 @@ def cli_main(args) -> int:
     train_limit = 2000 if args.limit is None else max(args.limit, 256)
     try:
         train = data.load(args.dataset, "train", size, batch_size=32, shuffle=False,
-                          limit=train_limit)
+                          augment=False, limit=train_limit)
         mean_ab = dataset_mean_ab(train)
         try:
             weights, bins = rebalancing_weights(train)
@@ -447,3 +447,111 @@ def cli_main(args) -> int:
         summary = table.to_csv(os.path.join(args.out, "summary.csv"), summary=True)
         print(f"wrote {per_image} and {summary}")
     return 0
+
+
+# --------------------------------------------------------------------------- Turing test
+#: Folder of the Turing-test page inside the book's static files.
+TURING_DIR = os.path.join("book", "_static", "turing")
+
+
+def write_turing_pairs(real, fake, out_dir: str | os.PathLike = TURING_DIR, *,
+                       method: str | list[str] = "model", source: str = "",
+                       variable: str = "TURING_PAIRS", script: str = "pairs.js",
+                       images_dir: str = "pairs", seed: int = 0) -> dict:
+    """Write (real, colorized) image pairs and their manifest for the Turing-test page.
+
+    The page (``book/_static/turing/index.html``) is plain HTML and JavaScript; browsers
+    refuse ``fetch()`` of a JSON file from ``file://``, so the manifest is a script,
+    ``<out_dir>/<script>``, that sets ``window.<variable> = {title, source, pairs: [{id,
+    real, fake, method}]}``.  The PNG files are named ``p000_a.png`` / ``p000_b.png`` with
+    ``a`` and ``b`` assigned at random, so a file name does not tell which one is real.
+    Earlier PNGs of this pattern in ``images_dir`` are removed first.
+
+    Parameters
+    ----------
+    real, fake : arrays ``[N, H, W, 3]``
+        uint8, or floats in ``[0, 1]``; ``fake[i]`` is the colorization of ``real[i]``.
+    out_dir : path
+        The page's folder (default ``book/_static/turing``, copied into the built book).
+    method : str or list of str
+        The method of every pair (or one name per pair), saved in the answers CSV.
+    source : str
+        A line shown on the page (e.g. "chapter 06, scale book, dataset sample").
+
+    Returns
+    -------
+    dict : the manifest written.
+    """
+    import json
+    import re
+
+    from PIL import Image
+
+    real, fake = _to_uint8_images(real, "real"), _to_uint8_images(fake, "fake")
+    if real.shape != fake.shape:
+        raise ValueError(f"real has shape {real.shape} but fake has {fake.shape}; give one "
+                         "colorization per real photo, same size.")
+    methods = [method] * len(real) if isinstance(method, str) else list(method)
+    if len(methods) != len(real):
+        raise ValueError(f"method has {len(methods)} names for {len(real)} pairs.")
+    folder = os.path.join(os.fspath(out_dir), images_dir)
+    os.makedirs(folder, exist_ok=True)
+    for old in os.listdir(folder):
+        if re.fullmatch(r"p\d+_[ab]\.png", old):
+            os.remove(os.path.join(folder, old))
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i, (r, f) in enumerate(zip(real, fake, strict=True)):
+        real_tag, fake_tag = ("a", "b") if rng.random() < 0.5 else ("b", "a")
+        names = {}
+        for tag, image in ((real_tag, r), (fake_tag, f)):
+            names[tag] = f"{images_dir}/p{i:03d}_{tag}.png"
+            Image.fromarray(image).save(os.path.join(folder, f"p{i:03d}_{tag}.png"),
+                                        optimize=True)
+        pairs.append({"id": f"p{i:03d}", "real": names[real_tag], "fake": names[fake_tag],
+                      "method": methods[i]})
+    manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
+    with open(os.path.join(os.fspath(out_dir), script), "w") as fh:
+        fh.write("// Written by colorutils.evaluation.write_turing_pairs; do not edit.\n")
+        fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
+    return manifest
+
+
+def _to_uint8_images(x, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"{name} has shape {x.shape}; expected [N, H, W, 3] RGB images.")
+    if x.dtype == np.uint8:
+        return x
+    if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+        raise ValueError(f"{name} has values outside [0, 1]; pass uint8 or floats in [0, 1].")
+    return _to_uint8(x)
+
+
+def write_default_turing_pairs(out_dir: str | os.PathLike = TURING_DIR, n: int = 6,
+                               size: int = 64) -> dict:
+    """The committed demo set of the Turing-test page (``pairs.default.js``, ``default/``).
+
+    It lets the page work before chapter 06 has run.  No trained model is involved: the
+    "colorized" image of each sample photo keeps its true L and rotates its ab by 120 degrees
+    (a plausible-looking but wrong hue).  Chapter 06 writes the real pairs (``pairs.js``),
+    which the page prefers.  Regenerate with
+    ``python -c "from colorutils import evaluation; evaluation.write_default_turing_pairs()"``.
+    """
+    import tensorflow as tf
+
+    from colorutils import color, data
+
+    l_norm, targets = next(iter(data.load("sample", "test", size, batch_size=n, shuffle=False,
+                                          limit=n)))
+    ab = targets["ab"]
+    angle = np.deg2rad(120.0)
+    rot = tf.constant([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]],
+                      tf.float32)
+    fake_ab = tf.einsum("bhwc,cd->bhwd", ab, rot)
+    return write_turing_pairs(color.recombine(l_norm, ab).numpy(),
+                              color.recombine(l_norm, fake_ab).numpy(), out_dir,
+                              method="demo: hue rotated 120 degrees",
+                              source="demo set: run chapter 06 for model colorizations",
+                              variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
+                              images_dir="default")
