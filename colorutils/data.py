@@ -45,6 +45,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -417,20 +418,38 @@ def _network_available(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+    """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json", which
+    is the expected state of a dataset that is not prepared)."""
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
 def _tfds_builder(arg: str, data_dir: str | None, prepare: bool = True):
+    """The TFDS builder of ``NAME[:CONFIG]``; with ``prepare``, download it if needed and
+    possible, else raise :class:`DatasetNotAvailableError` (never hangs offline)."""
     import tensorflow_datasets as tfds
 
     name, _, config = arg.partition(":")
     full = f"{name}/{config}" if config else name
-    try:
-        builder = tfds.builder(full, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
-            f"source='tfds:{arg}': TensorFlow Datasets has no dataset {full!r}. See "
-            f"https://www.tensorflow.org/datasets/catalog/overview for names (e.g. "
-            f"'tfds:cifar10', 'tfds:stanford_dogs', 'tfds:imagenette:160px'), or use "
-            f"'folder:PATH' for your own images.") from None
-    if prepare and not builder.is_prepared():
+    with _quiet_absl():
+        try:
+            builder = tfds.builder(full, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError:
+            raise ValueError(
+                f"source='tfds:{arg}': TensorFlow Datasets has no dataset {full!r}. See "
+                f"https://www.tensorflow.org/datasets/catalog/overview for names (e.g. "
+                f"'tfds:cifar10', 'tfds:stanford_dogs', 'tfds:imagenette:160px'), or use "
+                f"'folder:PATH' for your own images.") from None
+        prepared = builder.is_prepared()
+    if prepare and not prepared:
         where = data_dir or "the default ~/tensorflow_datasets ($TFDS_DATA_DIR)"
         if not _network_available():
             raise DatasetNotAvailableError(
@@ -716,7 +735,9 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
     _, label_key = _tfds_features(builder)
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     sizes = {}
-    if builder.is_prepared():
+    with _quiet_absl():
+        prepared = builder.is_prepared()
+    if prepared:
         sizes = {s: builder.info.splits[_tfds_split(builder.info.splits.keys(), s)].num_examples
                  for s in SPLITS}
     return DatasetInfo(builder.name, names, len(names), sizes, source,
