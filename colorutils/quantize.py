@@ -10,7 +10,7 @@ is not a network:
     the in-gamut bin centres for a grid size, and the inverse (which grid gives ``Q`` bins).
 ``soft_encode``
     the training target: each true ab value spread over its ``k`` nearest bin centres with
-    Gaussian weights (a TF op: a precomputed table of candidate bins per 2-unit ab cell, then
+    Gaussian weights (a TF op: a precomputed table of candidate bins per 1-unit ab cell, then
     exact distances to the candidates and ``tf.math.top_k``; no per-pixel Python search).
 ``nearest_bin``
     hard quantization (bin index of each ab value).
@@ -239,7 +239,7 @@ def _flat_ab(ab, name: str = "ab"):
     return tf.reshape(ab, [-1, 2]), tf.shape(ab)[:-1]
 
 
-_LUT_STEP = 2.0
+_LUT_STEP = 1.0
 _LUT_LIMIT = 130.0
 
 
@@ -247,12 +247,13 @@ _LUT_LIMIT = 130.0
 def _candidate_table(bins_bytes: bytes, q: int, k: int):
     """Candidate bins for every cell of a fine lookup grid over the ab plane.
 
-    The plane [-130, 130]² is cut into cells of side ``_LUT_STEP`` (2 Lab units).  For a cell
+    The plane [-130, 130]² is cut into cells of side ``_LUT_STEP`` (1 Lab unit).  For a cell
     with centre ``x0`` and half-diagonal ``r``, every bin among the ``k`` nearest of any point
     ``x`` in the cell lies within ``d_k(x0) + 2r`` of ``x0`` (triangle inequality: its distance
     to ``x`` is at most ``d_k(x) <= d_k(x0) + r``).  Those bins are the cell's candidates, so a
     top-k over the candidates is exact.  Rows are padded with the sentinel index ``q`` (a bin
-    placed far away).  Returns ``(table int32 [cells, M], bins_ext float32 [q + 1, 2], n)``.
+    placed far away).  Returns ``(table int32 [cells, M], coords float32 [cells, 2 M], n)``:
+    the candidates' indices and their (a, b) centres, one contiguous row per cell.
     """
     bins = np.frombuffer(bins_bytes, np.float32).reshape(q, 2).astype(np.float64)
     n = int(round(2 * _LUT_LIMIT / _LUT_STEP))
@@ -270,7 +271,7 @@ def _candidate_table(bins_bytes: bytes, q: int, k: int):
     order = np.argsort(np.where(mask, dist, np.inf), axis=1, kind="stable")[:, :m]
     table = np.where(np.take_along_axis(mask, order, 1), order, q).astype(np.int32)
     bins_ext = np.concatenate([bins, [[1e4, 1e4]]]).astype(np.float32)
-    return table, bins_ext, n
+    return table, bins_ext[table].reshape(len(table), 2 * m), n
 
 
 def _check_k_sigma(k, sigma, q):
@@ -285,7 +286,7 @@ def soft_encode_sparse(ab, bins, k: int = SOFT_K, sigma: float = SOFT_SIGMA):
 
     This is what the loss uses (the cross-entropy only needs the ``k`` non-zero terms).  The
     neighbour search is a lookup plus a small exact search: the ab value's cell in a
-    precomputed 2-Lab-unit grid gives ≤ ~20 candidate bins (a set that provably contains the
+    precomputed 1-Lab-unit grid gives at most 16 candidate bins at grid 10 (a set that provably contains the
     ``k`` nearest, see ``_candidate_table``), then distances to the candidates and
     ``tf.math.top_k``.  Values outside [-130, 130]² (never produced by sRGB) use the candidates
     of the nearest border cell, which is approximate.
@@ -300,12 +301,14 @@ def soft_encode_sparse(ab, bins, k: int = SOFT_K, sigma: float = SOFT_SIGMA):
     bins = _check_bins(bins)
     q = bins.shape[0]
     _check_k_sigma(k, sigma, q)
-    table, bins_ext, n = _candidate_table(bins.tobytes(), q, int(k))
+    table, coords, n = _candidate_table(bins.tobytes(), q, int(k))
+    m = table.shape[1]
     flat, lead = _flat_ab(ab)
     ij = tf.clip_by_value(tf.cast(tf.floor((flat + _LUT_LIMIT) / _LUT_STEP), tf.int32), 0, n - 1)
-    cand = tf.gather(tf.constant(table), ij[:, 0] * n + ij[:, 1])  # [N, M]
-    diff = tf.gather(tf.constant(bins_ext), cand) - flat[:, None, :]  # [N, M, 2]
-    d2 = tf.reduce_sum(diff * diff, axis=-1)
+    cell = ij[:, 0] * n + ij[:, 1]
+    cand = tf.gather(tf.constant(table), cell)  # [N, M]
+    diff = tf.reshape(tf.gather(tf.constant(coords), cell), [-1, m, 2]) - flat[:, None, :]
+    d2 = tf.reduce_sum(diff * diff, axis=-1)  # [N, M]
     neg_d2, j = tf.math.top_k(-d2, k=int(k))  # [N, k], nearest first
     idx = tf.gather(cand, j, batch_dims=1)
     # Subtract the nearest distance before exponentiating: same weights, no underflow.
