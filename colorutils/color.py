@@ -128,7 +128,7 @@ def _range_message(name: str, lo: float | None, hi: float | None) -> str:
     if lo is not None and lo < -RANGE_TOLERANCE and lo >= -1.0 - RANGE_TOLERANCE:
         return (f"{name} has values down to {lo:.3f} but float RGB must lie in [0, 1]: it looks "
                 "scaled to [-1, 1]; use (x + 1) / 2.")
-    return (f"{name} has values in [{lo}, {hi}] but float RGB must lie in [0, 1]: clip it "
+    return (f"{name} has values in [{lo:.4g}, {hi:.4g}] but float RGB must lie in [0, 1]: clip it "
             "(resampling can overshoot) or divide by 255 if it is in [0, 255].")
 
 
@@ -188,11 +188,11 @@ def _check_range(x: tf.Tensor, name: str) -> tf.Tensor:
     checks = [
         tf.debugging.Assert(
             tf.logical_or(tf.size(x) == 0, hi <= hi_ok),
-            [f"{name} has float values above 1 (max shown below); float RGB must lie in "
+            [f"{name} has float values above 1 (the max follows); float RGB must lie in "
              "[0, 1]: if they go up to 255, divide by 255 or pass uint8.", hi]),
         tf.debugging.Assert(
             tf.logical_or(tf.size(x) == 0, lo >= lo_ok),
-            [f"{name} has float values below 0 (min shown below); float RGB must lie in "
+            [f"{name} has float values below 0 (the min follows); float RGB must lie in "
              "[0, 1]: if it is scaled to [-1, 1], use (x + 1) / 2.", lo]),
     ]
     with tf.control_dependencies(checks):
@@ -334,10 +334,14 @@ def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
 
     Examples
     --------
-    >>> rgb_to_lab([1.0, 1.0, 1.0]).numpy().round(2)
-    array([100.,  -0.,   0.], dtype=float32)
-    >>> rgb_to_lab(tf.constant([[255, 0, 0]], tf.uint8)).numpy().round(1)
+    >>> rgb_to_lab(tf.constant([[255, 0, 0]], tf.uint8)).numpy().round(1)  # sRGB red
     array([[53.2, 80.1, 67.2]], dtype=float32)
+    >>> rgb_to_lab(tf.zeros([2, 4, 4, 3], tf.float64)).shape  # any leading batch shape
+    TensorShape([2, 4, 4, 3])
+    >>> rgb_to_lab(tf.fill([4, 4, 3], 255.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: rgb has values up to 255.0 but float RGB must lie in [0, 1]: divide by 255 or pass uint8.
     """
     x, out_dtype = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
     xyz_white = _apply_matrix(_srgb_to_linear(x), _white_xyz_from_rgb)  # (X/Xn, Y/Yn, Z/Zn)
@@ -390,6 +394,15 @@ def lab_to_rgb(lab, clip: bool = True, return_mask: bool = False):
     References
     ----------
     .. [1] https://en.wikipedia.org/wiki/CIELAB_color_space#From_CIELAB_to_CIEXYZ
+
+    Examples
+    --------
+    >>> rgb, out = lab_to_rgb([[53.24, 80.09, 67.20], [20.0, 80.0, -80.0]], return_mask=True)
+    >>> rgb.numpy().round(2)  # red, then a dark saturated purple clipped into the gamut
+    array([[1.  , 0.  , 0.  ],
+           [0.31, 0.  , 0.67]], dtype=float32)
+    >>> out.numpy()
+    array([False,  True])
     """
     x, out_dtype = _prepare(lab, "lab", is_rgb=False)
     rgb = _linear_to_srgb(_lab_to_linear_rgb(x))
