@@ -125,7 +125,7 @@ _rgb_arrays = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, ma
     lambda s: (*s, 3)), elements=st.floats(0.0, 1.0))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_rgb_arrays)
 def test_property_round_trips_and_ranges(rgb):
     lab = color.rgb_to_lab(rgb).numpy()
@@ -139,7 +139,7 @@ def test_property_round_trips_and_ranges(rgb):
     np.testing.assert_allclose(color.yuv_to_rgb(color.rgb_to_yuv(rgb)).numpy(), rgb, atol=1e-9)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(hnp.arrays(np.float32, (4, 3), elements=st.floats(-200, 200, width=32)))
 def test_property_lab_to_rgb_clips_and_masks_any_lab(lab):
     rgb, mask = color.lab_to_rgb(lab, return_mask=True)
