@@ -6,8 +6,8 @@ Subcommands (each lives in the module that owns its concern; this file only pars
     colorize photos with a trained model (:mod:`colorutils.colorize`).
 ``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
     score a model and the baselines on a held-out split (:mod:`colorutils.evaluation`).
-``colorutils experiments run GRID.yml``
-    run a papermill grid of experiments (:mod:`colorutils.experiments`).
+``colorutils experiments run GRID.yml`` / ``colorutils experiments report``
+    run a papermill grid of experiments; rebuild the results page (:mod:`colorutils.experiments`).
 
 Errors meant for people (a bad path, a bad value) print one line and exit with status 2.
 """
@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     run.add_argument("--dry-run", action="store_true", help="validate and list, run nothing")
     run.set_defaults(handler="colorutils.experiments:cli_main")
+    report = esub.add_parser("report", help="rebuild the book's results page from run folders")
+    report.add_argument("grids", nargs="*", metavar="GRID",
+                        help="grid files (default: experiments/*.yml)")
+    report.add_argument("--runs-dir", default="runs", help="root folder of run outputs")
+    report.add_argument("--out", default="book/results.md", help="the page to write")
+    report.set_defaults(handler="colorutils.experiments:cli_main")
+    p.set_defaults(handler="colorutils.experiments:cli_main")
     return parser
 
 
