@@ -93,8 +93,9 @@ class BadImagesWarning(UserWarning):
     """Some files of a ``folder:`` source could not be read and were skipped."""
 
 
-class DatasetNotAvailableError(RuntimeError):
-    """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded here."""
+class DatasetNotAvailableError(FileNotFoundError):
+    """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded here (a
+    ``FileNotFoundError``: its files are missing, like a missing ``folder:`` path)."""
 
 
 @dataclasses.dataclass(frozen=True)

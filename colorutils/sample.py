@@ -293,8 +293,8 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
     colours = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
     arrays = load_arrays()
     nrows = -(-len(PHOTOS) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.8),
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for label, (photo, ax) in enumerate(zip(PHOTOS, axes.flat, strict=False)):
@@ -310,7 +310,7 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
                                        edgecolor=colours[split]))
         ax.set_title(f"{label}: {photo.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=8)
     fig.legend(handles=[Patch(color=c, label=s) for s, c in colours.items()],
-               loc="lower center", ncol=3, fontsize=8)
-    fig.suptitle("Sample set: bands and crop boxes of each split", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+               loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle("Sample set: bands (shaded) and crop boxes (outlined) of each split",
+                 fontsize=10)
     return fig
