@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import math
 import os
+import pathlib
 import sys
 from collections.abc import Callable, Iterable, Mapping
 
@@ -555,3 +556,65 @@ def write_default_turing_pairs(out_dir: str | os.PathLike = TURING_DIR, n: int =
                               source="demo set: run chapter 06 for model colorizations",
                               variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
                               images_dir="default")
+
+
+# --------------------------------------------------------------------------- run discovery
+def find_runs(root: str | os.PathLike, image_size: int | None = None,
+              max_runs: int | None = None) -> tuple[dict[str, str], list[str]]:
+    """Finished colorization runs under ``root`` (one level deep), for a results table.
+
+    A run folder counts when it holds ``metrics.json`` (written when
+    :func:`colorutils.train.fit` finished) and ``best.keras`` or ``last.keras``.  With
+    ``image_size``, runs whose ``config.json`` records another training size are left out
+    (all methods of a table must see the same images at the same size).  Whether a run is a
+    *colorization* model is checked when it is loaded (:func:`load_runs`).
+
+    Returns
+    -------
+    (runs, notes) : ``{name: run_dir}`` sorted by name, and one line per run left out.
+    """
+    from colorutils import colorize, train
+
+    root = os.fspath(root)
+    runs: dict[str, str] = {}
+    notes: list[str] = []
+    if not os.path.isdir(root):
+        return runs, notes
+    for name in sorted(os.listdir(root)):
+        run_dir = os.path.join(root, name)
+        if not os.path.isdir(run_dir) or train.read_metrics(run_dir) is None:
+            continue
+        if not any(os.path.exists(os.path.join(run_dir, f))
+                   for f in (train.BEST_MODEL, train.LAST_MODEL)):
+            continue
+        size = colorize.training_size(colorize._find_config(pathlib.Path(run_dir)))
+        if image_size is not None and size is not None and size != image_size:
+            notes.append(f"{name}: trained at {size} px, not {image_size} px; left out.")
+            continue
+        if max_runs is not None and len(runs) >= max_runs:
+            notes.append(f"{name}: more than {max_runs} runs; left out.")
+            continue
+        runs[name] = run_dir
+    return runs, notes
+
+
+def load_runs(runs: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """Load ``{name: run_dir}`` with :func:`colorutils.train.load_model`, keeping only
+    colorization models (one lightness input, a dict output with ``"ab"``).
+
+    Returns ``({name: model}, notes)``; a run that fails to load or is not a colorization
+    model (a classifier, say) is left out with a note.
+    """
+    from colorutils import colorize, train
+
+    models, notes = {}, []
+    for name, run_dir in runs.items():
+        try:
+            model = train.load_model(run_dir, compile=False)
+            colorize.check_model(model)
+        except Exception as err:  # noqa: BLE001 - reported, not raised: a table of the rest
+            first = (str(err).strip().splitlines() or [""])[0][:120]
+            notes.append(f"{name}: not scored ({type(err).__name__}: {first}).")
+            continue
+        models[name] = model
+    return models, notes

@@ -171,3 +171,29 @@ def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1, err
     assert err[0].startswith("colorutils evaluate: error: --dataset 'nosuch:thing'")
+
+
+def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
+    import json
+
+    from colorutils import models
+
+    def run(name, size, finished=True, model=None):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"config": {"image_size": size}}))
+        if finished:
+            (d / "metrics.json").write_text("{}")
+        (model or models.regression_cnn(width=0.125)).save(d / "best.keras")
+
+    run("a_regression", 16)
+    run("b_other_size", 32)
+    run("c_unfinished", 16, finished=False)
+    run("d_classifier", 16, model=models.rgb_classifier(3, width=0.125))
+    runs, notes = evaluation.find_runs(tmp_path, image_size=16)
+    assert list(runs) == ["a_regression", "d_classifier"]
+    assert any("b_other_size" in n and "32 px" in n for n in notes)
+    loaded, notes = evaluation.load_runs(runs)
+    assert list(loaded) == ["a_regression"] and "d_classifier" in notes[0]
+    assert evaluation.find_runs(tmp_path / "missing") == ({}, [])
+    assert len(evaluation.find_runs(tmp_path, max_runs=1)[0]) == 1
