@@ -35,8 +35,11 @@ test: setup lint
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# Every grid (complete runs are skipped, a failed run does not stop the others), then the
+# book's results page (book/results.md); exits 1 if a run failed.
 experiments: setup
-	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+	@status=0; for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || status=1; done; \
+	$(BIN)/colorutils experiments report && exit $$status
 
 clean:
 	rm -rf _build runs .pytest_cache .ruff_cache

@@ -606,9 +606,9 @@ stopped and started again at will; a failed run is reported with its notebook an
 
 ```bash
 make experiments                                              # every grid, then this page
-.venv/bin/colorutils experiments run experiments/interplay.yml --dry-run  # list the runs
-.venv/bin/colorutils experiments run experiments/interplay.yml            # run them
-.venv/bin/colorutils experiments run experiments/interplay.yml --retry-failed
+.venv/bin/colorutils experiments run experiments/07_interplay.yml --dry-run  # list runs
+.venv/bin/colorutils experiments run experiments/07_interplay.yml            # run them
+.venv/bin/colorutils experiments run experiments/07_interplay.yml --retry-failed
 .venv/bin/colorutils experiments report                       # rebuild this page only
 ```
 
@@ -619,16 +619,15 @@ The CPU grids use `scale: book`. For publishable numbers run the same grid on a 
 1. Open a Colab notebook, choose *Runtime > Change runtime type > GPU*, mount Google Drive
    (`from google.colab import drive; drive.mount("/content/drive")`).
 2. Install the book and its runner:
-   `!git clone {repo} && pip install -q -e "colorization-book[book]"` and
-   `%cd colorization-book`.
+   `!git clone {repo}`, `%cd colorization-book`, `!pip install -q -e ".[book]"`.
 3. Copy the grid with a full-scale setting, e.g.
-   `!sed 's/scale: book/scale: full/' experiments/interplay.yml > experiments/interplay_full.yml`
+   `!sed 's/scale: book/scale: full/' experiments/07_interplay.yml > experiments/07_interplay_full.yml`
    (the run folder is named after the grid file, so book and full runs never mix).
 4. Run it into Drive, so that a disconnect loses nothing:
-   `!COLORBOOK_RUNS=/content/drive/MyDrive/colorbook/train colorutils experiments run
-   experiments/interplay_full.yml --runs-dir /content/drive/MyDrive/colorbook/runs`.
+   `!colorutils experiments run experiments/07_interplay_full.yml --runs-dir /content/drive/MyDrive/colorbook/runs`.
+   The chapters' own training folders go there too (unless `COLORBOOK_RUNS` says otherwise).
    After a disconnect, run the same cell again: finished runs are skipped, and training inside
-   an unfinished run resumes from its last epoch (`colorutils.train`).
+   an unfinished run resumes from its last finished epoch (`colorutils.train`).
 
 ## Bringing the results back into the book
 
@@ -660,13 +659,13 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
     parts = [RESULTS_INTRO.replace("{repo}", repo)]
     for gp in sorted(pathlib.Path(p) for p in grid_paths):
         grid = load_grid(gp, runs_dir)
-        rel_nb = os.path.relpath(grid.notebook, out.parent)
+        rel_nb = os.path.splitext(os.path.relpath(grid.notebook, out.parent))[0]
         parts.append(f"## Grid `{grid.name}`\n")
         if grid.description:
             parts.append(grid.description + "\n")
         fixed = ", ".join(f"`{k}={v!r}`" for k, v in grid.fixed.items()) or "none"
         varied = ", ".join(f"`{k}` in {v!r}" for k, v in grid.varied.items()) or "none"
-        parts.append(f"Notebook [{grid.notebook.name}]({rel_nb}); fixed parameters: {fixed}; "
+        parts.append(f"Notebook {{doc}}`{rel_nb}`; fixed parameters: {fixed}; "
                      f"varied: {varied}; {len(grid.runs)} run(s). Grid file "
                      f"`experiments/{gp.name}`.\n")
         rows = collect(grid)
