@@ -131,7 +131,12 @@ def check_size(size: int | None) -> int | None:
 # --------------------------------------------------------------------------- model
 
 
-def _find_config(model_path: pathlib.Path) -> dict | None:
+def read_run_config(model_path: str | os.PathLike) -> dict | None:
+    """The ``config.json`` of a run folder, or of the run folder holding a ``.keras`` file.
+
+    Returns None when there is none (or it is unreadable).
+    """
+    model_path = pathlib.Path(model_path)
     folders = [model_path] if model_path.is_dir() else [model_path.parent,
                                                         model_path.parent.parent]
     for folder in folders:
@@ -142,6 +147,9 @@ def _find_config(model_path: pathlib.Path) -> dict | None:
             except (OSError, ValueError):
                 return None
     return None
+
+
+_find_config = read_run_config  # the name colorutils.evaluation used first
 
 
 def training_size(config: dict | None) -> int | None:
@@ -227,7 +235,7 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
                           f"({type(err).__name__}: {first})") from None
     check_model(model)
     if size is None:
-        size = training_size(_find_config(path))
+        size = training_size(read_run_config(path))
     if size is None:
         fixed = model.inputs[0].shape[1:3]
         if all(isinstance(d, int) for d in fixed):
@@ -598,7 +606,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     UserError
         See :func:`plan_outputs` (nothing is written then).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     temperature = check_temperature(temperature)
     plan = plan_outputs(inputs, out_dir, fmt, compare)

@@ -20,7 +20,7 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRAIN_SIZE = 16
-#: Memory budget of one 4000 x 3000 photo: peak RSS above that of a 32 x 32 photo, in MiB.
+#: Memory budget of one 4000 x 3000 photo: peak RSS above a run on tiny photos, in MiB.
 #: The full-resolution arrays cost ~ 4 (L) + 8 (ab) + 3 (input) + 3 (output) bytes/pixel
 #: = 216 MiB for 12 Mpx, plus JPEG encoding and TensorFlow's resize buffers (measured: +250 MiB).
 LARGE_BUDGET_MIB = 400
