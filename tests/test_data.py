@@ -276,17 +276,18 @@ def test_folder_split_layout_and_derived_splits(tmp_path):
 
 
 def test_filter_gray_drops_gray_pictures(tmp_path):
-    root = tmp_path / "mixed" / "x"
-    root.mkdir(parents=True)
+    for split in ("train", "val", "test"):
+        (tmp_path / split / "x").mkdir(parents=True)
     for k in range(3):
-        _save_colour(root / f"colour{k}.png", seed=k)
-        Image.fromarray(np.full((30, 40), 60 * k + 30, np.uint8)).save(root / f"gray{k}.png")
-    source = f"folder:{tmp_path / 'mixed'}"
-    splits = [s for s, n in data.info(source).split_sizes.items() if n]
-    everything = sum(_count(data.load(source, s, 8, output="rgb")) for s in splits)
-    colourful = sum(_count(data.load(source, s, 8, output="rgb", filter_gray=True))
-                    for s in splits)
-    assert everything == 6 and colourful == 3
+        _save_colour(tmp_path / "train" / "x" / f"colour{k}.png", seed=k)
+        Image.fromarray(np.full((30, 40), 60 * k + 30, np.uint8)).save(
+            tmp_path / "train" / "x" / f"gray{k}.png")
+    # nearly gray: |a|, |b| <= 5 everywhere (kept only without the filter)
+    Image.fromarray(np.full((30, 40, 3), (128, 126, 125), np.uint8)).save(
+        tmp_path / "train" / "x" / "grayish.png")
+    source = f"folder:{tmp_path}"
+    assert _count(data.load(source, "train", 8, output="rgb")) == 7
+    assert _count(data.load(source, "train", 8, output="rgb", filter_gray=True)) == 3
 
 
 def test_clear_errors(tmp_path):
@@ -329,6 +330,16 @@ def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
     # info() does not download either: it reports classes, no sizes
     i = data.info("tfds:cifar10", data_dir=str(tmp_path))
     assert i.num_classes == 10 and i.split_sizes == {}
+
+
+def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
+    start = time.perf_counter()
+    if data._network_available():
+        pytest.skip("this machine reaches storage.googleapis.com: load would download")
+    with pytest.raises(data.DatasetNotAvailableError, match="offline"):
+        data.load("tfds:cifar10", "test", 16, data_dir=str(tmp_path))
+    assert time.perf_counter() - start < 30
 
 
 def test_network_probe_returns_within_seconds_when_unreachable(monkeypatch):
