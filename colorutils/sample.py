@@ -264,6 +264,7 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
             fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is plain data
             os.replace(tmp, path)
         except OSError:  # read-only home: keep the in-memory copy
             pass
