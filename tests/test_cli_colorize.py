@@ -229,20 +229,17 @@ def classifier_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("case", ["missing_model", "wrong_kind", "temperature_zero",
-                                  "temperature_above_one", "output_over_input"])
-def test_usage_errors_are_one_line_with_status_2(case, run_dir, classifier_file, tmp_path):
+@pytest.mark.parametrize("case", ["missing_model", "temperature_zero", "temperature_above_one",
+                                  "output_over_input"])
+def test_usage_errors_are_one_line_with_status_2(case, run_dir, tmp_path):
     photo = tmp_path / "in.png"
     Image.fromarray(_photo(20, 20)).save(photo)
     args = [photo, "--model", run_dir, "--out", tmp_path / "out"]
-    expect = {"missing_model": "does not exist", "wrong_kind": "not a colorization model",
-              "temperature_zero": "outside (0, 1]", "temperature_above_one": "outside (0, 1]",
+    expect = {"missing_model": "does not exist", "temperature_zero": "outside (0, 1]", "temperature_above_one": "outside (0, 1]",
               "output_over_input": "would overwrite an input"}[case]
     guarded = None
     if case == "missing_model":
         args[2] = tmp_path / "no_such_run"
-    elif case == "wrong_kind":
-        args[2] = classifier_file
     elif case == "temperature_zero":
         args += ["--temperature", "0"]
     elif case == "temperature_above_one":
@@ -262,8 +259,41 @@ def test_usage_errors_are_one_line_with_status_2(case, run_dir, classifier_file,
         assert _md5(guarded) == checksum
 
 
+def test_a_model_of_the_wrong_kind_is_one_line_with_status_2(classifier_file, tmp_path, capsys):
+    """In-process (``cli.main`` is what the console script calls): saves a TensorFlow start-up."""
+    from colorutils import cli
+
+    photo = tmp_path / "in.png"
+    Image.fromarray(_photo(20, 20)).save(photo)
+    status = cli.main(["colorize", str(photo), "--model", str(classifier_file),
+                       "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and "not a colorization model" in err[0], err
+    assert "shape (None, None, None, 3)" in err[0]  # says what it got
+    assert not (tmp_path / "out").exists()
+
+
 def test_run_folder_config_is_what_the_cli_reads(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     from colorutils.colorize import training_size
 
     assert training_size(config) == TRAIN_SIZE
+
+
+def test_a_second_run_skips_earlier_outputs_and_keeps_names_apart(tmp_path):
+    """Outputs inside an input folder are not colorized again; equal stems get a counter."""
+    from colorutils.colorize import find_images, plan_outputs
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for name in ("a/x.jpg", "b/x.png", "out/x_colorized.png", "out/x_compare.png",
+                 "out/keep.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(_photo(8, 8)).save(tmp_path / name)
+    found = find_images([tmp_path], exclude=tmp_path / "out")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in found) == [
+        "a/x.jpg", "b/x.png", "out/keep.png"]
+    plan = plan_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out2", "jpeg", True)
+    assert [(m.name, c.name) for _, m, c in plan] == [
+        ("x_colorized.jpg", "x_compare.jpg"), ("x_2_colorized.jpg", "x_2_compare.jpg")]
