@@ -560,14 +560,16 @@ def write_default_turing_pairs(out_dir: str | os.PathLike = TURING_DIR, n: int =
 
 # --------------------------------------------------------------------------- run discovery
 def find_runs(root: str | os.PathLike, image_size: int | None = None,
-              max_runs: int | None = None) -> tuple[dict[str, str], list[str]]:
+              max_runs: int | None = None,
+              exclude: tuple[str, ...] = ()) -> tuple[dict[str, str], list[str]]:
     """Finished colorization runs under ``root`` (one level deep), for a results table.
 
     A run folder counts when it holds ``metrics.json`` (written when
     :func:`colorutils.train.fit` finished) and ``best.keras`` or ``last.keras``.  With
     ``image_size``, runs whose ``config.json`` records another training size are left out
     (all methods of a table must see the same images at the same size).  Whether a run is a
-    *colorization* model is checked when it is loaded (:func:`load_runs`).
+    *colorization* model is checked when it is loaded (:func:`load_runs`).  Folders whose
+    name starts with one of the ``exclude`` prefixes are skipped silently.
 
     Returns
     -------
@@ -582,6 +584,8 @@ def find_runs(root: str | os.PathLike, image_size: int | None = None,
         return runs, notes
     for name in sorted(os.listdir(root)):
         run_dir = os.path.join(root, name)
+        if name.startswith(tuple(exclude)):
+            continue
         if not os.path.isdir(run_dir) or train.read_metrics(run_dir) is None:
             continue
         if not any(os.path.exists(os.path.join(run_dir, f))

@@ -197,3 +197,4 @@ def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     assert list(loaded) == ["a_regression"] and "d_classifier" in notes[0]
     assert evaluation.find_runs(tmp_path / "missing") == ({}, [])
     assert len(evaluation.find_runs(tmp_path, max_runs=1)[0]) == 1
+    assert list(evaluation.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
