@@ -17,7 +17,8 @@ One entry point, :func:`load`, reads three kinds of source:
 
 The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpreter):
 
-1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`read_image`);
+1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`read_image`;
+   large JPEGs are decoded at reduced scale in the DCT domain, see :func:`decode_image`);
 2. resize so the short side is ``image_size`` (antialiased), optionally drop near-gray
    images, take ``limit`` images, ``cache``;
 3. train split: a random square crop of 80-100 % of the short side, resized to ``image_size``,
@@ -118,15 +119,42 @@ class DatasetInfo:
 # Decoding
 # ---------------------------------------------------------------------------------------------
 
-def decode_image(data: tf.Tensor) -> tf.Tensor:
+def decode_image(data: tf.Tensor, min_side: int | None = None) -> tf.Tensor:
     """Decode encoded JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
 
     Grayscale is repeated on three channels; 16-bit PNG is scaled to 8 bits
     (``round(v * 255 / 65535)``); an alpha channel is composited over white,
     ``rgb * alpha + 255 * (1 - alpha)``, so transparent regions do not turn into black.
     An animated GIF gives its first frame.
+
+    Parameters
+    ----------
+    data : tf.Tensor (string)
+        The encoded file.
+    min_side : int, optional
+        The short side the caller will resize to.  A JPEG whose short side is at least
+        ``r * min_side`` (``r`` in 2, 4, 8) is then decoded at ``1/r`` scale in the DCT domain
+        (libjpeg's scaled decoding: a proper low-pass, and 2-3x faster for large photos), so
+        the result's short side is still ``>= min_side``.  ``None`` decodes at full size.
     """
     data = tf.convert_to_tensor(data, tf.string)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG)
+    out = tf.cond(is_jpeg, lambda: _decode_jpeg(data, min_side), lambda: _decode_other(data))
+    out.set_shape([None, None, 3])
+    return out
+
+
+def _decode_jpeg(data: tf.Tensor, min_side: int | None) -> tf.Tensor:
+    if min_side is None:
+        return tf.io.decode_jpeg(data, channels=3)
+    shape = tf.image.extract_jpeg_shape(data)
+    short = tf.minimum(shape[0], shape[1])
+    index = tf.add_n([tf.cast(short >= r * int(min_side), tf.int32) for r in (2, 4, 8)])
+    return tf.switch_case(index, [
+        lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in (1, 2, 4, 8)])
+
+
+def _decode_other(data: tf.Tensor) -> tf.Tensor:
     # A 16-bit PNG (bit depth, byte 24 of the IHDR chunk, is 16) is decoded at 16 bits and
     # rounded: decode_image(dtype=uint8) would truncate (v >> 8) instead.
     is_png16 = tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), _PNG),
@@ -152,9 +180,7 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
         return _over_white(x[..., :3], x[..., 3:4])
 
     out = tf.switch_case(tf.clip_by_value(channels - 1, 0, 3), [gray, gray_alpha, rgb, rgba])
-    out = tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-    out.set_shape([None, None, 3])
-    return out
+    return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
 
 
 def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
@@ -162,17 +188,18 @@ def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     return rgb * a + 255.0 * (1.0 - a)
 
 
-def read_image(path) -> tf.Tensor:
+def read_image(path, min_side: int | None = None) -> tf.Tensor:
     """Read an image file as uint8 RGB ``[H, W, 3]`` (TF ops: usable in ``tf.data.map``).
 
-    Decodes JPEG, PNG (8/16-bit, gray, gray+alpha, RGBA) and BMP; see :func:`decode_image`.
+    Decodes JPEG, PNG (8/16-bit, gray, gray+alpha, RGBA) and BMP; see :func:`decode_image`
+    (also for ``min_side``, the fast reduced-size JPEG decoding).
 
     Examples
     --------
     >>> read_image(sample.photo_path(sample.PHOTOS[1])).shape
     TensorShape([300, 451, 3])
     """
-    return decode_image(tf.io.read_file(path))
+    return decode_image(tf.io.read_file(path), min_side)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +382,7 @@ def check_image_file(path: str) -> str | None:
     return reason
 
 
-def _folder_source(root: str, split: str) -> _Source:
+def _folder_source(root: str, split: str, min_side: int | None = None) -> _Source:
     listing = _list_folder(root)
     pairs = listing.files[split]
     if not pairs:
@@ -383,7 +410,7 @@ def _folder_source(root: str, split: str) -> _Source:
     paths = [good[i][0] for i in order]
     labels = np.asarray([good[i][1] for i in order], np.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(lambda p, y: (read_image(p), y), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda p, y: (read_image(p, min_side), y), num_parallel_calls=AUTOTUNE)
     # Safety net for damage the header check cannot see: TF logs each skipped file.
     ds = ds.ignore_errors(log_warning=True)
     return _Source(ds, len(good), listing.class_names, listing.layout != "file")
@@ -496,23 +523,21 @@ def _tfds_split(available, split: str) -> str:
             "test": held_out}[split]
 
 
-def _tfds_source(arg: str, split: str, data_dir: str | None) -> _Source:
+def _tfds_source(arg: str, split: str, data_dir: str | None,
+                 min_side: int | None = None) -> _Source:
+    import tensorflow_datasets as tfds
+
     builder = _tfds_builder(arg, data_dir)
     image_key, label_key = _tfds_features(builder)
     expr = _tfds_split(builder.info.splits.keys(), split)
-    ds = builder.as_dataset(split=expr, shuffle_files=False)
     size = builder.info.splits[expr].num_examples
+    # Read the encoded bytes and decode them here: the same decoder as for folders, with the
+    # fast reduced-size JPEG decoding when the target is small.
+    ds = builder.as_dataset(split=expr, shuffle_files=False,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
 
     def element(ex):
-        image = ex[image_key]
-        if image.shape.rank == 3 and image.shape[-1] == 1:
-            image = tf.image.grayscale_to_rgb(image)
-        elif image.shape.rank == 3 and image.shape[-1] == 4:
-            image = tf.cast(tf.round(_over_white(tf.cast(image[..., :3], tf.float32),
-                                                 tf.cast(image[..., 3:], tf.float32))),
-                            tf.uint8)
-        if image.dtype != tf.uint8:
-            image = tf.image.convert_image_dtype(image, tf.uint8)
+        image = decode_image(ex[image_key], min_side)
         label = tf.cast(ex[label_key], tf.int32) if label_key else tf.constant(-1, tf.int32)
         return image, label
 
@@ -521,13 +546,30 @@ def _tfds_source(arg: str, split: str, data_dir: str | None) -> _Source:
                    label_key is not None)
 
 
-def _open_source(source: str, split: str, data_dir: str | None) -> _Source:
+def _tfds_labels(arg: str, split: str, data_dir: str | None) -> tuple[list[str], np.ndarray]:
+    """Class names and the labels of one split, read without decoding any image."""
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(arg, data_dir)
+    image_key, label_key = _tfds_features(builder)
+    if label_key is None:
+        return [], np.zeros(0, np.int64)
+    expr = _tfds_split(builder.info.splits.keys(), split)
+    ds = builder.as_dataset(split=expr, shuffle_files=False,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
+    labels = ds.map(lambda ex: ex[label_key], num_parallel_calls=AUTOTUNE).batch(4096)
+    values = [b for b in labels.as_numpy_iterator()]
+    return (list(builder.info.features[label_key].names),
+            np.concatenate(values) if values else np.zeros(0, np.int64))
+
+
+def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -> _Source:
     kind, arg = parse_source(source)
     if kind == "sample":
         return _sample_source(split)
     if kind == "folder":
-        return _folder_source(arg, split)
-    return _tfds_source(arg, split, data_dir)
+        return _folder_source(arg, split, min_side)
+    return _tfds_source(arg, split, data_dir, min_side)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -663,7 +705,7 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     """
     _check_args(split, image_size, batch_size, output, limit)
     size = int(image_size)
-    src = _open_source(source, split, data_dir)
+    src = _open_source(source, split, data_dir, size)
     if with_label and not src.has_labels:
         raise ValueError(f"with_label=True but source={source!r} has no class labels; use "
                          f"with_label=False, or a class/file folder layout.")
@@ -746,8 +788,7 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
 
 
 def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[str, int]:
-    """Number of images per class name in ``split`` (labels only; no image is decoded for the
-    sample set and folders)."""
+    """Number of images per class name in ``split`` (reads labels only, decodes no image)."""
     kind, arg = parse_source(source)
     if kind == "sample":
         arrays = sample.load_arrays()
@@ -758,9 +799,7 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
         names = list(listing.class_names)
         counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
     else:
-        src = _tfds_source(arg, split, data_dir)
-        names = list(src.class_names)
-        labels = np.fromiter((int(y) for _, y in src.images.as_numpy_iterator()), np.int64)
+        names, labels = _tfds_labels(arg, split, data_dir)
         counts = np.bincount(labels[labels >= 0], minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts, strict=False)}
 

@@ -433,3 +433,18 @@ def test_throughput_counts_images_and_split_band_figure():
     matplotlib.use("Agg")
     fig = sample.show_split_bands()
     assert fig._suptitle.get_text() and len(fig.axes) >= len(sample.PHOTOS)
+
+
+def test_reduced_size_jpeg_decoding_keeps_short_side_and_content(tmp_path):
+    rng = np.random.RandomState(0)
+    smooth = tf.image.resize(rng.rand(1, 10, 12, 3) * 255, (200, 240)).numpy()[0]
+    Image.fromarray(smooth.astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
+    path = str(tmp_path / "big.jpg")
+    assert data.read_image(path).shape == (200, 240, 3)
+    assert data.read_image(path, min_side=100).shape == (100, 120, 3)  # 1/2 scale
+    assert data.read_image(path, min_side=40).shape == (50, 60, 3)  # 1/4: 50 >= 40
+    assert data.read_image(path, min_side=101).shape == (200, 240, 3)  # 1/2 would be < 101
+    full = data.resize_short_side(data.read_image(path), 40).numpy()
+    fast = data.resize_short_side(data.read_image(path, min_side=40), 40).numpy()
+    assert fast.shape == full.shape
+    assert 10 * np.log10(255**2 / np.mean((full - fast) ** 2)) > 30  # PSNR in dB
