@@ -36,11 +36,17 @@ UV_MAX = (0.436, 0.615)
 
 
 def _resize_like(y_true, y_pred, method: str):
-    """Resize y_true [B, H, W, C] to y_pred's spatial size (no-op when equal)."""
+    """Resize y_true [B, H, W, C] to y_pred's spatial size (no-op when equal).
+
+    The decision is static when both sizes are known; otherwise the resize always runs (at
+    equal sizes "nearest" and "bilinear" return the input exactly).  No ``tf.cond``: XLA
+    (``jit_compile=True``) gives a cond the static shape of one branch, which broke the loss.
+    """
+    known_true, known_pred = y_true.shape[1:3], y_pred.shape[1:3]
+    if None not in known_true and None not in known_pred and known_true == known_pred:
+        return y_true
     size = tf.shape(y_pred)[1:3]
-    same = tf.reduce_all(tf.equal(tf.shape(y_true)[1:3], size))
-    return tf.cond(same, lambda: y_true,
-                   lambda: tf.cast(tf.image.resize(y_true, size, method=method), y_true.dtype))
+    return tf.cast(tf.image.resize(y_true, size, method=method), y_true.dtype)
 
 
 def _check_rank4(x, name):
