@@ -129,6 +129,14 @@ class Comparison:
     higher_is_better: bool | None
 
     @property
+    def wins(self) -> int:
+        """On how many seeds ``b`` is better than ``a`` (higher, for a metric without a
+        direction).  A count, not a test: 3 wins of 3 seeds happens by chance one time in 8
+        when the arms are equal (the sign test)."""
+        values = np.asarray(self.diff.values)
+        return int(np.sum(values < 0) if self.higher_is_better is False else np.sum(values > 0))
+
+    @property
     def verdict(self) -> str:
         """b relative to a: ``"better"``/``"worse"`` (``"higher"``/``"lower"`` for a metric
         without a direction), ``"within spread"`` or ``"one seed"``."""
@@ -148,8 +156,9 @@ class Comparison:
         if self.verdict == "one seed":
             return (f"{change} from a single seed; one run has no spread, so this supports "
                     "no conclusion (run more seeds).")
+        side = "higher" if self.higher_is_better is None else "better"
         interval = (f"{d.confidence:.0%} CI {d.low:+.{digits}f} to {d.high:+.{digits}f} "
-                    f"over {d.n} paired seeds")
+                    f"over {d.n} paired seeds, {self.b} {side} on {self.wins} of them")
         if self.verdict == "within spread":
             return (f"{change} ({interval}); the interval contains zero, so the difference is "
                     "within the seed-to-seed spread: these runs show no effect either way.")
@@ -192,6 +201,51 @@ def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
     diff = summarize(np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64),
                      confidence)
     return Comparison(names[0], names[1], metric, diff, higher_is_better)
+
+
+def plain_answer(comparisons: Sequence[Comparison], digits: int = 3) -> str:
+    """One paragraph that says what a set of paired comparisons supports, and no more.
+
+    * any comparison from a single seed: no conclusion;
+    * every interval contains zero: "no difference exceeds the seed-to-seed spread", naming
+      the comparison closest to a clear difference (largest ``|mean| / half-width``) as a
+      lead, with its seed count;
+    * otherwise: the clear differences, then the ones within the spread.
+    """
+    comparisons = list(comparisons)
+    if not comparisons:
+        raise ValueError("plain_answer() got no comparisons.")
+    if any(c.verdict == "one seed" for c in comparisons):
+        return ("With a single seed there is no spread to compare against, so these runs "
+                "support no conclusion; rerun with three or more seeds.")
+
+    def label(c: Comparison) -> str:
+        return f"{c.b} vs {c.a} on {c.metric}"
+
+    def numbers(c: Comparison) -> str:
+        side = "higher" if c.higher_is_better is None else "better"
+        return (f"{c.diff.mean:+.{digits}f}, {c.diff.confidence:.0%} CI "
+                f"{c.diff.low:+.{digits}f} to {c.diff.high:+.{digits}f}, {c.b} {side} on "
+                f"{c.wins} of {c.diff.n} seeds")
+
+    clear = [c for c in comparisons if c.verdict != "within spread"]
+    unclear = [c for c in comparisons if c.verdict == "within spread"]
+    if not clear:
+
+        def strength(c: Comparison) -> float:
+            half = (c.diff.high - c.diff.low) / 2
+            return abs(c.diff.mean) / half if half > 0 else 0.0
+
+        lead = max(comparisons, key=strength)
+        return ("No difference exceeds the seed-to-seed spread: every interval contains zero, "
+                "so these runs show no effect either way (nor that there is none). The closest "
+                f"to a clear difference is {label(lead)} ({numbers(lead)}): a lead for a run "
+                "with more seeds or more data, not a finding.")
+    text = "Clear differences (the interval excludes zero): " + "; ".join(
+        f"{c.b} is {c.verdict} than {c.a} on {c.metric} ({numbers(c)})" for c in clear) + "."
+    if unclear:
+        text += " Within the spread: " + ", ".join(label(c) for c in unclear) + "."
+    return text
 
 
 def values_of(records: Iterable[Mapping], arm: str, metric: str, by: str = "arm") -> list[float]:

@@ -58,8 +58,9 @@ def test_paired_comparison_sees_a_consistent_shift_the_spread_hides():
     a = [0.30, 0.50, 0.70]
     b = [0.40, 0.61, 0.79]
     c = stats.compare(a, b, metric="accuracy", names=("scratch", "pretext"))
-    assert c.verdict == "better"
+    assert c.verdict == "better" and c.wins == 3
     assert c.diff.mean == pytest.approx(0.1, abs=1e-9)
+    assert "pretext better on 3 of them" in c.sentence()
     assert "pretext is better than scratch" in c.sentence()
     # Unpaired intervals of the two arms overlap heavily.
     sa, sb = stats.summarize(a), stats.summarize(b)
@@ -70,8 +71,9 @@ def test_lower_is_better_and_within_spread():
     c = stats.compare([10.0, 11.0, 12.0], [9.0, 10.0, 11.1], metric="ab distance",
                       higher_is_better=False, names=("solo", "joint"))
     assert c.verdict == "better"  # joint's distance is lower on every seed
+    assert c.wins == 3
     noisy = stats.compare([0.5, 0.6, 0.4], [0.6, 0.5, 0.45], metric="accuracy")
-    assert noisy.verdict == "within spread"
+    assert noisy.verdict == "within spread" and noisy.wins == 2
     assert "contains zero" in noisy.sentence()
     neutral = stats.compare([1.0, 2.0, 3.0], [1.5, 2.6, 3.4], metric="colourfulness",
                             higher_is_better=None)
@@ -101,3 +103,23 @@ def test_records_table_flat_metrics_and_plot(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["solo", "joint"]
     points = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
     assert sum(len(ln.get_xdata()) for ln in points) == 4  # every seed of every arm shown
+
+
+def test_plain_answer_says_only_what_the_intervals_support():
+    clear = stats.compare([0.30, 0.50, 0.70], [0.40, 0.61, 0.79], metric="accuracy",
+                          names=("scratch", "pretext"))
+    noisy = stats.compare([0.5, 0.6, 0.4], [0.6, 0.5, 0.45], metric="auc",
+                          names=("color", "joint"))
+    lead = stats.compare([0.1, 0.1, 0.1], [0.2, 0.4, 0.15], metric="gray accuracy",
+                         names=("scratch", "joint"))
+    mixed = stats.plain_answer([clear, noisy])
+    assert mixed.startswith("Clear differences") and "pretext is better than scratch" in mixed
+    assert "Within the spread: joint vs color on auc." in mixed
+    none = stats.plain_answer([noisy, lead])
+    assert none.startswith("No difference exceeds the seed-to-seed spread")
+    assert "closest to a clear difference is joint vs scratch on gray accuracy" in none
+    assert "3 of 3 seeds" in none
+    single = stats.plain_answer([stats.compare([0.1], [0.2])])
+    assert "no conclusion" in single
+    with pytest.raises(ValueError, match="no comparisons"):
+        stats.plain_answer([])
