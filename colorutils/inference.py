@@ -90,14 +90,19 @@ def decode_output(output, size, *, method: str = "annealed_mean",
         bins = quantize.ab_bins(quantize.grid_size_for(channels))
         ab = quantize.decode(out, bins, method=method, temperature=temperature)
     size = tuple(int(s) for s in size)
-    if tuple(ab.shape[1:3]) != size:
-        ab = tf.image.resize(ab, size, method="bilinear")
     if channels == 2 and space != "lab":
+        # Convert to ab at the output's resolution, then upsample ab: interpolating a hue
+        # across its wrap-around (0.99 -> 0.01) would pass through every other hue.
         if l_norm is None:
             raise ValueError(f"space={space!r} needs l_norm to convert the chroma back to ab.")
         from colorutils.losses import chroma_to_ab
 
-        ab = chroma_to_ab(_as_batch(l_norm)[0], ab, space)
+        l_small = _as_batch(l_norm)[0]
+        if tuple(l_small.shape[1:3]) != tuple(ab.shape[1:3]):
+            l_small = tf.image.resize(l_small, ab.shape[1:3], method="area")
+        ab = chroma_to_ab(l_small, ab, space)
+    if tuple(ab.shape[1:3]) != size:
+        ab = tf.image.resize(ab, size, method="bilinear")
     if smooth_sigma:
         ab = quantize.smooth_chroma(ab, smooth_sigma)
     return ab.numpy().astype(np.float32)

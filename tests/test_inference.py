@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from colorutils import inference, models, quantize
 
@@ -105,3 +106,17 @@ def test_errors_name_the_problem():
         inference.predict_ab(no_ab, _l(1, 8))
     with pytest.raises(ValueError, match="num_bins=7"):
         inference.predict_ab(_constant_model(7, np.zeros(7)), _l(1, 8))
+
+
+def test_hsv_output_is_converted_before_upsampling():
+    """Hue +1 and -1 are the same red; interpolating them would give cyan (hue 0.5)."""
+    inp = keras.Input((None, None, 1))
+    x = keras.layers.AveragePooling2D(4)(inp)
+    out = keras.layers.Lambda(
+        lambda t: tf.concat([tf.where(tf.range(tf.shape(t)[2])[None, None, :, None] % 2 == 0,
+                                      0.99, -0.99) * 110.0 + 0 * t, 0 * t + 0.6 * 110.0], -1))(x)
+    model = keras.Model(inp, {"ab": out})
+    l_norm = np.zeros((1, 32, 32, 1), np.float32)
+    ab = inference.predict_ab(model, l_norm, space="hsv")
+    assert ab.shape == (1, 32, 32, 2)
+    assert np.all(ab[..., 0] > 10), "every pixel stays red (a > 0): no cyan from the wrap"
