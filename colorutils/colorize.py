@@ -152,6 +152,23 @@ def read_run_config(model_path: str | os.PathLike) -> dict | None:
 _find_config = read_run_config  # the name colorutils.evaluation used first
 
 
+def _config_value(config: dict | None, key: str):
+    """``config[key]``, or the first ``config[<section>][key]`` one level down."""
+    if not isinstance(config, dict):
+        return None
+    for c in [config] + [v for v in config.values() if isinstance(v, dict)]:
+        if c.get(key) is not None:
+            return c[key]
+    return None
+
+
+def run_space(model_path: str | os.PathLike) -> str:
+    """The chroma space a run's regression head predicts in (``space`` in ``config.json``,
+    e.g. chapter 02's YUV and HSV regressors); ``"lab"`` when not recorded."""
+    space = _config_value(read_run_config(model_path), "space")
+    return space if isinstance(space, str) and space else "lab"
+
+
 def training_size(config: dict | None) -> int | None:
     """The training image size recorded in a run folder's ``config.json``, if any.
 
@@ -358,7 +375,8 @@ def _to_uint8(rgb) -> np.ndarray:
 
 
 def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
-                       method: str = "annealed_mean", return_gray: bool = False):
+                       method: str = "annealed_mean", space: str = "lab",
+                       return_gray: bool = False):
     """Colorize a full-resolution lightness map ``L`` (float32 ``[H, W]``, 0..100).
 
     Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
@@ -373,7 +391,8 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
     h, w = model_shape(height, width, size, model)
     small = tf.image.resize(L[None, :, :, None], (h, w), method="area", antialias=True)
     l_small = color.normalize_l(small)
-    ab_small = inference.predict_ab(model, l_small, method=method, temperature=temperature)
+    ab_small = inference.predict_ab(model, l_small, method=method, temperature=temperature,
+                                    space=space)
     ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32), (height, width),
                          method="bilinear")[0]
     rgb = np.empty((height, width, 3), np.uint8)
@@ -388,7 +407,8 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
 
 
 def colorize_array(model, image: np.ndarray, size: int, temperature: float | None = None, *,
-                   method: str = "annealed_mean", return_gray: bool = False):
+                   method: str = "annealed_mean", space: str = "lab",
+                   return_gray: bool = False):
     """Colorize one photo given as an array; the output keeps the input's size.
 
     Parameters
@@ -403,6 +423,11 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
         resized to it, see :func:`model_shape`.
     temperature : float in (0, 1], optional
         Annealed-mean temperature; default :data:`colorutils.quantize.TEMPERATURE`.
+    method : {"annealed_mean", "mean", "mode"}
+        Decoding of a classification model's distribution.
+    space : {"lab", "yuv", "hsv"}
+        Chroma space of a 2-channel (regression) output; :func:`run_space` reads it from the
+        run folder.
 
     Returns
     -------
@@ -416,7 +441,7 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     """
     check_model(model)
     return colorize_lightness(model, lightness(image), size, temperature, method=method,
-                              return_gray=return_gray)
+                              space=space, return_gray=return_gray)
 
 
 def gray_version(image: np.ndarray) -> np.ndarray:
@@ -472,7 +497,8 @@ def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
 def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
                   temperature: float | None = None, *, fmt: str = "png", compare: bool = False,
                   output: str | os.PathLike | None = None,
-                  compare_output: str | os.PathLike | None = None) -> pathlib.Path:
+                  compare_output: str | os.PathLike | None = None,
+                  space: str = "lab") -> pathlib.Path:
     """Colorize one photo file into ``out_dir`` and return the output path.
 
     The output (default ``out_dir/<stem>_colorized.<ext>``, see :func:`output_paths`) has the
@@ -498,7 +524,7 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
             raise ValueError(f"output {target} would overwrite the input; choose another --out.")
     check_model(model)
     L = lightness(read_image(path))  # the decoded photo is freed here: only L is kept
-    result = colorize_lightness(model, L, size, temperature, return_gray=compare)
+    result = colorize_lightness(model, L, size, temperature, space=space, return_gray=compare)
     del L
     output.parent.mkdir(parents=True, exist_ok=True)
     if compare:
@@ -593,8 +619,8 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
 
 def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                    size: int, temperature: float | None = None, *, fmt: str = "png",
-                   compare: bool = False, progress: bool | None = None,
-                   log=None) -> ColorizeReport:
+                   compare: bool = False, progress: bool | None = None, log=None,
+                   space: str = "lab") -> ColorizeReport:
     """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
 
     Unreadable files (and outputs that cannot be written) are reported through ``log``
@@ -618,7 +644,8 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     for f, main, comp in bar:
         try:
             written = colorize_file(model, f, out_dir, size, temperature, fmt=fmt,
-                                    compare=compare, output=main, compare_output=comp)
+                                    compare=compare, output=main, compare_output=comp,
+                                    space=space)
         except OSError as err:  # UnreadableImageError, or an output that cannot be written
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
             report.failures.append((f, reason))
@@ -645,6 +672,6 @@ def cli_main(args) -> int:
     model, size = load_colorizer(args.model, size)
     temperature = check_temperature(args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare)
+                            compare=args.compare, space=run_space(args.model))
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

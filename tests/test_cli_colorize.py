@@ -274,11 +274,20 @@ def test_a_model_of_the_wrong_kind_is_one_line_with_status_2(classifier_file, tm
     assert not (tmp_path / "out").exists()
 
 
-def test_run_folder_config_is_what_the_cli_reads(run_dir):
-    config = json.loads((run_dir / "config.json").read_text())
-    from colorutils.colorize import training_size
+def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
+    """Training size and chroma space come from the run folder (also via its .keras file)."""
+    from colorutils.colorize import read_run_config, run_space, training_size
 
+    config = json.loads((run_dir / "config.json").read_text())
     assert training_size(config) == TRAIN_SIZE
+    assert read_run_config(run_dir / "best.keras") == config
+    assert run_space(run_dir) == "lab"
+    hsv_run = tmp_path / "regression_hsv"
+    hsv_run.mkdir()
+    (hsv_run / "config.json").write_text(json.dumps({"config": {"space": "hsv",
+                                                                "image_size": 48}}))
+    assert run_space(hsv_run / "best.keras") == "hsv"
+    assert run_space(tmp_path / "elsewhere" / "model.keras") == "lab"
 
 
 def test_a_second_run_skips_earlier_outputs_and_keeps_names_apart(tmp_path):
