@@ -350,7 +350,8 @@ class FitResult:
         epoch of the run exactly once (also those trained by earlier, interrupted calls).
     run_dir : str
     resumed : bool
-        True if this call continued an interrupted (or shorter) run.
+        True if the run folder already held progress: this call continued an interrupted (or
+        shorter) run, or loaded a finished one (then ``trained_epochs == 0``, see ``loaded``).
     trained_epochs : int
         Epochs trained by *this* call (0 for a finished run loaded from disk).
     metrics : dict
@@ -363,6 +364,11 @@ class FitResult:
     resumed: bool
     trained_epochs: int
     metrics: dict
+
+    @property
+    def loaded(self) -> bool:
+        """True if the run had finished before and was loaded, not trained."""
+        return self.resumed and self.trained_epochs == 0
 
     @property
     def epochs(self) -> int:
@@ -503,7 +509,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
                   f"{metrics.get('best')}); loading it instead of training "
                   "(force=True retrains).", flush=True)
         _load_weights(model, os.path.join(run_dir, BEST_MODEL))
-        return FitResult(model=model, history=history, run_dir=run_dir, resumed=False,
+        return FitResult(model=model, history=history, run_dir=run_dir, resumed=True,
                          trained_epochs=0, metrics=metrics)
 
     if jit_compile is not None:

@@ -83,7 +83,7 @@ def test_interrupted_by_callback_resumes_each_epoch_once(tmp_path, capsys):
     assert not (run_dir / "metrics.json").exists(), "an interrupted run is not marked complete"
 
     result = _fit(run_dir)
-    assert result.resumed and result.trained_epochs == EPOCHS - 1
+    assert result.resumed and not result.loaded and result.trained_epochs == EPOCHS - 1
     history = _assert_complete_run(run_dir, result)
     out = capsys.readouterr().out
     assert "Training with " in out and "Resuming" in out and f"epoch {EPOCHS}/{EPOCHS}" in out
@@ -133,7 +133,7 @@ def test_finished_run_is_loaded_not_retrained(tmp_path, capsys):
     best_mtime = os.path.getmtime(run_dir / "best.keras")
 
     again = _fit(run_dir)
-    assert again.trained_epochs == 0 and not again.resumed
+    assert again.trained_epochs == 0 and again.loaded and again.resumed
     assert "finished" in capsys.readouterr().out
     assert (run_dir / "metrics.json").read_bytes() == metrics_before
     assert os.path.getmtime(run_dir / "best.keras") == best_mtime
@@ -143,7 +143,7 @@ def test_finished_run_is_loaded_not_retrained(tmp_path, capsys):
     _assert_complete_run(run_dir, again)
 
     forced = _fit(run_dir, force=True)
-    assert forced.trained_epochs == EPOCHS
+    assert forced.trained_epochs == EPOCHS and not forced.resumed
 
 
 def test_finished_run_extends_to_more_epochs(tmp_path):
