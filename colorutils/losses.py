@@ -33,6 +33,13 @@ CHROMA_SPACES = ("lab", "yuv", "hsv")
 """Regression targets: Lab ab, YUV UV, HSV hue + saturation (hue is circular)."""
 UV_MAX = (0.436, 0.615)
 """Largest |U| and |V| of sRGB colours (BT.601 YUV); the YUV targets are UV / UV_MAX."""
+HUE_SEAM = 0.5
+"""HSV hue (0-1) placed at the ends of the model's output range, where it wraps around.
+
+The circular loss does not care where the seam is, but the network does: a ``tanh`` output
+must saturate at +1 or -1 to reach the seam hue, and halfway between the two ends lies the
+opposite hue.  With the seam at HSV's 0 (red), the commonest hues of photos (skin, wood,
+brick) sit exactly there; at 0.5 (cyan, rare in photos) red maps to the output 0."""
 
 
 def _resize_like(y_true, y_pred, method: str):
@@ -171,8 +178,9 @@ def chroma_targets(l_norm, ab, space: str = "lab") -> tf.Tensor:
     """Chroma regression targets in the model's output units (``[-AB_SCALE, AB_SCALE]``).
 
     ``lab``: ab itself.  ``yuv``: ``AB_SCALE · (U / 0.436, V / 0.615)`` of the sRGB colour.
-    ``hsv``: ``AB_SCALE · (2 H - 1, 2 S - 1)`` (hue as one circular channel, as in the source
-    project that regressed H and S).  Graph-safe: use it in ``dataset.map``.
+    ``hsv``: ``AB_SCALE · (2 H' - 1, 2 S - 1)`` with ``H' = (H - HUE_SEAM) mod 1`` (hue
+    as one circular channel, as in the source project that regressed H and S; the wrap-around
+    moved to :data:`HUE_SEAM`).  Graph-safe: use it in ``dataset.map``.
 
     Parameters
     ----------
@@ -190,7 +198,8 @@ def chroma_targets(l_norm, ab, space: str = "lab") -> tf.Tensor:
         uv = color.rgb_to_yuv(rgb, validate=False)[..., 1:]
         return AB_SCALE * uv / tf.constant(UV_MAX, tf.float32)
     hsv = color.rgb_to_hsv(rgb, validate=False)
-    return AB_SCALE * (2.0 * hsv[..., :2] - 1.0)
+    hue = tf.math.floormod(hsv[..., :1] - HUE_SEAM, 1.0)
+    return AB_SCALE * (2.0 * tf.concat([hue, hsv[..., 1:2]], -1) - 1.0)
 
 
 def chroma_to_ab(l_norm, chroma, space: str = "lab") -> tf.Tensor:
@@ -212,7 +221,7 @@ def chroma_to_ab(l_norm, chroma, space: str = "lab") -> tf.Tensor:
     if space == "yuv":
         rgb = color.yuv_to_rgb(tf.concat([gray, t * tf.constant(UV_MAX, tf.float32)], -1))
     else:
-        hs = tf.concat([tf.math.floormod((t[..., :1] + 1.0) / 2.0, 1.0),
+        hs = tf.concat([tf.math.floormod((t[..., :1] + 1.0) / 2.0 + HUE_SEAM, 1.0),
                         tf.clip_by_value((t[..., 1:] + 1.0) / 2.0, 0.0, 1.0)], -1)
         rgb = color.hsv_to_rgb(tf.concat([hs, gray], -1))
     rgb = tf.clip_by_value(rgb, 0.0, 1.0)

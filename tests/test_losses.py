@@ -120,9 +120,9 @@ def test_ab_regression_loss_value_and_resizing():
 def test_hsv_hue_error_is_circular_and_ignored_for_grays():
     loss = losses.ABRegressionLoss("hsv")
     s = losses.AB_SCALE
-    true = np.float32([[[[0.98 * s, s]]]])  # hue 0.99, saturation 1
-    near = np.float32([[[[-0.98 * s, s]]]])  # hue 0.01: 0.02 of a turn away
-    far = np.float32([[[[0.0, s]]]])  # hue 0.5: half a turn away
+    true = np.float32([[[[0.98 * s, s]]]])  # one end of the hue range, saturation 1
+    near = np.float32([[[[-0.98 * s, s]]]])  # the other end: 0.02 of a turn away
+    far = np.float32([[[[0.0, s]]]])  # half a turn away
     assert float(loss(true, near)) == pytest.approx(0.04**2 / 2, rel=1e-3)
     assert float(loss(true, far)) > 100 * float(loss(true, near))
     gray = np.float32([[[[0.5 * s, -s]]]])  # saturation 0: hue does not matter
@@ -144,3 +144,11 @@ def test_chroma_targets_round_trip_to_the_same_hue(space):
     assert np.median(cos) > 0.95
     if space == "lab":
         np.testing.assert_array_equal(back, ab.numpy())
+
+
+def test_hsv_seam_is_at_cyan_so_red_is_mid_range():
+    lab = np.float32([[[[50, 70, 50]], [[60, -35, -10]]]])  # red, cyan
+    l_norm, ab = color.split_lab(lab)
+    t = losses.chroma_targets(l_norm, ab, "hsv").numpy()[..., 0] / losses.AB_SCALE
+    assert abs(t[0, 0, 0]) < 0.1  # red: the middle of the tanh range
+    assert abs(t[1, 0, 0]) > 0.9  # cyan: at the seam
