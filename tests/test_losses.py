@@ -151,4 +151,4 @@ def test_hsv_seam_is_at_cyan_so_red_is_mid_range():
     l_norm, ab = color.split_lab(lab)
     t = losses.chroma_targets(l_norm, ab, "hsv").numpy()[..., 0] / losses.AB_SCALE
     assert abs(t[0, 0, 0]) < 0.1  # red: the middle of the tanh range
-    assert abs(t[1, 0, 0]) > 0.9  # cyan: at the seam
+    assert abs(t[0, 1, 0]) > 0.9  # cyan: at the seam
