@@ -204,3 +204,26 @@ def test_load_model_errors_name_the_path(tmp_path):
         train.load_model(str(tmp_path / "missing.keras"))
     with pytest.raises(FileNotFoundError, match="holds no best.keras"):
         train.load_model(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_book_colorizer_trains_and_reloads_with_its_custom_loss(tmp_path):
+    """A model of the zoo compiled with the book's RebalancedCrossEntropy survives the run
+    folder: load_model restores it compiled (the loss is registered), and it predicts."""
+    models = pytest.importorskip("colorutils.models")
+    quantize = pytest.importorskip("colorutils.quantize")
+    rng = np.random.default_rng(0)
+    l_norm = rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    ab = rng.uniform(-40, 40, (8, 16, 16, 2)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((l_norm, {"ab": ab})).batch(4)
+    num_bins = len(quantize.ab_bins())
+
+    def build():
+        return models.compile_colorizer(models.zhang_classifier(num_bins, width=0.125))
+
+    result = train.fit(build, ds, None, run_dir=str(tmp_path / "zhang"), epochs=1,
+                       config={"model": "zhang"}, verbose=0)
+    loaded = train.load_model(str(tmp_path / "zhang"))
+    assert type(loaded.loss["ab"]).__name__ == "RebalancedCrossEntropy"
+    np.testing.assert_allclose(loaded.predict(l_norm[:2], verbose=0)["ab"],
+                               result.model.predict(l_norm[:2], verbose=0)["ab"], atol=1e-5)
