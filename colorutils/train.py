@@ -399,7 +399,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         config: dict | None = None, seed: int = 0, force: bool = False,
         monitor: str = "val_loss", mode: str = "auto", jit_compile: bool | None = None,
         mixed_precision: bool = False, strategy=None, callbacks=(), verbose="auto",
-        **fit_kwargs) -> FitResult:
+        deterministic: bool = False, **fit_kwargs) -> FitResult:
     """Train ``model_fn()`` for ``epochs`` epochs in ``run_dir``, resuming whatever is there.
 
     Parameters
@@ -434,6 +434,9 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         Default: :func:`get_strategy` (its choice is printed).
     callbacks : sequence of keras.callbacks.Callback
         Extra callbacks (run before the run-folder bookkeeping).
+    deterministic : bool
+        Also request deterministic TensorFlow kernels (:func:`set_seed`): identical reruns on
+        a GPU, somewhat slower.
     verbose : "auto", 0, 1 or 2
         1: Keras' progress bar and a summary line per epoch; 2: the summary line only (what a
         papermill log shows); 0: silent.  ``"auto"``: 1 in a terminal or notebook, else 2.
@@ -497,7 +500,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
     set_mixed_precision(mixed_precision, verbose=verbose > 0)
     if strategy is None:
         strategy = get_strategy(verbose=verbose > 0)
-    set_seed(seed)
+    set_seed(seed, deterministic=deterministic)
     with strategy.scope():
         model = model_fn()
     if mixed_precision:
