@@ -66,6 +66,12 @@ def test_two_run_grid_completes_then_is_skipped(tmp_path, capsys):
     assert code == 0 and "0 to run, 2 complete" in out, out
     assert (root / "x=1.0" / "metrics.json").stat().st_mtime == mtime
 
+    # Changing a shared parameter makes the old runs stale: they would run again.
+    stale = experiments.load_grid(_grid(tmp_path, grid={"x": [1.0, 3.0]},
+                                        parameters={"scale": "book"}), runs)
+    assert [r.status() for r in stale.runs] == ["stale", "stale"]
+    _grid(tmp_path, grid={"x": [1.0, 3.0]})  # back to the grid that ran
+
     # The results page picks the grid up, with its table and figure.
     page = tmp_path / "book" / "results.md"
     experiments.write_results_page([grid_file], runs, page)
