@@ -646,8 +646,6 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
     Figures are copied to ``book/_static/results/<grid>.png`` so that the book needs nothing
     outside ``book/``.  Returns the page text.
     """
-    from colorutils.settings import PRESETS  # noqa: F401  (fails early if the package is broken)
-
     repo = "https://github.com/colorization-book/colorization-book"
     try:
         config = yaml.safe_load((pathlib.Path(__file__).parents[1] / "_config.yml").read_text())
