@@ -223,6 +223,12 @@ def get_strategy(verbose: bool = True):
     return strategy
 
 
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
     """Set the Keras dtype policy: ``mixed_float16`` if ``enabled`` and a GPU is present.
 
@@ -231,11 +237,10 @@ def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
     ``float32`` when ``enabled`` is False.  Call it *before* building the model.
     """
     import keras
-    import tensorflow as tf
 
     policy = "float32"
     if enabled:
-        if tf.config.list_logical_devices("GPU"):
+        if _has_gpu():
             policy = "mixed_float16"
         elif verbose:
             print("mixed_precision=True ignored: no GPU, training in float32.", flush=True)

@@ -227,3 +227,19 @@ def test_book_colorizer_trains_and_reloads_with_its_custom_loss(tmp_path):
     assert type(loaded.loss["ab"]).__name__ == "RebalancedCrossEntropy"
     np.testing.assert_allclose(loaded.predict(l_norm[:2], verbose=0)["ab"],
                                result.model.predict(l_norm[:2], verbose=0)["ab"], atol=1e-5)
+
+
+def test_mixed_precision_keeps_the_loss_in_float32(tmp_path, monkeypatch):
+    """With a GPU (pretended here), fit trains under mixed_float16: float16 layers, loss
+    scaling, a finite float32 loss; a float16 model output is flagged."""
+    monkeypatch.setattr(train, "_has_gpu", lambda: True)
+    try:
+        with pytest.warns(UserWarning, match="not float32"):
+            result = _fit(tmp_path / "run", epochs=2, mixed_precision=True)
+        assert result.metrics["precision"] == "mixed_float16"
+        assert result.model.layers[0].compute_dtype == "float16"
+        assert type(result.model.optimizer).__name__ == "LossScaleOptimizer"
+        assert all(np.isfinite(result.history["loss"]))
+    finally:
+        train.set_mixed_precision(False)
+    assert keras.mixed_precision.global_policy().name == "float32"
