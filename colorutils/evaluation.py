@@ -560,45 +560,76 @@ def write_default_turing_pairs(out_dir: str | os.PathLike = TURING_DIR, n: int =
 
 # --------------------------------------------------------------------------- run discovery
 def find_runs(root: str | os.PathLike, image_size: int | None = None,
-              max_runs: int | None = None,
-              exclude: tuple[str, ...] = ()) -> tuple[dict[str, str], list[str]]:
-    """Finished colorization runs under ``root`` (one level deep), for a results table.
+              max_runs: int | None = None, exclude: tuple[str, ...] = (),
+              names: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Finished colorization runs under ``root``, for a results table.
 
     A run folder counts when it holds ``metrics.json`` (written when
     :func:`colorutils.train.fit` finished) and ``best.keras`` or ``last.keras``.  With
     ``image_size``, runs whose ``config.json`` records another training size are left out
     (all methods of a table must see the same images at the same size).  Whether a run is a
-    *colorization* model is checked when it is loaded (:func:`load_runs`).  Folders whose
-    name starts with one of the ``exclude`` prefixes are skipped silently.
+    *colorization* model is checked when it is loaded (:func:`load_runs`).
+
+    Parameters
+    ----------
+    root : path
+        The run root of one scale and dataset (``os.path.dirname(cfg.run_dir("x"))``).
+    image_size : int, optional
+    max_runs : int, optional
+        Keep at most this many (in name order); the rest are noted.
+    exclude : tuple of str
+        Run names (paths relative to ``root``) starting with one of these prefixes are
+        skipped silently.
+    names : mapping ``label -> relative run path``, optional
+        Look only at these runs (e.g. ``{"regression": "classification/regression_lab"}``);
+        missing or unfinished ones are noted.  Default: every run folder directly under
+        ``root`` or one level further down (``root/group/run``).
 
     Returns
     -------
-    (runs, notes) : ``{name: run_dir}`` sorted by name, and one line per run left out.
+    (runs, notes) : ``{label: run_dir}`` and one line per run left out.
     """
     from colorutils import colorize, train
 
     root = os.fspath(root)
     runs: dict[str, str] = {}
     notes: list[str] = []
-    if not os.path.isdir(root):
-        return runs, notes
-    for name in sorted(os.listdir(root)):
-        run_dir = os.path.join(root, name)
-        if name.startswith(tuple(exclude)):
+
+    def finished(run_dir):
+        return (train.read_metrics(run_dir) is not None
+                and any(os.path.exists(os.path.join(run_dir, f))
+                        for f in (train.BEST_MODEL, train.LAST_MODEL)))
+
+    if names is not None:
+        candidates = dict(names)
+    else:
+        candidates = {}
+        for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            path = os.path.join(root, name)
+            if not os.path.isdir(path):
+                continue
+            if finished(path):
+                candidates[name] = name
+                continue
+            for sub in sorted(os.listdir(path)):
+                if os.path.isdir(os.path.join(path, sub)):
+                    candidates[f"{name}/{sub}"] = f"{name}/{sub}"
+    for label, rel in candidates.items():
+        run_dir = os.path.join(root, rel)
+        if rel.startswith(tuple(exclude)):
             continue
-        if not os.path.isdir(run_dir) or train.read_metrics(run_dir) is None:
-            continue
-        if not any(os.path.exists(os.path.join(run_dir, f))
-                   for f in (train.BEST_MODEL, train.LAST_MODEL)):
+        if not os.path.isdir(run_dir) or not finished(run_dir):
+            if names is not None:
+                notes.append(f"{label}: no finished run at {run_dir}.")
             continue
         size = colorize.training_size(colorize._find_config(pathlib.Path(run_dir)))
         if image_size is not None and size is not None and size != image_size:
-            notes.append(f"{name}: trained at {size} px, not {image_size} px; left out.")
+            notes.append(f"{label}: trained at {size} px, not {image_size} px; left out.")
             continue
         if max_runs is not None and len(runs) >= max_runs:
-            notes.append(f"{name}: more than {max_runs} runs; left out.")
+            notes.append(f"{label}: more than {max_runs} runs; left out.")
             continue
-        runs[name] = run_dir
+        runs[label] = run_dir
     return runs, notes
 
 

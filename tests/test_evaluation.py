@@ -198,3 +198,9 @@ def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     assert evaluation.find_runs(tmp_path / "missing") == ({}, [])
     assert len(evaluation.find_runs(tmp_path, max_runs=1)[0]) == 1
     assert list(evaluation.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
+    # runs one level down (chapter groups) and runs named explicitly
+    (tmp_path / "group").mkdir()
+    (tmp_path / "a_regression").rename(tmp_path / "group" / "reg")
+    assert list(evaluation.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
+    runs, notes = evaluation.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
+    assert runs == {"r": str(tmp_path / "group" / "reg")} and "m: no finished run" in notes[0]
