@@ -1,3 +1,12 @@
 """colorutils: the helper library of the executable book on automatic image colorization."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # `colorutils.evaluate(...)`: imported lazily, so `import colorutils` stays free of TensorFlow.
+    if name == "evaluate":
+        from colorutils.evaluation import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'colorutils' has no attribute {name!r}")

@@ -204,3 +204,11 @@ def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     assert list(evaluation.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
     runs, notes = evaluation.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
     assert runs == {"r": str(tmp_path / "group" / "reg")} and "m: no finished run" in notes[0]
+
+
+def test_colorutils_evaluate_is_the_evaluation_function():
+    import colorutils
+
+    assert colorutils.evaluate is evaluation.evaluate
+    with pytest.raises(AttributeError):
+        colorutils.no_such_thing  # noqa: B018
