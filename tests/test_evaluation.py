@@ -212,3 +212,27 @@ def test_colorutils_evaluate_is_the_evaluation_function():
     assert colorutils.evaluate is evaluation.evaluate
     with pytest.raises(AttributeError):
         colorutils.no_such_thing  # noqa: B018
+
+
+@pytest.mark.realdata
+def test_baselines_on_real_photos_show_the_metrics_disagree():
+    src = pathlib.Path("/work/shared/data/cifar10")
+    if not src.is_dir():
+        pytest.skip(f"real-data tier: {src} not present")
+    from colorutils import data
+
+    test = data.load(f"folder:{src}", "test", 32, 64, shuffle=False, limit=128)
+    train = data.load(f"folder:{src}", "train", 32, 64, shuffle=False, augment=False,
+                      limit=512)
+    weights, bins = evaluation.rebalancing_weights(train)
+    summary = {r["method"]: r for r in evaluation.evaluate(
+        None, test, train_dataset=train, weights=weights, bins=bins).summary()}
+    gray, mean, truth = summary["gray"], summary["mean_ab"], summary["ground_truth"]
+    assert truth["auc_rebalanced"] == pytest.approx(1.0) and truth["ssim"] == pytest.approx(1.0)
+    # rebalancing weighs up the rare saturated pixels that the baselines get wrong
+    assert gray["auc_rebalanced"] < gray["auc"] - 0.01
+    assert mean["auc_rebalanced"] < mean["auc"] - 0.01
+    # PSNR prefers gray to the mean colour; the ab metrics prefer the mean colour
+    assert gray["psnr"] > mean["psnr"]
+    assert mean["auc"] > gray["auc"] and mean["ab_distance"] < gray["ab_distance"]
+    assert gray["colourfulness"] < 0.5 < truth["colourfulness"]
