@@ -303,10 +303,18 @@ def plot_blocks(graph, title: str = "Architecture", colors: Mapping[str, str] | 
         columns.setdefault(block.column, []).append(block)
     pos = {}
     xgap, ygap = box_width + 0.9, box_height + 0.6
-    for col, blocks in columns.items():
-        n = len(blocks)
+    preds: dict[str, list[str]] = {}
+    for src, dst in graph.edges:
+        preds.setdefault(dst, []).append(src)
+    for col in sorted(columns):  # barycentre layout: a block sits level with its inputs
+        wanted = {}
+        for block in columns[col]:
+            ys = [pos[p][1] for p in preds.get(block.name, []) if p in pos]
+            wanted[block.name] = float(np.mean(ys)) if ys else 0.0
+        blocks = sorted(columns[col], key=lambda b: -wanted[b.name])
+        centre, n = float(np.mean(list(wanted.values()))), len(blocks)
         for i, block in enumerate(blocks):
-            pos[block.name] = (col * xgap, ((n - 1) / 2 - i) * ygap)
+            pos[block.name] = (col * xgap, centre + ((n - 1) / 2 - i) * ygap)
     nrows = max(len(b) for b in columns.values())
     fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.65 * xgap * len(columns))),
                                     max(2.5, 0.9 * ygap * nrows + 1)))
@@ -330,12 +338,15 @@ def plot_blocks(graph, title: str = "Architecture", colors: Mapping[str, str] | 
         else:
             sign = 1 if y1 > y0 else -1
             start, end = (x0, y0 + sign * box_height / 2), (x1, y1 - sign * box_height / 2)
+        # an edge that skips a column bends further, so it does not cross the box between
+        skips = abs(round((x1 - x0) / xgap)) > 1
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
-                                     color="0.25", connectionstyle="arc3,rad=0.08"))
+                                     color="0.25",
+                                     connectionstyle=f"arc3,rad={0.55 if skips else 0.05}"))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - box_width, max(xs) + box_width)
-    ax.set_ylim(min(ys) - box_height, max(ys) + box_height)
+    ax.set_ylim(min(ys) - 1.5 * box_height, max(ys) + box_height)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("data flow (left to right)")
