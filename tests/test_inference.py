@@ -109,7 +109,8 @@ def test_errors_name_the_problem():
 
 
 def test_hsv_output_is_converted_before_upsampling():
-    """Hue +1 and -1 are the same red; interpolating them would give cyan (hue 0.5)."""
+    """Outputs +0.99 and -0.99 are both next to the hue seam (cyan, losses.HUE_SEAM);
+    interpolating them would give the output 0, the opposite hue (red)."""
     inp = keras.Input((None, None, 1))
     x = keras.layers.AveragePooling2D(4)(inp)
     out = keras.layers.Lambda(
@@ -119,4 +120,4 @@ def test_hsv_output_is_converted_before_upsampling():
     l_norm = np.zeros((1, 32, 32, 1), np.float32)
     ab = inference.predict_ab(model, l_norm, space="hsv")
     assert ab.shape == (1, 32, 32, 2)
-    assert np.all(ab[..., 0] > 10), "every pixel stays red (a > 0): no cyan from the wrap"
+    assert np.all(ab[..., 0] < -10), "every pixel stays cyan (a < 0): no red from the wrap"
