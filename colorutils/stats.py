@@ -34,7 +34,7 @@ CONFIDENCE = 0.95
 
 def _t_quantile(p: float, dof: int) -> float:
     """The ``p`` quantile of Student's t distribution with ``dof`` degrees of freedom."""
-    from scipy import stats  # scipy ships with scikit-image, a dependency of colorutils
+    from scipy import stats
 
     return float(stats.t.ppf(p, dof))
 
