@@ -19,25 +19,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from photos import photo_crops  # noqa: E402  (benchmarks/photos.py)
 from skimage import color as skcolor  # noqa: E402
 
 from colorutils import color  # noqa: E402
-
-
-def photos(n: int, size: int) -> np.ndarray:
-    """``n`` uint8 crops of ``size`` x ``size`` from scikit-image's colour photographs."""
-    sources = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(),
-               skimage.data.rocket()]
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        img = sources[i % len(sources)]
-        y = rng.integers(0, img.shape[0] - size + 1)
-        x = rng.integers(0, img.shape[1] - size + 1)
-        out.append(img[y:y + size, x:x + size, :3])
-    return np.stack(out)
 
 
 def _skimage_lab(img: np.ndarray) -> np.ndarray:
@@ -88,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    images = photos(args.images, args.size)
+    images = photo_crops(args.images, args.size)
     named = pipelines(images)
     ours_ds, base_ds = named.values()
     # Same images, same answer: check before timing.

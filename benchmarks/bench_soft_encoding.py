@@ -25,8 +25,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from photos import photo_crops  # noqa: E402  (benchmarks/photos.py)
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
 from colorutils import color, quantize  # noqa: E402
@@ -34,16 +34,7 @@ from colorutils import color, quantize  # noqa: E402
 
 def photo_ab(n: int, size: int) -> np.ndarray:
     """ab (Lab units) of ``n`` random ``size`` x ``size`` crops of scikit-image photographs."""
-    sources = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(),
-               skimage.data.rocket()]
-    rng = np.random.default_rng(0)
-    crops = []
-    for i in range(n):
-        img = sources[i % len(sources)]
-        y = rng.integers(0, img.shape[0] - size + 1)
-        x = rng.integers(0, img.shape[1] - size + 1)
-        crops.append(img[y:y + size, x:x + size, :3])
-    return color.rgb_to_lab(np.stack(crops)).numpy()[..., 1:]
+    return color.rgb_to_lab(photo_crops(n, size)).numpy()[..., 1:]
 
 
 def per_pixel_knn(ab_flat: np.ndarray, bins: np.ndarray, k: int, sigma: float) -> np.ndarray:
