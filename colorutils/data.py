@@ -837,3 +837,22 @@ def throughput(dataset: tf.data.Dataset, batches: int | None = None,
     seconds = time.perf_counter() - start
     return {"images": images, "seconds": seconds,
             "images_per_s": images / seconds if seconds > 0 else float("inf")}
+
+
+def to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Collect a finite ``(l_norm, {"ab": ...})`` dataset into two numpy arrays.
+
+    Chapters score every model on the same held-out images; holding them as arrays once
+    avoids re-running the pipeline (and its random parts) per model.
+
+    Returns
+    -------
+    (l_norm, ab) : ``float32 [N, S, S, 1]`` in [-1, 1] and ``float32 [N, S, S, 2]`` in Lab units.
+    """
+    ls, abs_ = [], []
+    for l_norm, targets in dataset:
+        ls.append(l_norm.numpy())
+        abs_.append(targets["ab"].numpy())
+    if not ls:
+        raise ValueError("dataset is empty: nothing to collect (check split, limit, filters)")
+    return np.concatenate(ls), np.concatenate(abs_)

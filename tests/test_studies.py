@@ -1,0 +1,56 @@
+"""The chapter 02/03 study: one definition of each run, reused rather than retrained."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from colorutils import data, quantize, settings, studies
+
+
+@pytest.fixture()
+def study(tmp_path):
+    cfg = settings.resolve("smoke", run_root=str(tmp_path), image_size=16, batch_size=8,
+                           epochs=1, train_images=16, width=0.125)
+    return studies.ClassificationStudy(cfg, quantize.ab_bins(), output_stride=4,
+                                       run_eagerly=True)
+
+
+def test_config_names_everything_that_defines_a_run(study):
+    lab = study.config("regression_lab", "regression")
+    hsv = study.config("regression_hsv", "regression", space="hsv")
+    assert lab["num_bins"] == len(quantize.ab_bins()) and lab["image_size"] == 16
+    assert lab["hue_seam"] is None and hsv["hue_seam"] is not None
+    assert study.config("c", "classification", lam=0.5) != study.config("c", "classification")
+
+
+def test_trains_once_then_reuses_the_finished_run(study):
+    model, _ = study.train("classification", "classification", seed=0, lam=1.0)
+    assert model.output["ab"].shape[-1] == len(study.bins)
+    run_dir = study.run_dir("classification", 0)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["config"]["arm"] == "classification"
+    stamp = os.path.getmtime(os.path.join(run_dir, "metrics.json"))
+    again, _ = study.train("classification", "classification", seed=0, lam=1.0)
+    assert os.path.getmtime(os.path.join(run_dir, "metrics.json")) == stamp  # not retrained
+    x = np.zeros((1, 16, 16, 1), np.float32)
+    np.testing.assert_allclose(again.predict(x, verbose=0)["ab"],
+                               model.predict(x, verbose=0)["ab"], atol=1e-5)
+
+
+def test_regression_in_another_space_and_bad_heads(study):
+    model, _ = study.train("regression_yuv", "regression", seed=0, space="yuv")
+    assert model.output["ab"].shape[-1] == 2
+    with pytest.raises(ValueError, match="head"):
+        study.train("x", "segmentation", seed=0)
+    with pytest.raises(ValueError, match="space"):
+        study.train("x", "classification", seed=0, space="hsv")
+
+
+def test_to_arrays_collects_a_split():
+    l_norm, ab = data.to_arrays(data.load("sample", "test", 16, batch_size=8, limit=20))
+    assert l_norm.shape == (20, 16, 16, 1) and ab.shape == (20, 16, 16, 2)
+    assert l_norm.min() >= -1 and l_norm.max() <= 1
+    with pytest.raises(ValueError, match="empty"):
+        data.to_arrays(data.load("sample", "test", 16, batch_size=8).take(0))
