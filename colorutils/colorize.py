@@ -149,9 +149,6 @@ def read_run_config(model_path: str | os.PathLike) -> dict | None:
     return None
 
 
-_find_config = read_run_config  # the name colorutils.evaluation used first
-
-
 def _config_value(config: dict | None, key: str):
     """``config[key]``, or the first ``config[<section>][key]`` one level down."""
     if not isinstance(config, dict):

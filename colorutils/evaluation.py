@@ -622,7 +622,7 @@ def find_runs(root: str | os.PathLike, image_size: int | None = None,
             if names is not None:
                 notes.append(f"{label}: no finished run at {run_dir}.")
             continue
-        size = colorize.training_size(colorize._find_config(pathlib.Path(run_dir)))
+        size = colorize.training_size(colorize.read_run_config(pathlib.Path(run_dir)))
         if image_size is not None and size is not None and size != image_size:
             notes.append(f"{label}: trained at {size} px, not {image_size} px; left out.")
             continue
