@@ -1,10 +1,16 @@
 """Dataset sources and ``tf.data`` pipelines that feed colorization models ``(L, targets)``.
 
-One entry point, :func:`load`, reads three kinds of source:
+One entry point, :func:`load`, reads four kinds of source:
 
+``"cifar10"``
+    the embedded real photo set, the default of every chapter that trains a model: the
+    10,000 CIFAR-10 test photos (32 x 32, 10 classes), packed as JPEG bytes in
+    ``data/cifar10`` with a fixed 8,000 / 1,000 / 1,000 split (:mod:`colorutils.cifar`);
+    works offline.
 ``"sample"``
-    the embedded default: 840 labelled 96 x 96 crops of ten real photos that ship with
-    scikit-image, scikit-learn and matplotlib (:mod:`colorutils.sample`); works offline.
+    840 labelled 96 x 96 crops of ten high-resolution photos that ship with scikit-image,
+    scikit-learn and matplotlib (:mod:`colorutils.sample`); works offline.  Too few scenes to
+    learn colour from, but the book's photographs to look at.
 ``"tfds:NAME[:CONFIG]"``
     any TensorFlow Datasets image dataset (``stanford_dogs``, ``cifar10``, ``cifar100``,
     ``oxford_flowers102``, ``imagenette``, ...), read from ``data_dir``.  The image feature
@@ -56,7 +62,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, quantize, sample
+from colorutils import cifar, color, quantize, sample
 
 __all__ = [
     "AUTOTUNE", "IMAGE_EXTENSIONS", "SPLITS", "DatasetInfo",
@@ -207,8 +213,8 @@ def read_image(path, min_side: int | None = None) -> tf.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 def parse_source(source: str) -> tuple[str, str]:
-    """Split ``source`` into ``(kind, argument)``: ``("sample", "")``, ``("tfds", "NAME[:CONFIG]")``
-    or ``("folder", PATH)``.
+    """Split ``source`` into ``(kind, argument)``: ``("cifar10", "")``, ``("sample", "")``,
+    ``("tfds", "NAME[:CONFIG]")`` or ``("folder", PATH)``.
 
     Raises
     ------
@@ -216,17 +222,18 @@ def parse_source(source: str) -> tuple[str, str]:
         For anything else, naming the accepted forms.
     """
     if not isinstance(source, str):
-        raise ValueError(f"source={source!r} must be a string: 'sample', 'tfds:NAME' or "
-                         f"'folder:PATH'.")
-    if source == "sample":
-        return "sample", ""
+        raise ValueError(f"source={source!r} must be a string: 'cifar10', 'sample', "
+                         f"'tfds:NAME' or 'folder:PATH'.")
+    if source in ("sample", cifar.NAME):
+        return source, ""
     kind, sep, arg = source.partition(":")
     if sep and kind in ("tfds", "folder") and arg:
         return kind, arg
     hint = f" (did you mean 'tfds:{source}' or 'folder:{source}'?)" if not sep else ""
     raise ValueError(
-        f"source={source!r} is not understood{hint}; use 'sample' (the embedded photos), "
-        f"'tfds:NAME[:CONFIG]' (e.g. 'tfds:cifar10') or 'folder:PATH' (an image folder).")
+        f"source={source!r} is not understood{hint}; use 'cifar10' (the embedded CIFAR-10 "
+        f"photos), 'sample' (the embedded high-resolution crops), 'tfds:NAME[:CONFIG]' (e.g. "
+        f"'tfds:cifar10') or 'folder:PATH' (an image folder).")
 
 
 @dataclasses.dataclass
@@ -246,6 +253,13 @@ def _sample_source(split: str) -> _Source:
     order = np.random.RandomState(0).permutation(len(labels))
     ds = tf.data.Dataset.from_tensor_slices((images[order], labels[order].astype(np.int32)))
     return _Source(ds, len(labels), tuple(str(c) for c in arrays["class_names"]), True)
+
+
+def _cifar_source(split: str, min_side: int | None = None) -> _Source:
+    photos, labels, _ = cifar.load_split(split)
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(photos, dtype=object), labels))
+    ds = ds.map(lambda data, y: (decode_image(data, min_side), y), num_parallel_calls=AUTOTUNE)
+    return _Source(ds, len(labels), cifar.class_names(), True)
 
 
 # -- folder ------------------------------------------------------------------------------------
@@ -567,6 +581,8 @@ def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -
     kind, arg = parse_source(source)
     if kind == "sample":
         return _sample_source(split)
+    if kind == cifar.NAME:
+        return _cifar_source(split, min_side)
     if kind == "folder":
         return _folder_source(arg, split, min_side)
     return _tfds_source(arg, split, data_dir, min_side)
@@ -767,6 +783,12 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
             "sample", names, len(names), {s: len(arrays[f"{s}_labels"]) for s in SPLITS},
             source, f"{sample.CROP_SIZE}px crops of {len(names)} photos shipped with "
                     f"scikit-image, scikit-learn and matplotlib; label = source photo.")
+    if kind == cifar.NAME:
+        names = cifar.class_names()
+        return DatasetInfo(
+            cifar.NAME, names, len(names), cifar.split_sizes(), source,
+            "the CIFAR-10 test photos (Krizhevsky 2009), 32 px JPEGs embedded in data/cifar10; "
+            "label = object class.")
     if kind == "folder":
         listing = _list_folder(arg)
         note = f"layout {listing.layout}"
@@ -794,6 +816,9 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
         arrays = sample.load_arrays()
         names = [str(c) for c in arrays["class_names"]]
         counts = np.bincount(arrays[f"{split}_labels"], minlength=len(names))
+    elif kind == cifar.NAME:
+        names = list(cifar.class_names())
+        counts = np.bincount(cifar.load_split(split)[1], minlength=len(names))
     elif kind == "folder":
         listing = _list_folder(arg)
         names = list(listing.class_names)
