@@ -29,7 +29,6 @@ Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_file
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import pathlib
@@ -38,6 +37,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from colorutils import runs
+from colorutils.errors import UserError, first_line
 
 #: File name endings searched for inside input folders (explicit file inputs may have any).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
@@ -48,12 +50,6 @@ BAND_PIXELS = 1 << 20
 #: File name endings of the outputs.
 OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
 JPEG_QUALITY = 95
-
-
-def _user_error(message: str) -> Exception:
-    from colorutils.cli import UserError
-
-    return UserError(message)
 
 
 def _import_tf():
@@ -103,13 +99,13 @@ def check_temperature(temperature: float | None) -> float:
         of the predicted distribution; Zhang et al. 2016 use 0.38).
     """
     if temperature is None:
-        _import_tf()  # quietly: colorutils.quantize imports TensorFlow
+        _import_tf()  # start-up: quietly, colorutils.quantize imports TensorFlow
         from colorutils.quantize import TEMPERATURE
 
         return float(TEMPERATURE)
     t = float(temperature)
     if not (math.isfinite(t) and 0.0 < t <= 1.0):
-        raise _user_error(
+        raise UserError(
             f"--temperature {temperature!r} is outside (0, 1]; use e.g. 0.38 (the book's "
             "default), smaller for more vivid colours, 1 for the mean."
         )
@@ -121,7 +117,7 @@ def check_size(size: int | None) -> int | None:
     if size is None:
         return None
     if int(size) != size or size < SIZE_MULTIPLE:
-        raise _user_error(
+        raise UserError(
             f"--size {size!r} must be an integer >= {SIZE_MULTIPLE} (the side length the model "
             "runs at, e.g. its training image size)."
         )
@@ -129,87 +125,6 @@ def check_size(size: int | None) -> int | None:
 
 
 # --------------------------------------------------------------------------- model
-
-
-def read_run_config(model_path: str | os.PathLike) -> dict | None:
-    """The ``config.json`` of a run folder, or of the run folder holding a ``.keras`` file.
-
-    Returns None when there is none (or it is unreadable).
-    """
-    model_path = pathlib.Path(model_path)
-    folders = [model_path] if model_path.is_dir() else [model_path.parent,
-                                                        model_path.parent.parent]
-    for folder in folders:
-        candidate = folder / "config.json"
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text())
-            except (OSError, ValueError):
-                return None
-    return None
-
-
-def _config_value(config: dict | None, key: str):
-    """``config[key]``, or the first ``config[<section>][key]`` one level down."""
-    if not isinstance(config, dict):
-        return None
-    for c in [config] + [v for v in config.values() if isinstance(v, dict)]:
-        if c.get(key) is not None:
-            return c[key]
-    return None
-
-
-def run_space(model_path: str | os.PathLike) -> str:
-    """The chroma space a run's regression head predicts in (``space`` in ``config.json``,
-    e.g. chapter 02's YUV and HSV regressors); ``"lab"`` when not recorded."""
-    space = _config_value(read_run_config(model_path), "space")
-    return space if isinstance(space, str) and space else "lab"
-
-
-def training_size(config: dict | None) -> int | None:
-    """The training image size recorded in a run folder's ``config.json``, if any.
-
-    Looks for ``image_size`` at the top level, then one level down (e.g. ``{"settings":
-    {"image_size": 48}}``).
-    """
-    if not isinstance(config, dict):
-        return None
-    candidates = [config] + [v for v in config.values() if isinstance(v, dict)]
-    for c in candidates:
-        value = c.get("image_size")
-        if isinstance(value, int) and value > 0:
-            return value
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
-            return min(value)
-    return None
-
-
-def check_model(model) -> None:
-    """Raise a one-line :class:`~colorutils.cli.UserError` unless ``model`` colorizes.
-
-    A colorization model of the book takes one input ``l_norm`` with one channel and returns a
-    dict with an ``"ab"`` entry (2 channels for regression, ``Q`` logits for classification).
-    """
-    name = getattr(model, "name", type(model).__name__)
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1 or inputs[0].shape[-1] != 1:
-        shapes = ", ".join(str(tuple(i.shape)) for i in inputs) or "unknown"
-        raise _user_error(
-            f"model {name!r} is not a colorization model: it takes inputs of shape {shapes}, "
-            "not one lightness channel [H, W, 1]; pass a run folder of a colorization model."
-        )
-    output = getattr(model, "output", None)
-    if not (isinstance(output, dict) and "ab" in output):
-        kind = (f"a dict with keys {sorted(output)}" if isinstance(output, dict)
-                else "a single tensor")
-        raise _user_error(
-            f"model {name!r} is not a colorization model: its output is {kind}, not a dict with "
-            "an 'ab' entry; pass a run folder of a colorization model (colorutils.models)."
-        )
-    channels = output["ab"].shape[-1]
-    if channels is None or channels < 2:
-        raise _user_error(f"model {name!r}: its 'ab' output has {channels} channels; expected 2 "
-                          "(regression) or the number of ab bins (classification).")
 
 
 def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
@@ -236,26 +151,25 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
     path = pathlib.Path(model_path).expanduser()
     size = check_size(size)
     if not path.exists():
-        raise _user_error(f"--model {str(model_path)!r} does not exist; give a run folder "
+        raise UserError(f"--model {str(model_path)!r} does not exist; give a run folder "
                           "(e.g. runs/book/sample/<name>) or a .keras file.")
     _import_tf()
-    from colorutils import train
+    from colorutils import inference, train  # start-up: after the quiet TensorFlow import
 
     try:
         model = train.load_model(str(path), compile=False)
     except Exception as err:  # noqa: BLE001 - any load failure becomes a one-line message
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        raise _user_error(f"--model {str(model_path)!r} could not be loaded as a Keras model "
-                          f"({type(err).__name__}: {first})") from None
-    check_model(model)
+        raise UserError(f"--model {str(model_path)!r} could not be loaded as a Keras model "
+                        f"({type(err).__name__}: {first_line(err, 200)})") from None
+    inference.check_colorizer(model)
     if size is None:
-        size = training_size(read_run_config(path))
+        size = runs.training_size(runs.find_config(path))
     if size is None:
         fixed = model.inputs[0].shape[1:3]
         if all(isinstance(d, int) for d in fixed):
             size = int(min(fixed))
     if size is None:
-        raise _user_error(f"cannot tell the training size of --model {str(model_path)!r} (no "
+        raise UserError(f"cannot tell the training size of --model {str(model_path)!r} (no "
                           "config.json with image_size beside it); pass --size N.")
     return model, size
 
@@ -291,7 +205,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         # what Pillow raises for a file that is not a complete, sane image
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         raise UnreadableImageError(f"not a readable image ({reason})") from err
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(img).astype(np.uint16)
@@ -321,9 +235,9 @@ def lightness(image: np.ndarray) -> np.ndarray:
     (exact, one table entry per level); colour images are converted in bands of
     :data:`BAND_PIXELS` pixels, so the temporary memory does not grow with the photo.
     """
-    from colorutils import color
-
     _import_tf()
+    from colorutils import color  # start-up: after the quiet TensorFlow import
+
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
@@ -367,10 +281,6 @@ def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, in
     return snap(height), snap(width)
 
 
-def _to_uint8(rgb) -> np.ndarray:
-    return np.clip(np.asarray(rgb) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
 def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
                        method: str = "annealed_mean", space: str = "lab",
                        return_gray: bool = False):
@@ -380,7 +290,7 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
     if ``return_gray``).  See the module docstring for the three steps.
     """
     tf, _ = _import_tf()
-    from colorutils import color, inference
+    from colorutils import arrays, color, inference  # start-up: after the quiet TF import
 
     temperature = check_temperature(temperature)
     L = np.asarray(L, np.float32)
@@ -396,9 +306,9 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
     for band in _bands(height, width):
         l_norm = color.normalize_l(L[band][None, :, :, None])
-        rgb[band] = _to_uint8(color.recombine(l_norm, ab[band][None])[0])
+        rgb[band] = arrays.to_uint8(color.recombine(l_norm, ab[band][None])[0])
         if return_gray:
-            gray[band] = _to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
+            gray[band] = arrays.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
     del ab
     return (rgb, gray) if return_gray else rgb
 
@@ -423,8 +333,8 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     method : {"annealed_mean", "mean", "mode"}
         Decoding of a classification model's distribution.
     space : {"lab", "yuv", "hsv"}
-        Chroma space of a 2-channel (regression) output; :func:`run_space` reads it from the
-        run folder.
+        Chroma space of a 2-channel (regression) output; :func:`colorutils.runs.chroma_space` reads it
+        from the run folder.
 
     Returns
     -------
@@ -436,21 +346,24 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     >>> model, size = load_colorizer("runs/book/sample/classification")  # doctest: +SKIP
     >>> rgb = colorize_array(model, read_image("grandma.jpg"), size)      # doctest: +SKIP
     """
-    check_model(model)
+    _import_tf()
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
+
+    inference.check_colorizer(model)
     return colorize_lightness(model, lightness(image), size, temperature, method=method,
                               space=space, return_gray=return_gray)
 
 
 def gray_version(image: np.ndarray) -> np.ndarray:
     """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
-    from colorutils import color
-
     _import_tf()
+    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
+
     L = lightness(image)
     out = np.empty(L.shape + (3,), np.uint8)
     zeros = np.zeros((1, 1, 2), np.float32)
     for band in _bands(*L.shape):
-        out[band] = _to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
+        out[band] = arrays.to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
     return out
 
 
@@ -519,7 +432,10 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     for target in (output, compare_output) if compare else (output,):
         if target.resolve() == path.resolve():
             raise ValueError(f"output {target} would overwrite the input; choose another --out.")
-    check_model(model)
+    _import_tf()
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
+
+    inference.check_colorizer(model)
     L = lightness(read_image(path))  # the decoded photo is freed here: only L is kept
     result = colorize_lightness(model, L, size, temperature, space=space, return_gray=compare)
     del L
@@ -598,10 +514,10 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     """
     out_dir = pathlib.Path(out_dir).expanduser()
     if fmt not in OUTPUT_SUFFIX:
-        raise _user_error(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
+        raise UserError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
     files = find_images(inputs, exclude=out_dir)
     if not files:
-        raise _user_error(f"no images found in {', '.join(map(str, inputs))} (looked for "
+        raise UserError(f"no images found in {', '.join(map(str, inputs))} (looked for "
                           f"{', '.join(IMAGE_SUFFIXES)}).")
     taken: set = set()
     plan = [(f, *output_paths(f, out_dir, fmt, taken)) for f in files]
@@ -609,7 +525,7 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     for _f, main, comp in plan:
         for target in (main, comp) if compare else (main,):
             if target.resolve() in inputs_resolved:
-                raise _user_error(f"output {target} would overwrite an input; choose another "
+                raise UserError(f"output {target} would overwrite an input; choose another "
                                   "--out (outputs are never written over inputs).")
     return plan
 
@@ -644,7 +560,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
                                     compare=compare, output=main, compare_output=comp,
                                     space=space)
         except OSError as err:  # UnreadableImageError, or an output that cannot be written
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            reason = first_line(err)
             report.failures.append((f, reason))
             say(f"skipped {f}: {reason}")
             continue
@@ -664,11 +580,11 @@ def cli_main(args) -> int:
     size = check_size(args.size)
     out_dir = pathlib.Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
-        raise _user_error(f"--out {args.out!r} is a file; give a folder for the outputs.")
+        raise UserError(f"--out {args.out!r} is a file; give a folder for the outputs.")
     plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
     model, size = load_colorizer(args.model, size)
     temperature = check_temperature(args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare, space=run_space(args.model))
+                            compare=args.compare, space=runs.chroma_space(args.model))
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

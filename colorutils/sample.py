@@ -291,7 +291,7 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
-    colours = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
+    colors = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
     arrays = load_arrays()
     nrows = -(-len(PHOTOS) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.8),
@@ -305,12 +305,12 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
         for split, boxes in split_regions(*rgb.shape[:2]).items():
             for top, bottom, left, right in boxes:
                 ax.add_patch(Rectangle((left, top), right - left, bottom - top,
-                                       color=colours[split], alpha=0.18, lw=0))
+                                       color=colors[split], alpha=0.18, lw=0))
             for y, x, side in arrays[f"{split}_boxes"][arrays[f"{split}_labels"] == label]:
                 ax.add_patch(Rectangle((x, y), side, side, fill=False, lw=0.6,
-                                       edgecolor=colours[split]))
+                                       edgecolor=colors[split]))
         ax.set_title(f"{label}: {photo.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=8)
-    fig.legend(handles=[Patch(color=c, label=s) for s, c in colours.items()],
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in colors.items()],
                loc="outside lower center", ncol=3, fontsize=8)
     fig.suptitle("Sample set: bands (shaded) and crop boxes (outlined) of each split",
                  fontsize=10)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from colorutils import runs
+
 SCALES = ("smoke", "book", "full")
 SCALE_ENV_VAR = "COLORBOOK_SCALE"
-RUNS_ENV_VAR = "COLORBOOK_RUNS"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +45,9 @@ class Settings:
         return dataclasses.asdict(self)
 
     def run_dir(self, name: str) -> str:
-        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``.
-
-        Keeping scale and dataset in the path means a smoke run never collides with a book
-        run, and a chapter can reuse (not retrain) a model an earlier chapter finished.
-        """
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)
-        return os.path.join(self.run_root, self.scale, slug, name)
+        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``
+        (:func:`colorutils.runs.run_path`)."""
+        return runs.run_path(self.run_root, self.scale, self.dataset, name)
 
 
 PRESETS: dict[str, dict] = {
@@ -68,11 +65,6 @@ def default_scale() -> str:
     return os.environ.get(SCALE_ENV_VAR, "book")
 
 
-def default_run_root() -> str:
-    """Where run folders go: ``$COLORBOOK_RUNS`` or ``runs`` under the working directory."""
-    return os.environ.get(RUNS_ENV_VAR, "runs")
-
-
 def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
             **overrides) -> Settings:
     """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.
@@ -86,7 +78,7 @@ def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
         ``folder:PATH``).
     run_root : str, optional
         Folder under which the chapter writes its run folders (a Google Drive path on Colab);
-        default :func:`default_run_root`.
+        default :func:`colorutils.runs.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
     **overrides
         Any field of :class:`Settings`; ``None`` means "use the preset".
 
@@ -116,5 +108,5 @@ def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
     if values["width"] <= 0:
         raise ValueError(f"width={values['width']!r} must be positive.")
     values["seeds"] = tuple(int(s) for s in values["seeds"])
-    return Settings(scale=scale, dataset=dataset, run_root=run_root or default_run_root(),
+    return Settings(scale=scale, dataset=dataset, run_root=run_root or runs.default_root(),
                     **values)

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorutils import color, data, sample
+from colorutils import color, data, sample, sources, tfds_sources
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -268,11 +268,11 @@ def test_folder_split_layout_and_derived_splits(tmp_path):
         (flat / cls).mkdir(parents=True)
         for k in range(30):
             (flat / cls / f"img{k}.jpg").write_bytes(b"")
-    listing = data._list_folder(str(flat))
+    listing = sources.list_folder(str(flat))
     files = {s: {p for p, _ in listing.files[s]} for s in data.SPLITS}
     assert sum(len(v) for v in files.values()) == 60 and len(files["train"]) > 30
     assert not (files["train"] & files["validation"] or files["train"] & files["test"])
-    assert data._list_folder(str(flat)).files == listing.files
+    assert sources.list_folder(str(flat)).files == listing.files
 
 
 def test_filter_gray_drops_gray_pictures(tmp_path):
@@ -291,7 +291,7 @@ def test_filter_gray_drops_gray_pictures(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="did you mean 'tfds:imagenet'.*use 'sample'"):
+    with pytest.raises(ValueError, match="did you mean 'tfds:imagenet'.*'sample'"):
         data.load("imagenet", "train", 16)
     with pytest.raises(ValueError, match="split='valid'"):
         data.load("sample", "valid", 16)
@@ -335,7 +335,7 @@ def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
 def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
     start = time.perf_counter()
-    if data._network_available():
+    if tfds_sources.network_available():
         pytest.skip("this machine reaches storage.googleapis.com: load would download")
     with pytest.raises(data.DatasetNotAvailableError, match="offline"):
         data.load("tfds:cifar10", "test", 16, data_dir=str(tmp_path))
@@ -344,9 +344,9 @@ def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
 
 def test_network_probe_returns_within_seconds_when_unreachable(monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "NETWORK_PROBE", ("unreachable.invalid", 443))
+    monkeypatch.setattr(tfds_sources, "NETWORK_PROBE", ("unreachable.invalid", 443))
     start = time.perf_counter()
-    assert data._network_available(timeout=2.0) is False
+    assert tfds_sources.network_available(timeout=2.0) is False
     assert time.perf_counter() - start < 5
 
 

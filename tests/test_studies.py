@@ -26,13 +26,17 @@ def test_config_names_everything_that_defines_a_run(study):
 
 
 def test_trains_once_then_reuses_the_finished_run(study):
-    model, _ = study.train("classification", "classification", seed=0, lam=1.0)
+    first = study.train("classification", "classification", seed=0, lam=1.0)
+    model = first.model
+    assert not first.loaded and first.seconds > 0 and first.history["epoch"] == [1]
     assert model.output["ab"].shape[-1] == len(study.bins)
     run_dir = study.run_dir("classification", 0)
     with open(os.path.join(run_dir, "config.json")) as f:
         assert json.load(f)["config"]["arm"] == "classification"
     stamp = os.path.getmtime(os.path.join(run_dir, "metrics.json"))
-    again, _ = study.train("classification", "classification", seed=0, lam=1.0)
+    reused = study.train("classification", "classification", seed=0, lam=1.0)
+    again = reused.model
+    assert reused.loaded and reused.run_dir == run_dir
     assert os.path.getmtime(os.path.join(run_dir, "metrics.json")) == stamp  # not retrained
     x = np.zeros((1, 16, 16, 1), np.float32)
     np.testing.assert_allclose(again.predict(x, verbose=0)["ab"],
@@ -40,7 +44,7 @@ def test_trains_once_then_reuses_the_finished_run(study):
 
 
 def test_regression_in_another_space_and_bad_heads(study):
-    model, _ = study.train("regression_yuv", "regression", seed=0, space="yuv")
+    model = study.train("regression_yuv", "regression", seed=0, space="yuv").model
     assert model.output["ab"].shape[-1] == 2
     with pytest.raises(ValueError, match="head"):
         study.train("x", "segmentation", seed=0)

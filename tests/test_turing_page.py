@@ -121,8 +121,8 @@ def test_page_plays_a_full_round_from_the_book(browser):
 
 @pytest.fixture()
 def synthetic_page(tmp_path):
-    """A copy of the page with 7 known pairs written by write_turing_pairs."""
-    from colorutils import evaluation
+    """A copy of the page with 7 known pairs written by turing.write_pairs."""
+    from colorutils import turing
 
     src = PAGE_DIRS[1]
     for name in ("index.html", "turing.js", "turing.css"):
@@ -130,7 +130,7 @@ def synthetic_page(tmp_path):
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, size=(7, 8, 8, 3), dtype=np.uint8)
     fake = 255 - real
-    manifest = evaluation.write_turing_pairs(real, fake, tmp_path, method="inverted",
+    manifest = turing.write_pairs(real, fake, tmp_path, method="inverted",
                                              source="test set")
     return tmp_path, manifest
 
@@ -173,15 +173,15 @@ def test_page_without_pairs_says_how_to_make_them(browser, tmp_path):
 
 
 def test_file_names_do_not_reveal_the_real_photo(tmp_path):
-    from colorutils import evaluation
+    from colorutils import turing
 
     real = np.zeros((40, 4, 4, 3), np.uint8)
-    manifest = evaluation.write_turing_pairs(real, real + 1, tmp_path)
+    manifest = turing.write_pairs(real, real + 1, tmp_path)
     tags = [p["real"][-5] for p in manifest["pairs"]]
     assert set(tags) == {"a", "b"}  # real is sometimes a, sometimes b
     assert (tmp_path / "pairs.js").read_text().startswith("// Written by")
     with pytest.raises(ValueError, match="same size"):
-        evaluation.write_turing_pairs(real, real[:3], tmp_path)
+        turing.write_pairs(real, real[:3], tmp_path)
 
 
 def test_committed_demo_set_is_small():
