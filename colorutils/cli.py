@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _evaluate_data(args, size: int):
     """The split to score, and the training statistics (mean ab, rebalancing weights)."""
-    from colorutils import data, evaluation  # start-up: after the model (see below)
+    from colorutils import data, evaluation  # start-up: after the model is loaded
 
     try:
         test = data.load(args.dataset, args.split, size, batch_size=32, shuffle=False,
@@ -129,15 +129,15 @@ def evaluate_command(args) -> int:
         raise UserError(f"--image-size {args.image_size} is too small; use 8 or more.")
     if args.out is not None and os.path.isfile(args.out):
         raise UserError(f"--out {args.out!r} is a file; give a folder for the CSV files.")
-    # start-up: colorize checks the model path before it loads TensorFlow (quietly); the
-    # TensorFlow-backed modules are imported after it.
-    from colorutils import colorize
+    # colorize checks the model path before it loads TensorFlow (quietly); the modules
+    # backed by TensorFlow are imported after it.
+    from colorutils import colorize  # start-up: no TensorFlow before the path check
 
     try:
         model, size = colorize.load_colorizer(args.model, args.image_size)
     except UserError as err:
         raise UserError(str(err).replace("--size", "--image-size")) from None
-    from colorutils import evaluation
+    from colorutils import evaluation  # start-up: TensorFlow is loaded (quietly) by now
 
     test, stats, notes = _evaluate_data(args, size)
     name = os.path.basename(os.path.normpath(args.model)) or "model"

@@ -23,7 +23,9 @@ per pixel), the upsampled ``ab`` (8 bytes), the decoded input (<= 6 bytes) and t
 (``tests/test_cli_colorize.py`` measures and bounds it).
 
 Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_file`,
-:func:`colorize_paths`; the command line calls :func:`cli_main`.
+:func:`colorize_paths`; the command line calls :func:`cli_main`.  Reading, reducing and writing
+photo files is :mod:`colorutils.photos` (its functions are re-exported here: ``read_image``,
+``lightness``, ``gray_version``, ``find_images``, ...).
 """
 
 from __future__ import annotations
@@ -33,57 +35,41 @@ import math
 import os
 import pathlib
 import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from colorutils import runs
 from colorutils.errors import UserError, first_line
+from colorutils.photos import (
+    BAND_PIXELS,
+    IMAGE_SUFFIXES,
+    JPEG_QUALITY,
+    OUTPUT_SUFFIX,
+    UnreadableImageError,
+    bands,
+    find_images,
+    gray_version,
+    import_tf_quietly,
+    lightness,
+    output_paths,
+    read_image,
+    save_image,
+    side_by_side,
+)
 
-#: File name endings searched for inside input folders (explicit file inputs may have any).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+__all__ = [
+    "SIZE_MULTIPLE", "check_temperature", "check_size", "load_colorizer", "model_shape",
+    "colorize_lightness", "colorize_array", "colorize_file", "ColorizeReport", "plan_outputs",
+    "colorize_paths", "cli_main",
+    # photo files (colorutils.photos), re-exported: the command's Python API in one place
+    "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
+    "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
+    "find_images", "import_tf_quietly",
+]
+
 #: The model-side image dimensions are rounded to a multiple of this (U-Nets halve 4 times).
 SIZE_MULTIPLE = 16
-#: Pixels per band of the full-resolution colour conversions (bounds their temporary memory).
-BAND_PIXELS = 1 << 20
-#: File name endings of the outputs.
-OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
-JPEG_QUALITY = 95
-
-
-def _import_tf():
-    """Import TensorFlow and Keras without their start-up chatter on stderr.
-
-    The command promises one-line errors; TensorFlow prints several INFO lines to file
-    descriptor 2 while it loads (before Python's logging can filter them).  They are captured
-    and shown only if the import itself fails.
-    """
-    if "tensorflow" in sys.modules and "keras" in sys.modules:
-        return sys.modules["tensorflow"], sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        saved = os.dup(2)
-    except OSError:  # no file descriptor 2 (e.g. some embedded interpreters)
-        import keras
-        import tensorflow as tf
-
-        return tf, keras
-    with tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras
-            import tensorflow as tf
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return tf, keras
 
 
 # --------------------------------------------------------------------------- checks
@@ -99,7 +85,7 @@ def check_temperature(temperature: float | None) -> float:
         of the predicted distribution; Zhang et al. 2016 use 0.38).
     """
     if temperature is None:
-        _import_tf()  # start-up: quietly, colorutils.quantize imports TensorFlow
+        import_tf_quietly()  # start-up: quietly, colorutils.quantize imports TensorFlow
         from colorutils.quantize import TEMPERATURE
 
         return float(TEMPERATURE)
@@ -153,7 +139,7 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
     if not path.exists():
         raise UserError(f"--model {str(model_path)!r} does not exist; give a run folder "
                           "(e.g. runs/book/sample/<name>) or a .keras file.")
-    _import_tf()
+    import_tf_quietly()
     from colorutils import inference, train  # start-up: after the quiet TensorFlow import
 
     try:
@@ -175,93 +161,6 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
 
 
 # --------------------------------------------------------------------------- images
-
-
-class UnreadableImageError(OSError):
-    """A file that Pillow cannot decode (not an image, truncated, corrupt)."""
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode a photo file with its EXIF orientation applied.
-
-    Returns uint8 ``[H, W]`` (8-bit gray), uint16 ``[H, W]`` (16-bit gray), or uint8
-    ``[H, W, 3]`` (anything else: palette, RGB, CMYK, and transparent images composited on
-    white).  16-bit colour PNGs are reduced to 8 bits by Pillow.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such file.
-    UnreadableImageError
-        If the file is not a readable image (with Pillow's reason).
-    """
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
-        # what Pillow raises for a file that is not a complete, sane image
-        reason = first_line(err)
-        raise UnreadableImageError(f"not a readable image ({reason})") from err
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(img).astype(np.uint16)
-    if img.mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        scale = 65535.0 if img.mode == "I" or arr.max(initial=0) > 1.0 else 1.0
-        return np.clip(np.round(arr / scale * 65535.0), 0, 65535).astype(np.uint16)
-    if img.mode in ("L", "1"):
-        return np.asarray(img.convert("L"))
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"))
-
-
-def _bands(height: int, width: int):
-    rows = max(1, BAND_PIXELS // max(width, 1))
-    for r0 in range(0, height, rows):
-        yield slice(r0, min(r0 + rows, height))
-
-
-def lightness(image: np.ndarray) -> np.ndarray:
-    """CIE L* (0..100, float32 ``[H, W]``) of a uint8/uint16 gray or uint8/float RGB image.
-
-    Gray levels go through a lookup table built with :func:`colorutils.color.rgb_to_lab`
-    (exact, one table entry per level); colour images are converted in bands of
-    :data:`BAND_PIXELS` pixels, so the temporary memory does not grow with the photo.
-    """
-    _import_tf()
-    from colorutils import color  # start-up: after the quiet TensorFlow import
-
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        if image.dtype == np.uint8:
-            levels = np.arange(256, dtype=np.float32) / 255.0
-        elif image.dtype == np.uint16:
-            levels = np.arange(65536, dtype=np.float32) / 65535.0
-        else:
-            raise ValueError(f"a gray image must be uint8 or uint16, got {image.dtype}; "
-                             "convert with (x * 255).round().astype('uint8').")
-        table = np.asarray(color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=1)))[:, 0]
-        return table.astype(np.float32)[image]
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image shape {image.shape}: expected [H, W] gray or [H, W, 3] RGB.")
-    if image.dtype != np.uint8:
-        image = image.astype(np.float32)
-        if image.size and (image.min() < 0.0 or image.max() > 1.0):
-            raise ValueError("a float RGB image must lie in [0, 1]; divide by 255 or pass uint8.")
-    out = np.empty(image.shape[:2], np.float32)
-    for band in _bands(*image.shape[:2]):
-        lab = color.rgb_to_lab(np.ascontiguousarray(image[band]), validate=False)
-        out[band] = np.asarray(lab)[..., 0]
-    return out
 
 
 def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, int]:
@@ -289,7 +188,7 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
     Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
     if ``return_gray``).  See the module docstring for the three steps.
     """
-    tf, _ = _import_tf()
+    tf, _ = import_tf_quietly()
     from colorutils import arrays, color, inference  # start-up: after the quiet TF import
 
     temperature = check_temperature(temperature)
@@ -304,7 +203,7 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
                          method="bilinear")[0]
     rgb = np.empty((height, width, 3), np.uint8)
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
-    for band in _bands(height, width):
+    for band in bands(height, width):
         l_norm = color.normalize_l(L[band][None, :, :, None])
         rgb[band] = arrays.to_uint8(color.recombine(l_norm, ab[band][None])[0])
         if return_gray:
@@ -346,62 +245,12 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     >>> model, size = load_colorizer("runs/book/sample/classification")  # doctest: +SKIP
     >>> rgb = colorize_array(model, read_image("grandma.jpg"), size)      # doctest: +SKIP
     """
-    _import_tf()
+    import_tf_quietly()
     from colorutils import inference  # start-up: after the quiet TensorFlow import
 
     inference.check_colorizer(model)
     return colorize_lightness(model, lightness(image), size, temperature, method=method,
                               space=space, return_gray=return_gray)
-
-
-def gray_version(image: np.ndarray) -> np.ndarray:
-    """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
-    _import_tf()
-    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
-
-    L = lightness(image)
-    out = np.empty(L.shape + (3,), np.uint8)
-    zeros = np.zeros((1, 1, 2), np.float32)
-    for band in _bands(*L.shape):
-        out[band] = arrays.to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
-    return out
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
-    """Two uint8 RGB images of equal height, separated by a white gap."""
-    height = left.shape[0]
-    spacer = np.full((height, gap, 3), 255, np.uint8)
-    return np.concatenate([left, spacer, right], axis=1)
-
-
-def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
-    """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
-    from PIL import Image
-
-    img = Image.fromarray(rgb)
-    if fmt == "jpeg":
-        img.save(path, format="JPEG", quality=JPEG_QUALITY)
-    else:
-        img.save(path, format="PNG")
-
-
-def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
-                 taken: set | None = None) -> tuple[pathlib.Path, pathlib.Path]:
-    """``(colorized, comparison)`` output paths of one input inside ``out_dir``.
-
-    Names are ``<stem>_colorized.<ext>`` and ``<stem>_compare.<ext>``; when two inputs share a
-    stem (``a/x.jpg``, ``b/x.png``) a counter keeps them apart (``x_2_colorized.png``).
-    """
-    ext = OUTPUT_SUFFIX[fmt]
-    taken = set() if taken is None else taken
-    stem, n = path.stem, 1
-    while True:
-        tag = stem if n == 1 else f"{stem}_{n}"
-        main = out_dir / f"{tag}_colorized{ext}"
-        if main not in taken:
-            taken.add(main)
-            return main, out_dir / f"{tag}_compare{ext}"
-        n += 1
 
 
 def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
@@ -432,7 +281,7 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     for target in (output, compare_output) if compare else (output,):
         if target.resolve() == path.resolve():
             raise ValueError(f"output {target} would overwrite the input; choose another --out.")
-    _import_tf()
+    import_tf_quietly()
     from colorutils import inference  # start-up: after the quiet TensorFlow import
 
     inference.check_colorizer(model)
@@ -447,40 +296,6 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     else:
         save_image(result, output, fmt)
     return output
-
-
-def find_images(inputs: Iterable[str | os.PathLike],
-                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
-    """Expand files and folders (recursively, :data:`IMAGE_SUFFIXES`, hidden files skipped).
-
-    Earlier outputs found inside ``exclude`` (the output folder), named ``*_colorized.*`` or
-    ``*_compare.*``, are left out, so a second run does not colorize its own outputs.  Explicit file
-    paths are kept whatever their suffix (and whether or not they exist: reading reports it).
-    """
-    excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
-    found: list[pathlib.Path] = []
-    seen: set[pathlib.Path] = set()
-    for item in inputs:
-        p = pathlib.Path(item).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file()
-                           and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if excluded is not None:
-                files = [f for f in files if not _is_earlier_output(f, excluded)]
-        else:
-            files = [p]
-        for f in files:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append(f)
-    return found
-
-
-def _is_earlier_output(path: pathlib.Path, out_dir: pathlib.Path) -> bool:
-    return (path.resolve().is_relative_to(out_dir)
-            and path.stem.endswith(("_colorized", "_compare")))
 
 
 @dataclasses.dataclass

@@ -33,8 +33,6 @@ import subprocess
 import sys
 import time
 
-from tqdm.auto import tqdm
-
 from colorutils import results, runs
 from colorutils.errors import UserError
 from colorutils.grids import (
@@ -129,6 +127,10 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
     parameters changed since it ran (``stale``) runs again.  A failing run does not stop the
     others.  Returns one :class:`RunResult` per run, in grid order.
     """
+    # Imported when a grid runs, not with the module: tqdm.auto warns inside a notebook
+    # (which imports this module for write_metrics) when ipywidgets is missing.
+    from tqdm.auto import tqdm
+
     plan = [(run, run.status()) for run in grid.runs]
     todo = [run for run, st in plan
             if st in ("pending", "stale") or (st == "failed" and retry_failed)]

@@ -211,6 +211,26 @@ class FolderListing:
     derived: tuple[str, ...]  # splits derived by hashing file names
 
 
+def _derive_splits(files: dict, source_files: list, derived: tuple, layout: str,
+                   base: str) -> None:
+    """Move the files of ``source_files`` whose name hash falls in a derived split's buckets
+    (:data:`DERIVED_SPLIT_PERCENT`) into that split; in a ``split/class/file`` layout the
+    rest stay in ``train``."""
+    kept = []
+    for path, label in source_files:
+        b = _bucket(os.path.relpath(path, base))
+        for split in derived:
+            lo, hi = DERIVED_SPLIT_PERCENT[split]
+            if lo <= b < hi:
+                files[split].append((path, label))
+                break
+        else:
+            if layout == "split/class/file":
+                kept.append((path, label))
+    if layout == "split/class/file":
+        files["train"] = kept
+
+
 def list_folder(root: str) -> FolderListing:
     """List a ``folder:`` source: its layout, classes and the files of every split."""
     root = os.path.abspath(os.path.expanduser(root))
@@ -255,20 +275,8 @@ def list_folder(root: str) -> FolderListing:
         source_files = pairs
         derived = SPLITS
     if derived:
-        kept = []
-        for path, label in source_files:
-            b = _bucket(os.path.relpath(path, root if layout != "split/class/file"
-                                        else split_dirs["train"]))
-            for split in derived:
-                lo, hi = DERIVED_SPLIT_PERCENT[split]
-                if lo <= b < hi:
-                    files[split].append((path, label))
-                    break
-            else:
-                if layout == "split/class/file":
-                    kept.append((path, label))
-        if layout == "split/class/file":
-            files["train"] = kept
+        _derive_splits(files, source_files, derived, layout,
+                       split_dirs["train"] if layout == "split/class/file" else root)
     if not any(files.values()):
         raise ValueError(
             f"source='folder:{root}' holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "

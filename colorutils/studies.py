@@ -50,13 +50,14 @@ References
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from colorutils import compiling, data, losses, models, settings, train
+from colorutils import compiling, data, losses, models, runs, settings, train
 
 __all__ = ["Arm", "Trained", "Study", "ClassificationStudy"]
 
@@ -83,8 +84,9 @@ class Arm:
         Weight of a ``"label"`` head next to an ``"ab"`` head.
     config : dict, optional
         What defines this arm's run besides the study's settings.  Default: the arm's
-        ``name``, ``model``, ``kwargs`` and compile settings, so that changing any of them
-        trains a new run.  Give it explicitly to keep the configuration of existing runs.
+        ``name``, ``model``, ``kwargs``, compile settings (a digest of the rebalancing
+        weights) and the name of ``init_from``, so that changing any of them trains a new
+        run.  Give it explicitly to keep the configuration of existing runs.
     init_from : keras.Model, optional
         Copy the weights of layers with matching names from this model before training
         (:func:`colorutils.models.copy_matching_weights`; colorization as a pretext task).
@@ -108,10 +110,12 @@ class Arm:
         """The arm's part of ``config.json`` (``config`` if given, else what defines it)."""
         if self.config is not None:
             return dict(self.config)
+        weights = (None if self.weights is None else hashlib.sha1(
+            np.asarray(self.weights, np.float32).tobytes()).hexdigest()[:12])
         return dict(arm=self.name, model=self.model, kwargs=dict(self.kwargs),
                     optimizer=self.optimizer, learning_rate=self.learning_rate,
-                    space=self.space, alpha=self.alpha,
-                    rebalanced=self.weights is not None)
+                    space=self.space, alpha=self.alpha, rebalancing_weights=weights,
+                    init_from=getattr(self.init_from, "name", None))
 
 
 @dataclasses.dataclass
@@ -149,8 +153,9 @@ class Trained:
         best = self.metrics.get("best")
         shown = f"best {self.metrics.get('monitor')} {best:.4g}" if best is not None else ""
         how = "loaded" if self.loaded else "trained"
-        return (f"{self.arm} seed {self.seed}: {how}, {len(self.history.get('epoch', []))} "
-                f"epochs, {self.seconds:.1f} s, {shown}".rstrip(", "))
+        epochs = len(self.history.get("epoch", []))
+        return (f"{self.arm} seed {self.seed}: {how}, {epochs} epoch{'s' if epochs != 1 else ''}"
+                f", {self.seconds:.1f} s, {shown}".rstrip(", "))
 
 
 class Study:
@@ -302,9 +307,13 @@ class Study:
             If the run folder holds another configuration.
         """
         start = time.time()
+        epochs = epochs or self.cfg.epochs
+        if not runs.is_finished(self.run_dir(arm, seed), epochs):
+            raise FileNotFoundError(
+                f"arm {arm.name!r} seed {seed} has no finished run of {epochs} epochs at "
+                f"{self.run_dir(arm, seed)!r}; train it with study.train(arm, seed).")
         result = train.load_run(lambda: self.build(arm), self.run_dir(arm, seed),
-                                config=self.run_config(arm), seed=seed,
-                                epochs=epochs or self.cfg.epochs)
+                                config=self.run_config(arm), seed=seed, epochs=epochs)
         done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
                        seconds=time.time() - start, loaded=True, history=result.history,
                        metrics=result.metrics)
