@@ -360,7 +360,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     UserError
         See :func:`plan_outputs` (nothing is written then).
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up: only when photos are colorized
 
     temperature = check_temperature(temperature)
     plan = plan_outputs(inputs, out_dir, fmt, compare)

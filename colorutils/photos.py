@@ -93,7 +93,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     UnreadableImageError
         If the file is not a readable image (with Pillow's reason).
     """
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps  # start-up: Pillow loads with the first photo
 
     try:
         with Image.open(path) as img:
@@ -185,7 +185,7 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarra
 
 def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
     """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
-    from PIL import Image
+    from PIL import Image  # start-up: Pillow loads with the first photo
 
     img = Image.fromarray(rgb)
     if fmt == "jpeg":

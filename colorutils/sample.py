@@ -135,7 +135,7 @@ def photo_path(photo: Photo) -> str:
 
 def read_photo(photo: Photo) -> np.ndarray:
     """The photo as uint8 RGB ``[H, W, 3]`` (decoded with Pillow)."""
-    from PIL import Image
+    from PIL import Image  # start-up: only when the sample set is (re)built
 
     with Image.open(photo_path(photo)) as im:
         return np.asarray(im.convert("RGB"))
@@ -193,7 +193,7 @@ def build(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.n
         ``[N]`` (index into ``class_names``) and ``{split}_boxes`` int32 ``[N, 3]``
         (top, left, side in the source photo) for each split, plus ``class_names``.
     """
-    from PIL import Image
+    from PIL import Image  # start-up: only when the sample set is (re)built
 
     out: dict[str, list] = {}
     for label, photo in enumerate(PHOTOS):
@@ -288,6 +288,7 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
 
     Returns the matplotlib ``Figure``.
     """
+    # start-up: pyplot loads only when the figure is drawn
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 

@@ -344,7 +344,7 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # start-up: only when the figure is drawn
 
     if arms is None:
         arms = list(dict.fromkeys(r[by] for r in records if metric in r))

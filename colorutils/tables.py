@@ -186,9 +186,9 @@ class Table:
         """The table in HTML (what a notebook and the rendered book show)."""
         right = {c: self._numeric(c) for c in self.columns}
 
-        def td(tag, text, column):
-            style = ' style="text-align: right"' if right[column] else ""
-            return f"<{tag}{style}>{text}</{tag}>"
+        def td(tag, text, column):  # numbers right-aligned, text left (whatever the theme)
+            align = "right" if right[column] else "left"
+            return f'<{tag} style="text-align: {align}">{text}</{tag}>'
 
         head = "".join(td("th", html.escape(self.header(c)), c) for c in self.columns)
         body = "".join(
@@ -196,8 +196,18 @@ class Table:
                                                                  strict=True)) + "</tr>"
             for cells in self._grid(lambda t: f"<strong>{t}</strong>", html.escape))
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        legend = self.legend()
+        foot = (f'<tfoot><tr><td colspan="{len(self.columns)}" style="text-align: left; '
+                f'font-size: smaller">{html.escape(legend)}</td></tr></tfoot>' if legend else "")
         return (f'<table class="colorutils-table">{caption}<thead><tr>{head}</tr></thead>'
-                f"<tbody>{body}</tbody></table>")
+                f"<tbody>{body}</tbody>{foot}</table>")
+
+    def legend(self) -> str:
+        """What the marks mean, for the directions in use ("" when nothing is ranked)."""
+        meaning = {"max": "↑ higher is better", "min": "↓ lower is better",
+                   "one": "→1 closest to 1 is best"}
+        used = [meaning[d] for d in DIRECTIONS if d in self.best.values()]
+        return f"Bold: the best value of each column ({'; '.join(used)})." if used else ""
 
     def to_text(self) -> str:
         """Aligned plain text: first column left-aligned, the others right-aligned."""

@@ -48,7 +48,7 @@ def network_available(timeout: float = 3.0) -> bool:
     """
     if os.environ.get(OFFLINE_ENV_VAR, "").lower() in ("1", "true", "yes"):
         return False
-    import socket
+    import socket  # start-up: only when a download is considered
 
     result = []
 
@@ -69,7 +69,7 @@ def network_available(timeout: float = 3.0) -> bool:
 def quiet_absl():
     """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json", which
     is the expected state of a dataset that is not prepared)."""
-    from absl import logging as absl_logging
+    from absl import logging as absl_logging  # start-up: with TFDS only
 
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)

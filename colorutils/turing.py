@@ -84,7 +84,7 @@ def _to_uint8_images(x, name: str) -> np.ndarray:
 
 def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int):
     """Write ``p000_a.png`` / ``p000_b.png`` (real on a random side); the pair entries."""
-    from PIL import Image
+    from PIL import Image  # start-up: only when pairs are written
 
     os.makedirs(folder, exist_ok=True)
     for old in os.listdir(folder):

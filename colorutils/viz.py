@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, LogNorm
 
 from colorutils import color
 
@@ -192,8 +193,6 @@ def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
     lightness_outline : float, optional
         Draw the sRGB gamut boundary at this L for reference (None: no outline).
     """
-    from matplotlib.colors import LogNorm
-
     extent = color.AB_SCALE if extent is None else float(extent)
     ab = np.asarray(ab, dtype=np.float64).reshape(-1, 2)
     if ab.size == 0:
@@ -236,8 +235,6 @@ def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size:
     rgb : array_like [H, W, 3]
         uint8 or float in [0, 1].
     """
-    from matplotlib.colors import LinearSegmentedColormap
-
     green_red = LinearSegmentedColormap.from_list("a", ["#1a9641", "#ffffff", "#d7191c"])
     blue_yellow = LinearSegmentedColormap.from_list("b", ["#2c7bb6", "#ffffff", "#e6c619"])
     arr = np.asarray(rgb)
