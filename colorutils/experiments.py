@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-from colorutils import results, runs
+from colorutils import runs
 from colorutils.errors import UserError
 from colorutils.grids import (
     METRICS_PARAMETER,
@@ -143,16 +143,16 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
             echo(f"  [{st:8s}] {action:4s} {run.run_id}: {json.dumps(run.parameters)}")
         return [RunResult(run, "dry-run") for run, _ in plan]
 
-    results = []
+    outcomes = []
     bar = tqdm(total=len(todo), desc=grid.name, unit="run",
                disable=not progress or not todo or not sys.stderr.isatty())
     for run, st in plan:
         if run not in todo:
-            results.append(RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
+            outcomes.append(RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
             continue
         bar.set_postfix_str(run.run_id[:40])
         result = execute_run(run, grid.timeout_per_cell)
-        results.append(result)
+        outcomes.append(result)
         line = f"{run.run_id}: {result.status} in {result.seconds:.1f} s"
         if result.status == "failed":
             line += f" -- {result.error}\n    notebook: {run.output_notebook}\n    log: {run.log_file}"
@@ -160,17 +160,17 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
         bar.update(1)
     bar.close()
 
-    failed = [r for r in results if r.status in ("failed", "skipped-failed")]
+    failed = [r for r in outcomes if r.status in ("failed", "skipped-failed")]
     if failed:
         echo(f"grid {grid.name}: {len(failed)} run(s) failed (rerun them with --retry-failed):")
         for r in failed:
             info = runs.read_json(r.run.run_dir / STATUS_FILE) or {}
             echo(f"  {r.run.run_id}: {r.error or info.get('error', '')}\n"
                  f"    notebook: {r.run.output_notebook} (source {grid.notebook})")
-    results.aggregate(grid)
-    done = sum(r.run.status() == "complete" for r in results)
-    echo(f"grid {grid.name}: {done}/{len(results)} complete; summary {grid.summary_csv}")
-    return results
+    aggregate(grid)
+    done = sum(r.run.status() == "complete" for r in outcomes)
+    echo(f"grid {grid.name}: {done}/{len(outcomes)} complete; summary {grid.summary_csv}")
+    return outcomes
 
 
 # --------------------------------------------------------------------------- command line
@@ -184,7 +184,7 @@ def cli_main(args) -> int:
                                                             .glob("*.yml")))
         if not paths:
             raise UserError("no grid files given and none in experiments/.")
-        results.write_results_page(paths, args.runs_dir, args.out)
+        write_results_page(paths, args.runs_dir, args.out)
         print(f"results page written: {args.out}")
         return 0
     if action != "run":
