@@ -229,6 +229,10 @@ def test_a_full_round_by_keyboard_alone(browser, synthetic_page):
     page.keyboard.press("Enter")
     assert page.is_visible("#trial")
     assert page.evaluate("document.activeElement.id") == "left", "focus not on the first photo"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "right", "Tab does not reach the right photo"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "left"
     real_of = {p["id"]: p["real"] for p in manifest["pairs"]}
     fooled, clicks = 0, []
     for i in range(n):
