@@ -458,7 +458,7 @@ TURING_DIR = os.path.join("book", "_static", "turing")
 def write_turing_pairs(real, fake, out_dir: str | os.PathLike = TURING_DIR, *,
                        method: str | list[str] = "model", source: str = "",
                        variable: str = "TURING_PAIRS", script: str = "pairs.js",
-                       images_dir: str = "pairs", seed: int = 0) -> dict:
+                       images_dir: str = "pairs", seed: int = 0, note: str = "") -> dict:
     """Write (real, colorized) image pairs and their manifest for the Turing-test page.
 
     The page (``book/_static/turing/index.html``) is plain HTML and JavaScript; browsers
@@ -478,6 +478,9 @@ def write_turing_pairs(real, fake, out_dir: str | os.PathLike = TURING_DIR, *,
         The method of every pair (or one name per pair), saved in the answers CSV.
     source : str
         A line shown on the page (e.g. "chapter 06, scale book, dataset sample").
+    note : str
+        One or two sentences on how the pairs were chosen (which photos, which model), shown
+        above the game; the manifest's ``note`` (left out when empty).
 
     Returns
     -------
@@ -512,6 +515,8 @@ def write_turing_pairs(real, fake, out_dir: str | os.PathLike = TURING_DIR, *,
         pairs.append({"id": f"p{i:03d}", "real": names[real_tag], "fake": names[fake_tag],
                       "method": methods[i]})
     manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
+    if note:
+        manifest["note"] = note
     with open(os.path.join(os.fspath(out_dir), script), "w") as fh:
         fh.write("// Written by colorutils.evaluation.write_turing_pairs; do not edit.\n")
         fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
@@ -555,7 +560,11 @@ def write_default_turing_pairs(out_dir: str | os.PathLike = TURING_DIR, n: int =
                               method="demo: hue rotated 120 degrees",
                               source="demo set: run chapter 06 for model colorizations",
                               variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
-                              images_dir="default")
+                              images_dir="default",
+                              note=f"the first {n} photos of the embedded sample set's test "
+                                   f"split at {size} px; each 'colorization' keeps the photo's "
+                                   "lightness and turns its colours by 120 degrees of hue, "
+                                   "no model involved.")
 
 
 # --------------------------------------------------------------------------- run discovery
