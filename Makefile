@@ -32,11 +32,12 @@ test: setup lint
 	$(BIN)/python -m pytest -q tests
 	COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 
-# The Turing-test page in headless Chromium (system package); after `make book` it plays the
-# built book's copy (_build/html/_static/turing), else the source page.
+# Headless Chromium (system package): the Turing-test page (after `make book` the built book's
+# copy, else the source page), the page checks on seeded pages, and every page of the built
+# book as a reader sees it (tests/test_book_pages.py: run `make book` first).
 test-browser: setup
-	@test -x $${CHROMIUM:-/usr/bin/chromium} || echo "no Chromium: apt-get install chromium (the test skips)"
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py
+	@test -x $${CHROMIUM:-/usr/bin/chromium} || echo "no Chromium: apt-get install chromium (the tests skip)"
+	COLORBOOK_CHECK_BOOK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py tests/test_book_checks.py tests/test_book_pages.py
 
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

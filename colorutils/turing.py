@@ -107,7 +107,7 @@ def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], see
 def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
                 method: str | list[str] = "model", source: str = "",
                 variable: str = "TURING_PAIRS", script: str = "pairs.js",
-                images_dir: str = "pairs", seed: int = 0) -> dict:
+                images_dir: str = "pairs", seed: int = 0, note: str = "") -> dict:
     """Write (real, colorized) image pairs and their manifest for the Turing-test page.
 
     The page is plain HTML and JavaScript; browsers refuse ``fetch()`` of a JSON file from
@@ -127,6 +127,9 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
         The method of every pair (or one name per pair), saved in the answers CSV.
     source : str
         A line shown on the page (e.g. "chapter 06, scale book, dataset sample").
+    note : str
+        One or two sentences on how the pairs were chosen (which photos, which model), shown
+        above the game; the manifest's ``note`` (left out when empty).
 
     Returns
     -------
@@ -142,6 +145,8 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
     folder = os.path.join(os.fspath(out_dir), images_dir)
     pairs = _save_pngs(real, fake, folder, images_dir, methods, seed)
     manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
+    if note:
+        manifest["note"] = note
     with open(os.path.join(os.fspath(out_dir), script), "w") as fh:
         fh.write("// Written by colorutils.turing.write_pairs; do not edit.\n")
         fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
@@ -166,4 +171,7 @@ def write_default_pairs(out_dir: str | os.PathLike = PAGE_DIR, n: int = 6,
                        method="demo: hue rotated 120 degrees",
                        source="demo set: run chapter 06 for model colorizations",
                        variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
-                       images_dir="default")
+                       images_dir="default",
+                       note=f"the first {n} photos of the embedded sample set's test split at "
+                            f"{size} px; each 'colorization' keeps the photo's lightness and "
+                            "turns its colours by 120 degrees of hue, no model involved.")
