@@ -65,7 +65,7 @@ def default_scale() -> str:
     return os.environ.get(SCALE_ENV_VAR, "book")
 
 
-def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
+def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             **overrides) -> Settings:
     """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.
 
@@ -110,3 +110,24 @@ def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
     values["seeds"] = tuple(int(s) for s in values["seeds"])
     return Settings(scale=scale, dataset=dataset, run_root=run_root or runs.default_root(),
                     **values)
+
+
+def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar10",
+                    run_root: str | None = None, **given) -> Settings:
+    """:func:`resolve` with a chapter's own presets between the scale's and the reader's.
+
+    Every knob in ``given`` that is ``None`` takes the chapter's preset for ``scale``
+    (``presets[scale]``), then the scale's (:data:`PRESETS`); a value given explicitly wins.
+
+    Examples
+    --------
+    >>> cfg = resolve_chapter("smoke", {"smoke": dict(epochs=2)}, epochs=None, width=0.5)
+    >>> cfg.epochs, cfg.width, cfg.image_size
+    (2, 0.5, 32)
+    """
+    if scale not in PRESETS:
+        return resolve(scale, dataset=dataset)  # the message naming the scales
+    chapter = presets.get(scale, {})
+    merged = {k: (v if v is not None else chapter.get(k)) for k, v in given.items()}
+    merged.update({k: v for k, v in chapter.items() if k not in given})
+    return resolve(scale, dataset=dataset, run_root=run_root, **merged)

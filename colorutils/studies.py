@@ -57,9 +57,28 @@ from typing import Any
 
 import numpy as np
 
-from colorutils import compiling, data, losses, models, runs, settings, train
+from colorutils import compiling, data, devices, losses, models, quantize, runs, settings, train
 
-__all__ = ["Arm", "Trained", "Study", "ClassificationStudy"]
+__all__ = ["Arm", "Trained", "Study", "ClassificationStudy", "CLASSIFICATION_PRESETS",
+           "BEST_LAMBDA", "BEST_TEMPERATURE", "BEST_SMOOTH_SIGMA", "classification_arm_name",
+           "training_prior", "train_best"]
+
+#: The budget of every arm of chapters 02 and 03 (and of the book's best recipe), per scale;
+#: :func:`colorutils.settings.resolve_chapter` merges it with the scale's presets.  At book
+#: scale: the embedded CIFAR-10 photos at their 32 px, a quarter-width U-Net predicting at 1/4
+#: resolution (the fastest model of the zoo in this configuration, benchmarks/bench_models.py)
+#: and three seeds, so that every comparison has a paired interval.
+CLASSIFICATION_PRESETS = {
+    "smoke": dict(epochs=1, width=0.125, train_images=32, eval_images=16, seeds=(0,)),
+    "book": dict(image_size=32, batch_size=32, epochs=6, width=0.25, seeds=(0, 1, 2)),
+    "full": dict(epochs=30, width=0.5, seeds=(0, 1, 2)),
+}
+#: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
+#: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
+#: temperature with this chroma smoothing (pixels).
+BEST_LAMBDA = 0.7
+BEST_TEMPERATURE = 0.77
+BEST_SMOOTH_SIGMA = 2.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -283,6 +302,9 @@ class Study:
         """
         start = time.time()
         if train_ds is None:
+            # The shuffle order of tf.data combines the pipeline's seed with TensorFlow's
+            # global one: fix it first, so the order does not depend on earlier runs.
+            devices.set_seed(seed)
             train_ds = self.dataset(arm, "train", seed)
         result = train.fit(lambda: self.build(arm), self.targets(arm, train_ds),
                            self.targets(arm, val_ds), run_dir=self.run_dir(arm, seed),
@@ -386,3 +408,43 @@ class ClassificationStudy:
         """Train (or load, if finished) one arm and seed; see :meth:`arm` and
         :meth:`Study.train`."""
         return self.study.train(self.arm(arm, head, space, weights, lam), seed, val_ds=val_ds)
+
+
+def classification_arm_name(lam: float | None) -> str:
+    """The arm name of a classifier rebalanced with ``lam`` in chapters 02-03:
+    ``classification`` (``lam`` 1 or None: no rebalancing) or ``classification_lam<lam>``."""
+    return "classification" if lam in (None, 1, 1.0) else f"classification_lam{lam:g}"
+
+
+def training_prior(cfg: settings.Settings, bins, **kwargs):
+    """The empirical ab prior of the study's training split (``quantize.empirical_prior``),
+    counted on the photos as stored (centre crops, no augmentation, fixed order), so that it
+    is the same in every chapter and every process; ``kwargs`` go to ``empirical_prior``
+    (``return_counts=True`` adds the raw counts and the number of photos)."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, 256, limit=cfg.train_images,
+                   shuffle=False, augment=False)
+    return quantize.empirical_prior(ds, bins, **kwargs)
+
+
+def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
+               verbose: int = 1) -> Trained:
+    """Train (or load) the book's best colorizer: the classifier of chapters 02-03 rebalanced
+    with :data:`BEST_LAMBDA` (the same run folder and configuration as chapter 03's arm).
+
+    Parameters
+    ----------
+    cfg : Settings
+        Resolved with :data:`CLASSIFICATION_PRESETS` (``settings.resolve_chapter``) to share
+        chapter 03's runs.
+    prior : array [Q], optional
+        The empirical ab prior of the training split (default: computed here).
+
+    Decode its output with :data:`BEST_TEMPERATURE` and :data:`BEST_SMOOTH_SIGMA`
+    (``inference.predict_ab(model, l, temperature=..., smooth_sigma=...)``).
+    """
+    bins = quantize.ab_bins()
+    if prior is None:
+        prior = training_prior(cfg, bins)
+    study = ClassificationStudy(cfg, bins, run_eagerly=cfg.scale == "smoke", verbose=verbose)
+    return study.train(classification_arm_name(BEST_LAMBDA), "classification", seed, val_ds,
+                       weights=quantize.rebalance_weights(prior, BEST_LAMBDA), lam=BEST_LAMBDA)
