@@ -13,7 +13,9 @@ measures, in the same process,
 
 and prints ``ratio = pipeline / training`` (goal: >= 3, so the accelerator is never starved).
 When ``../shared/data/clothing10`` exists it also times the cold path (JPEG decode of 400 px
-photos + resize, ``cache=False``), i.e. the first epoch of a folder source.
+photos + resize, ``cache=False``), i.e. the first epoch of a folder source, and what reading
+the EXIF orientation costs there: the same decode + resize map with and without it
+(``sources.decode_image(..., orient=False)``), taking turns, best of 3.
 
 Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--sizes 64 128] [--batch 16]``.
 Finishes in about a minute on 2 CPU cores.
@@ -31,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from colorutils import data, losses, models, quantize, settings  # noqa: E402
+from colorutils import data, losses, models, quantize, settings, sources  # noqa: E402
 
 CLOTHING = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "clothing10"
 
@@ -64,6 +66,26 @@ def training_rate(model: keras.Model, source: str, size: int, batch: int, steps:
     return steps * batch / (time.perf_counter() - start)
 
 
+def exif_cost(folder: pathlib.Path, size: int = 128, files: int = 600,
+              rounds: int = 3) -> dict[bool, float]:
+    """Images/s of decode + resize of a folder's JPEGs with and without the EXIF orientation
+    (interleaved rounds, best of ``rounds``)."""
+    paths = sorted(str(p) for p in folder.rglob("*.jpg"))[:files]
+
+    def rate(orient: bool) -> float:
+        ds = tf.data.Dataset.from_tensor_slices(paths).map(
+            lambda p: data.centre_crop(data.resize_short_side(
+                sources.decode_image(tf.io.read_file(p), size, orient=orient), size), size),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        return data.throughput(ds.batch(16), warmup=1)["images_per_s"]
+
+    best = {True: 0.0, False: 0.0}
+    for _ in range(rounds):
+        for orient in (False, True):
+            best[orient] = max(best[orient], rate(orient))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
@@ -93,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         slowest_train = min(t for _, _, t in rows)
         print(f"  cold folder path (clothing10 JPEG decode + resize, 128 px, no cache): "
               f"{cold:.0f} img/s = {cold / slowest_train:.1f}x the slowest training rate")
+        cost = exif_cost(CLOTHING)
+        print(f"  EXIF orientation on that path: {cost[True]:.0f} img/s with, "
+              f"{cost[False]:.0f} img/s without (ratio {cost[True] / cost[False]:.3f})")
     else:
         print(f"  ({CLOTHING} absent: cold folder path not measured)")
     return 0

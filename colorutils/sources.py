@@ -4,8 +4,9 @@
 what the offline ones need (the TensorFlow Datasets source is :mod:`colorutils.tfds_sources`):
 
 * decoding JPEG / PNG (8- or 16-bit) / BMP / GIF bytes to uint8 RGB as TensorFlow ops, with
-  alpha composited over white and large JPEGs decoded at reduced scale in the DCT domain
-  (:func:`decode_image`, :func:`read_image`), and a cheap validity check of image files
+  alpha composited over white, large JPEGs decoded at reduced scale in the DCT domain and a
+  JPEG's EXIF orientation applied, as ``colorize`` does (:func:`decode_image`,
+  :func:`read_image`, :func:`exif_orientation`), and a cheap validity check of image files
   (:func:`check_image_file`);
 * the ``cifar10`` and ``sample`` sources (:mod:`colorutils.cifar`, :mod:`colorutils.sample`);
 * the ``folder:PATH`` source: ``PATH/split/class/file``, ``PATH/class/file`` or ``PATH/file``,
@@ -35,7 +36,8 @@ from colorutils import cifar, sample
 
 __all__ = [
     "AUTOTUNE", "SPLITS", "IMAGE_EXTENSIONS", "SPLIT_ALIASES", "DERIVED_SPLIT_PERCENT",
-    "BadImagesWarning", "Source", "decode_image", "read_image", "check_image_file",
+    "BadImagesWarning", "Source", "decode_image", "read_image", "exif_orientation",
+    "apply_orientation", "EXIF_SEARCH_BYTES", "check_image_file",
     "FolderListing", "list_folder", "folder_source", "split_sizes", "sample_source",
     "cifar_source",
 ]
@@ -56,6 +58,16 @@ DERIVED_SPLIT_PERCENT = {"train": (0, 80), "validation": (80, 90), "test": (90, 
 MAX_LISTED_BAD = 5
 
 _JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
+#: Bytes at the start of a JPEG searched for its EXIF block.  Exif 2.3 (section 4.5.4) puts
+#: the APP1 segment right after the start-of-image marker, or after a JFIF APP0 segment.
+EXIF_SEARCH_BYTES = 1 << 16
+_EXIF_HEADER = b"Exif\x00\x00"  # opens the APP1 payload, followed by a TIFF header
+_ORIENTATION_TAG = 0x0112
+#: IFD0 entries read when looking for the orientation tag (entries are sorted by tag, and
+#: 0x0112 follows only the image-size, description, make and model tags).
+_MAX_IFD_ENTRIES = 32
+#: Bytes read from the APP1 marker on: the TIFF header, and IFD0 at the usual offsets.
+_EXIF_BLOCK_BYTES = 1024
 
 
 class BadImagesWarning(UserWarning):
@@ -76,13 +88,16 @@ class Source:
 # Decoding
 # ---------------------------------------------------------------------------------------------
 
-def decode_image(data: tf.Tensor, min_side: int | None = None) -> tf.Tensor:
+def decode_image(data: tf.Tensor, min_side: int | None = None, *,
+                 orient: bool = True) -> tf.Tensor:
     """Decode encoded JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
 
     Grayscale is repeated on three channels; 16-bit PNG is scaled to 8 bits
     (``round(v * 255 / 65535)``); an alpha channel is composited over white,
     ``rgb * alpha + 255 * (1 - alpha)``, so transparent regions do not turn into black.
-    An animated GIF gives its first frame.
+    An animated GIF gives its first frame.  A JPEG is turned the way its EXIF orientation
+    tag says (:func:`exif_orientation`): a portrait phone photo comes out upright, as
+    Pillow's ``ImageOps.exif_transpose`` (and ``colorutils colorize``) shows it.
 
     Parameters
     ----------
@@ -93,12 +108,96 @@ def decode_image(data: tf.Tensor, min_side: int | None = None) -> tf.Tensor:
         ``r * min_side`` (``r`` in 2, 4, 8) is then decoded at ``1/r`` scale in the DCT domain
         (libjpeg's scaled decoding: a proper low-pass, and 2-3x faster for large photos), so
         the result's short side is still ``>= min_side``.  ``None`` decodes at full size.
+    orient : bool
+        Apply a JPEG's EXIF orientation (False: the pixels as stored, what ``tf.io`` gives).
     """
     data = tf.convert_to_tensor(data, tf.string)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG)
-    out = tf.cond(is_jpeg, lambda: _decode_jpeg(data, min_side), lambda: _decode_other(data))
+
+    def jpeg():
+        image = _decode_jpeg(data, min_side)
+        return apply_orientation(image, exif_orientation(data)) if orient else image
+
+    out = tf.cond(is_jpeg, jpeg, lambda: _decode_other(data))
     out.set_shape([None, None, 3])
     return out
+
+
+def _uint(b: tf.Tensor, big_endian: tf.Tensor) -> tf.Tensor:
+    """Unsigned integers from bytes on the last axis (``[..., k]`` -> ``[...]``)."""
+    k = b.shape[-1]
+    weights = tf.constant([256 ** i for i in range(k)], tf.int32)
+    return tf.where(big_endian, tf.reduce_sum(b * weights[::-1], -1),
+                    tf.reduce_sum(b * weights, -1))
+
+
+def _orientation_in(block: tf.Tensor) -> tf.Tensor:
+    """The orientation tag's value in ``block`` (int32 bytes from the APP1 marker on), or 1."""
+    tiff = 4 + len(_EXIF_HEADER)  # FF E1, the segment length, "Exif\\0\\0"
+    big = tf.equal(block[tiff], ord("M"))  # "MM": big-endian; "II": little-endian
+    ifd = tiff + _uint(block[tiff + 4:tiff + 8], big)
+    last = _EXIF_BLOCK_BYTES - 1
+    table = ifd + 2 + tf.range(12 * _MAX_IFD_ENTRIES)
+    entries = tf.reshape(tf.gather(block, tf.minimum(table, last)), [_MAX_IFD_ENTRIES, 12])
+    count = _uint(tf.gather(block, tf.minimum(ifd + tf.range(2), last)), big)
+    is_tag = (tf.equal(_uint(entries[:, 0:2], big), _ORIENTATION_TAG)
+              & (tf.range(_MAX_IFD_ENTRIES) < count)
+              & (ifd + 2 + 12 * tf.range(_MAX_IFD_ENTRIES) + 12 <= _EXIF_BLOCK_BYTES))
+    value = tf.reduce_max(tf.where(is_tag, _uint(entries[:, 8:10], big), 0))
+    valid = (tf.equal(block[0], 0xFF) & tf.equal(block[1], 0xE1)
+             & tf.equal(_uint(block[tiff + 2:tiff + 4], big), 42)
+             & (value >= 1) & (value <= 8))
+    return tf.where(valid, value, 1)
+
+
+def exif_orientation(data: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation (1..8) of encoded JPEG bytes; 1 (as stored) when there is none.
+
+    TF ops on the bytes: find ``Exif\\0\\0`` (one string search in the first
+    :data:`EXIF_SEARCH_BYTES` bytes), check that an APP1 marker (``FF E1``) opens its segment,
+    read the TIFF header's byte order (``II`` little-endian or ``MM`` big-endian) and the
+    offset of IFD0, and look for tag 0x0112 among its first entries.  Anything unexpected (no
+    EXIF, a broken block, a value outside 1..8) gives 1.  A photo without EXIF costs the
+    search only.
+
+    References
+    ----------
+    CIPA DC-008 "Exif 2.3", sections 4.5.4 (APP1), 4.6.2 (IFD structure), 4.6.4 (Orientation).
+    """
+    data = tf.convert_to_tensor(data, tf.string)
+    # The raw op: tf.strings.split would also build a ragged result (some 30 more ops).
+    parts = tf.raw_ops.StringSplitV2(input=tf.strings.substr(data, 0, EXIF_SEARCH_BYTES)[None],
+                                     sep=_EXIF_HEADER, maxsplit=1).values
+
+    def parse():
+        start = tf.maximum(tf.strings.length(parts[0]) - 4, 0)  # the APP1 marker
+        block = tf.io.decode_raw(tf.strings.substr(data, start, _EXIF_BLOCK_BYTES), tf.uint8,
+                                 fixed_length=_EXIF_BLOCK_BYTES)
+        return _orientation_in(tf.cast(block, tf.int32))
+
+    return tf.cond(tf.size(parts) > 1, parse, lambda: tf.constant(1, tf.int32))
+
+
+def apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
+    """Turn a stored image ``[H, W, C]`` upright by its EXIF ``orientation`` (1..8).
+
+    The same eight transforms as Pillow's ``ImageOps.exif_transpose``: 1 as stored, 2 mirror,
+    3 rotate 180 degrees, 4 flip, 5 transpose, 6 rotate 90 degrees clockwise, 7 transverse,
+    8 rotate 90 degrees counter-clockwise.
+    """
+    rot90 = tf.image.rot90  # counter-clockwise by 90 degrees times k
+    branches = [
+        lambda: image,
+        lambda: tf.reverse(image, [1]),
+        lambda: rot90(image, 2),
+        lambda: tf.reverse(image, [0]),
+        lambda: tf.image.transpose(image),
+        lambda: rot90(image, 3),
+        lambda: rot90(tf.image.transpose(image), 2),
+        lambda: rot90(image, 1),
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
+    return tf.switch_case(index, branches)
 
 
 def _decode_jpeg(data: tf.Tensor, min_side: int | None) -> tf.Tensor:
@@ -148,9 +247,8 @@ def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
 def read_image(path, min_side: int | None = None) -> tf.Tensor:
     """Read an image file as uint8 RGB ``[H, W, 3]`` (TF ops: usable in ``tf.data.map``).
 
-    Decodes JPEG, PNG (8/16-bit, gray, gray+alpha, RGBA) and BMP; see :func:`decode_image`
-    (also for ``min_side``, the fast reduced-size JPEG decoding).
-
+    Decodes JPEG (EXIF orientation applied), PNG (8/16-bit, gray, gray+alpha, RGBA) and BMP;
+    see :func:`decode_image` (also for ``min_side``, the fast reduced-size JPEG decoding).
     """
     return decode_image(tf.io.read_file(path), min_side)
 
