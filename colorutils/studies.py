@@ -195,16 +195,20 @@ class Study:
     verbose : {0, 1, 2}
         0: silent; 1 (default, what the book shows): one line per model trained or loaded;
         2: also ``train.fit``'s line per epoch and its strategy line.
+    mixed_precision : bool
+        Train in ``mixed_float16`` on a GPU (``train.fit``'s ``mixed_precision``; ignored on
+        a CPU).  Not part of the configuration: a run continues in either precision.
     """
 
     def __init__(self, cfg: settings.Settings, *, run_name: str | Callable = "{arm}_seed{seed}",
                  config: Mapping[str, Any] | None = None, run_eagerly: bool = False,
-                 verbose: int = 1):
+                 verbose: int = 1, mixed_precision: bool = False):
         self.cfg = cfg
         self.run_name = run_name
         self.config = dict(config or {})
         self.run_eagerly = bool(run_eagerly)
         self.verbose = int(verbose)
+        self.mixed_precision = bool(mixed_precision)
         self._outputs: dict[tuple, tuple[tuple[str, ...], str]] = {}
 
     # ------------------------------------------------------------------ naming, configuration
@@ -310,7 +314,8 @@ class Study:
                            self.targets(arm, val_ds), run_dir=self.run_dir(arm, seed),
                            epochs=epochs or self.cfg.epochs, config=self.run_config(arm),
                            seed=seed, monitor=arm.monitor,
-                           verbose=2 if self.verbose >= 2 else 0)
+                           verbose=2 if self.verbose >= 2 else 0,
+                           mixed_precision=self.mixed_precision)
         done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
                        seconds=time.time() - start, loaded=result.loaded,
                        history=result.history, metrics=result.metrics)
@@ -361,16 +366,18 @@ class ClassificationStudy:
         Adam's learning rate, the same for every arm.
     run_eagerly : bool
         Skip graph tracing (faster for the few steps of a smoke run; same result).
-    verbose : {0, 1, 2}
+    verbose : {0, 1, 2}, mixed_precision : bool
         As in :class:`Study`.
     """
 
     def __init__(self, cfg: settings.Settings, bins, output_stride: int = 4,
-                 learning_rate: float = 1e-3, run_eagerly: bool = False, verbose: int = 1):
+                 learning_rate: float = 1e-3, run_eagerly: bool = False, verbose: int = 1,
+                 mixed_precision: bool = False):
         self.cfg, self.bins = cfg, np.asarray(bins)
         self.output_stride, self.learning_rate = output_stride, learning_rate
         self.study = Study(cfg, run_name="classification/{arm}/seed{seed}",
-                           run_eagerly=run_eagerly, verbose=verbose, config=dict(
+                           run_eagerly=run_eagerly, verbose=verbose,
+                           mixed_precision=mixed_precision, config=dict(
                                chapters="02-03", model="unet", width=cfg.width,
                                output_stride=output_stride, image_size=cfg.image_size,
                                epochs=cfg.epochs, train_images=cfg.train_images,
@@ -427,7 +434,7 @@ def training_prior(cfg: settings.Settings, bins, **kwargs):
 
 
 def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
-               verbose: int = 1) -> Trained:
+               verbose: int = 1, mixed_precision: bool = False) -> Trained:
     """Train (or load) the book's best colorizer: the classifier of chapters 02-03 rebalanced
     with :data:`BEST_LAMBDA` (the same run folder and configuration as chapter 03's arm).
 
@@ -438,6 +445,8 @@ def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None
         chapter 03's runs.
     prior : array [Q], optional
         The empirical ab prior of the training split (default: computed here).
+    mixed_precision : bool
+        ``mixed_float16`` on a GPU (the full-scale recipe, :mod:`colorutils.recipes`).
 
     Decode its output with :data:`BEST_TEMPERATURE` and :data:`BEST_SMOOTH_SIGMA`
     (``inference.predict_ab(model, l, temperature=..., smooth_sigma=...)``).
@@ -445,6 +454,7 @@ def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None
     bins = quantize.ab_bins()
     if prior is None:
         prior = training_prior(cfg, bins)
-    study = ClassificationStudy(cfg, bins, run_eagerly=cfg.scale == "smoke", verbose=verbose)
+    study = ClassificationStudy(cfg, bins, run_eagerly=cfg.scale == "smoke", verbose=verbose,
+                                mixed_precision=mixed_precision)
     return study.train(classification_arm_name(BEST_LAMBDA), "classification", seed, val_ds,
                        weights=quantize.rebalance_weights(prior, BEST_LAMBDA), lam=BEST_LAMBDA)
