@@ -248,6 +248,29 @@ def _srgb_to_linear(c: tf.Tensor) -> tf.Tensor:
                       c / _SRGB_SLOPE)
 
 
+def _srgb_to_linear_table() -> np.ndarray:
+    """The linear value of each 8-bit sRGB level, in float64 then rounded to float32."""
+    c = np.arange(256) / 255.0
+    curve = np.where(c > _SRGB_THRESHOLD, ((c + _SRGB_OFFSET) / (1.0 + _SRGB_OFFSET))
+                     ** _SRGB_GAMMA, c / _SRGB_SLOPE)
+    return curve.astype(np.float32)
+
+
+#: 8-bit input has 256 levels per channel: its linearisation is a lookup (one gather instead
+#: of the curve's dozen element-wise passes; exact to float32 rounding).
+_SRGB_LINEAR_UINT8 = _srgb_to_linear_table()
+
+
+def _linear_rgb(rgb, validate: bool) -> tuple[tf.Tensor, tf.DType]:
+    """Linear RGB of sRGB input (checked by :func:`_prepare`), and the dtype to return."""
+    rgb = tf.convert_to_tensor(rgb)
+    if rgb.dtype == tf.uint8:
+        _check_shape(rgb, "rgb")
+        return tf.gather(_SRGB_LINEAR_UINT8, tf.cast(rgb, tf.int32)), tf.float32
+    x, out_dtype = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
+    return _srgb_to_linear(x), out_dtype
+
+
 def _linear_to_srgb(c: tf.Tensor) -> tf.Tensor:
     safe = tf.maximum(c, _SRGB_LINEAR_THRESHOLD)
     return _piecewise(c > _SRGB_LINEAR_THRESHOLD,
@@ -286,8 +309,8 @@ def rgb_to_xyz(rgb, *, validate: bool = True) -> tf.Tensor:
     ----------
     .. [1] https://en.wikipedia.org/wiki/SRGB
     """
-    x, out_dtype = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
-    return tf.cast(_apply_matrix(_srgb_to_linear(x), xyz_from_rgb), out_dtype)
+    linear, out_dtype = _linear_rgb(rgb, validate)
+    return tf.cast(_apply_matrix(linear, xyz_from_rgb), out_dtype)
 
 
 def xyz_to_rgb(xyz) -> tf.Tensor:
@@ -348,10 +371,35 @@ def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
     ...
     ValueError: rgb has values up to 255.0 but float RGB must lie in [0, 1]: divide by 255 or pass uint8.
     """
-    x, out_dtype = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
-    xyz_white = _apply_matrix(_srgb_to_linear(x), _white_xyz_from_rgb)  # (X/Xn, Y/Yn, Z/Zn)
-    lab = _apply_matrix(_lab_f(xyz_white), _lab_from_f, _LAB_FROM_F_OFFSET)
-    return tf.cast(lab, out_dtype)
+    rgb = tf.convert_to_tensor(rgb)
+    if not tf.executing_eagerly() and rgb.dtype in (tf.uint8, tf.float32):
+        # In a graph (tf.data, a model) the conversion runs as one XLA-fused kernel
+        if rgb.dtype == tf.uint8:
+            _check_shape(rgb, "rgb")
+            return _lab_from_uint8_fused(rgb)
+        x, _ = _prepare(rgb, "rgb", is_rgb=True, validate=validate)
+        return _lab_from_float_fused(x)
+    linear, out_dtype = _linear_rgb(rgb, validate)
+    return tf.cast(_lab_from_linear(linear), out_dtype)
+
+
+def _lab_from_linear(linear: tf.Tensor) -> tf.Tensor:
+    xyz_white = _apply_matrix(linear, _white_xyz_from_rgb)  # (X/Xn, Y/Yn, Z/Zn)
+    return _apply_matrix(_lab_f(xyz_white), _lab_from_f, _LAB_FROM_F_OFFSET)
+
+
+# In a graph, rgb_to_lab is one XLA kernel: the dozen element-wise passes of the chain above
+# each read and write the whole image (memory-bound on a CPU), fused they touch it once
+# (benchmarks/bench_color.py).  Eagerly, XLA would compile once per image shape, so eager
+# calls (photos of any size) take the unfused path, with the same formulas.
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _lab_from_uint8_fused(rgb: tf.Tensor) -> tf.Tensor:
+    return _lab_from_linear(tf.gather(_SRGB_LINEAR_UINT8, tf.cast(rgb, tf.int32)))
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _lab_from_float_fused(x: tf.Tensor) -> tf.Tensor:
+    return _lab_from_linear(_srgb_to_linear(x))
 
 
 def _lab_to_linear_rgb(lab: tf.Tensor) -> tf.Tensor:

@@ -57,6 +57,19 @@ def test_lab_matches_skimage_float32(colours):
     assert np.abs(ours.numpy() - ref).max() <= 1e-2
 
 
+def test_lab_in_a_graph_matches_skimage_too(colours):
+    """In a graph (tf.data, a model) the conversion is one XLA kernel; uint8 input is
+    linearised by a lookup table.  Same accuracy budget as eagerly."""
+    rgb, ref = colours
+    graph = tf.function(color.rgb_to_lab)
+    assert np.abs(graph(tf.constant(rgb.astype(np.float32))).numpy() - ref).max() <= 1e-2
+    levels = np.round(rgb * 255.0)
+    ours8 = graph(tf.constant(levels.astype(np.uint8))).numpy()
+    assert np.abs(ours8 - skcolor.rgb2lab(levels / 255.0)).max() <= 1e-2
+    eager8 = color.rgb_to_lab(levels.astype(np.uint8)).numpy()
+    assert np.abs(eager8 - skcolor.rgb2lab(levels / 255.0)).max() <= 1e-2
+
+
 def test_lab_float16_is_computed_in_float32_and_returned_as_float16(colours):
     rgb, ref = colours
     ours = color.rgb_to_lab(rgb[:10_000].astype(np.float16))
@@ -252,7 +265,9 @@ def test_inside_tf_data_map_and_keras_layer():
     expected = color.rgb_to_lab(rgb8).numpy()
     ds = tf.data.Dataset.from_tensor_slices(rgb8).map(
         color.rgb_to_lab, num_parallel_calls=tf.data.AUTOTUNE).batch(6)
-    np.testing.assert_allclose(next(iter(ds)).numpy(), expected, atol=1e-5)
+    # In a graph the conversion is one XLA kernel: the same formulas, other float32 rounding
+    # (both within 1e-2 of scikit-image: test_lab_in_a_graph_matches_skimage_too)
+    np.testing.assert_allclose(next(iter(ds)).numpy(), expected, atol=5e-4)
 
     ds_bad = tf.data.Dataset.from_tensor_slices(rgb8.astype(np.float32)).map(color.rgb_to_lab)
     with pytest.raises(tf.errors.InvalidArgumentError, match="divide by 255"):
