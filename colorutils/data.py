@@ -63,7 +63,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from colorutils import cifar, color, quantize, sample, sources, tfds_sources
+from colorutils import cifar, color, progress, quantize, sample, sources, tfds_sources
 from colorutils.sources import (
     AUTOTUNE,
     IMAGE_EXTENSIONS,
@@ -445,7 +445,7 @@ def to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, ...]:
         :func:`colorutils.evaluation.evaluate` accepts.
     """
     parts: list[list[np.ndarray]] = []
-    for l_norm, targets in dataset:
+    for l_norm, targets in progress.bar(dataset, desc="loading", unit="batch"):
         arrays = [l_norm.numpy(), targets["ab"].numpy()]
         if "label" in targets:
             arrays.append(targets["label"].numpy())

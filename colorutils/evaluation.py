@@ -36,11 +36,12 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, color, inference, quantize, tables
+from colorutils import arrays, color, inference, progress, quantize, tables
 from colorutils import metrics as M
 
-__all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "direction",
-           "goodness", "ScoreTable", "evaluate", "dataset_mean_ab", "rebalancing_weights"]
+__all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "QUALITY_FIGURES",
+           "direction", "goodness", "ScoreTable", "evaluate", "quality_figures",
+           "dataset_mean_ab", "rebalancing_weights"]
 
 BASELINES = ("gray", "mean_ab", "ground_truth")
 #: Metrics in table order, and whether higher is better (None: best at 1).
@@ -55,6 +56,9 @@ HIGHER_IS_BETTER = {
     "correct": True,
 }
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
+#: The three figures of the quality benchmark (``benchmarks/bench_quality.py``) and of the
+#: full-scale recipe's report (:mod:`colorutils.recipes`): error, accuracy, vividness.
+QUALITY_FIGURES = ("psnr", "auc", "colorfulness_ratio")
 #: Column headers of the results tables, with units.
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -220,13 +224,21 @@ def _batches(dataset, batch_size: int = 32) -> Iterable[tuple]:
                None if labels is None else np.asarray(labels))
 
 
+def _batch_count(dataset, batch_size: int = 32) -> int | None:
+    """How many batches :func:`_batches` yields, when known without iterating (for a bar)."""
+    if isinstance(dataset, (tuple, list)):
+        return -(-len(dataset[0]) // batch_size)
+    return progress.total_of(dataset)
+
+
 def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
     """The mean ab (Lab units, shape ``[2]``) over every pixel of a (training) dataset.
 
     ``dataset`` is anything :func:`evaluate` accepts; ``limit`` caps the number of images.
     """
     total, count, seen = np.zeros(2, np.float64), 0, 0
-    for _, ab, _ in _batches(dataset):
+    for _, ab, _ in progress.bar(_batches(dataset), total=_batch_count(dataset),
+                                 desc="mean ab", unit="batch"):
         if limit is not None:
             ab = ab[: max(limit - seen, 0)]
         total += ab.reshape(-1, 2).sum(0)
@@ -373,7 +385,9 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
     rows: list[dict] = []
     kept: dict[str, list] = {}
     seen, candidates = 0, {}
-    for l_norm, ab_true, labels in _batches(dataset, batch_size):
+    batches = progress.bar(_batches(dataset, batch_size), total=_batch_count(dataset, batch_size),
+                           desc="scoring", unit="batch")
+    for l_norm, ab_true, labels in batches:
         if limit is not None:
             keep = max(limit - seen, 0)
             l_norm, ab_true = l_norm[:keep], ab_true[:keep]
@@ -388,6 +402,7 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
         seen += l_norm.shape[0]
         if limit is not None and seen >= limit:
             break
+    batches.close()
     if not rows:
         raise ValueError("evaluate: the dataset yielded no images.")
     if classifier is not None and not any("label" in r for r in rows):
@@ -395,6 +410,35 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
     rows.sort(key=lambda r: list(candidates).index(r["method"]))  # stable: method blocks
     return ScoreTable(rows=rows, images={k: np.concatenate(v) for k, v in kept.items()},
                       notes=notes)
+
+
+def quality_figures(model, l_norm, ab, *, temperature: float = quantize.TEMPERATURE,
+                    smooth_sigma: float | None = None,
+                    batch_size: int = 32) -> dict[str, dict[str, float]]:
+    """:data:`QUALITY_FIGURES` of ``model`` and of the gray baseline on the same images.
+
+    PSNR (dB), AuC and colourfulness ratio (:meth:`ScoreTable.summary`: means over the
+    images; the ratio of mean colourfulness to the photos').  One scoring path
+    (:func:`evaluate`) for the quality benchmark and the full-scale recipe's report.
+
+    Parameters
+    ----------
+    model : keras.Model or callable
+        A colorization model, or a function ``l_norm -> ab``.
+    l_norm, ab : arrays ``[N, H, W, 1]``, ``[N, H, W, 2]``
+        The held-out images (:func:`colorutils.data.to_arrays`).
+    temperature, smooth_sigma
+        Decoding of a classification model (:func:`colorutils.inference.predict_ab`).
+
+    Returns
+    -------
+    dict
+        ``{"model": {"psnr": ..., "auc": ..., "colorfulness_ratio": ...}, "gray": {...}}``.
+    """
+    table = evaluate({"model": model}, (l_norm, ab), baselines=("gray",), batch_size=batch_size,
+                     predict_kwargs=dict(temperature=temperature, smooth_sigma=smooth_sigma))
+    rows = {row["method"]: row for row in table.summary()}
+    return {name: {k: float(rows[name][k]) for k in QUALITY_FIGURES} for name in ("model", "gray")}
 
 
 def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float | None = None):

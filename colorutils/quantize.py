@@ -60,7 +60,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color
+from colorutils import color, progress
 
 GRID_SIZE = 10
 """Side of the square ab cells, in Lab units (Zhang et al.: 10)."""
@@ -467,12 +467,17 @@ def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
 
     counts = np.zeros(q, np.float64)
     n_images = 0
-    for i, element in enumerate(dataset):
-        if max_batches is not None and i >= max_batches:
-            break
-        c, n = _count(_ab_of(element))
-        counts += c.numpy()
-        n_images += int(n)
+    total = progress.total_of(dataset)
+    if max_batches is not None:
+        total = max_batches if total is None else min(total, max_batches)
+    with progress.bar(total=total, desc="colour prior", unit="batch") as shown:
+        for i, element in enumerate(dataset):
+            if max_batches is not None and i >= max_batches:
+                break
+            c, n = _count(_ab_of(element))
+            counts += c.numpy()
+            n_images += int(n)
+            shown.update()
     if counts.sum() <= 0:
         raise ValueError("empirical_prior saw no colour pixel: the dataset is empty or every "
                          f"image is gray (|a|,|b| <= gray_threshold={gray_threshold}); pass a "

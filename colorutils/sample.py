@@ -38,6 +38,8 @@ import tempfile
 
 import numpy as np
 
+from colorutils import progress
+
 #: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
 CROP_SIZE = 96
 #: Number of crops cut from each photo, per split.
@@ -196,7 +198,8 @@ def build(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.n
     from PIL import Image  # start-up: only when the sample set is (re)built
 
     out: dict[str, list] = {}
-    for label, photo in enumerate(PHOTOS):
+    for label, photo in enumerate(progress.bar(PHOTOS, desc="building the sample set",
+                                               unit="photo")):
         rgb = read_photo(photo)
         image = Image.fromarray(rgb)
         height, width = rgb.shape[:2]

@@ -44,9 +44,9 @@ import numpy as np
 
 # losses and models are imported for their side effect too: they register the book's Keras
 # classes (losses, layers), which load_model needs to restore a compiled model.
-from colorutils import devices, losses, models, runs  # noqa: F401
+from colorutils import devices, losses, models, progress, runs  # noqa: F401
 
-__all__ = ["fit", "FitResult", "load_run", "load_model"]
+__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback"]
 
 
 def _finite(value) -> float | None:
@@ -116,6 +116,68 @@ class RunFolderCallback(keras.callbacks.Callback):
             mark = "  *best*" if improved else ""
             print(f"epoch {epoch + 1}/{self.epochs}  {shown}  ({seconds:.1f} s){mark}",
                   flush=True)
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Training progress as one line on stderr, updated in place (:func:`colorutils.progress.bar`).
+
+    ``epoch k/N``, the bar over every step of the run, the running loss (and the last
+    validation loss), elapsed time and time left.  A resumed run starts the bar at the epoch
+    it resumes from, so the time left counts only what remains.  When the number of steps
+    per epoch is unknown (a filtered dataset) the bar counts epochs.
+
+    Parameters
+    ----------
+    show : bool, optional
+        Override :func:`colorutils.progress.enabled` (shown on a terminal only).
+    """
+
+    def __init__(self, show: bool | None = None):
+        super().__init__()
+        self.show = show
+        self.bar = None
+        self._epoch = 0
+        self._val = ""
+
+    def _open(self, epoch: int) -> None:
+        epochs, steps = self.params.get("epochs") or 1, self.params.get("steps")
+        total, done = (epochs * steps, epoch * steps) if steps else (epochs, epoch)
+        self.bar = progress.bar(total=total, initial=done, unit="step" if steps else "epoch",
+                                desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
+        self.bar.unpause()  # time left counts from here, not from the bar's creation
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.bar is None:
+            self._open(epoch)
+        self._epoch = epoch
+        self.bar.set_description_str(f"epoch {epoch + 1}/{self.params.get('epochs')}",
+                                     refresh=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        shown = f"loss {float(loss):.4g}" if loss is not None else ""
+        if not self.params.get("steps"):
+            shown = f"batch {batch + 1} {shown}"
+        self.bar.set_postfix_str(f"{shown}{self._val}", refresh=False)
+        if self.params.get("steps"):
+            self.bar.update(1)
+        else:
+            self.bar.refresh()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if logs.get("val_loss") is not None:
+            self._val = f", val_loss {float(logs['val_loss']):.4g}"
+        if not self.params.get("steps"):
+            self.bar.update(1)
+        loss = logs.get("loss")
+        self.bar.set_postfix_str((f"loss {float(loss):.4g}" if loss is not None else "")
+                                 + self._val)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _backup_callback(run_dir: str):
@@ -234,7 +296,8 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
 
 
 def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, mode: str,
-           strategy, jit_compile, callbacks, verbose: int, fit_kwargs: dict) -> FitResult:
+           strategy, jit_compile, callbacks, verbose: int, progress_bar: bool | None,
+           fit_kwargs: dict) -> FitResult:
     """Train the epochs a run still lacks, write ``metrics.json``, return the best epoch."""
     if jit_compile is not None:
         model.jit_compile = bool(jit_compile)
@@ -245,13 +308,21 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
         print(f"Resuming {run_dir} after epoch {len(records)} of {epochs}.", flush=True)
     run_cb = RunFolderCallback(run_dir, records, monitor, mode, epochs,
                                print_summary=verbose > 0)
+    if progress_bar is None:
+        progress_bar = progress.enabled() and verbose != 1  # 1: Keras' own bar instead
+    if progress_bar:
+        callbacks = [*callbacks, ProgressCallback(show=True)]
     t0 = time.perf_counter()
     # BackupAndRestore goes LAST: when it records "epoch e finished", history and models of
     # epoch e are already on disk.
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-              callbacks=[*callbacks, run_cb, _backup_callback(run_dir)],
-              verbose=1 if verbose == 1 else 0,
-              **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
+    with warnings.catch_warnings():
+        # A dataset of unknown length (a folder source skips unreadable files) ends the first
+        # epoch by running out, which is how a finite tf.data epoch ends: not worth a warning.
+        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                  callbacks=[*callbacks, run_cb, _backup_callback(run_dir)],
+                  verbose=1 if verbose == 1 else 0,
+                  **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
     metrics = _final_metrics(run_cb.records, monitor, mode, strategy, time.perf_counter() - t0)
     runs.write_metrics(run_dir, metrics)
     if os.path.exists(os.path.join(run_dir, runs.BEST_MODEL)):
@@ -265,7 +336,8 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         config: dict | None = None, seed: int = 0, force: bool = False,
         monitor: str = "val_loss", mode: str = "auto", jit_compile: bool | None = None,
         mixed_precision: bool = False, strategy=None, callbacks=(), verbose="auto",
-        deterministic: bool = False, **fit_kwargs) -> FitResult:
+        deterministic: bool = False, progress_bar: bool | None = None,
+        **fit_kwargs) -> FitResult:
     """Train ``model_fn()`` for ``epochs`` epochs in ``run_dir``, resuming whatever is there.
 
     Parameters
@@ -306,6 +378,10 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         papermill log shows); 0: silent.  ``"auto"``: 1 in a terminal or notebook, else 2.
     deterministic : bool
         Also request deterministic TensorFlow kernels: identical reruns on a GPU.
+    progress_bar : bool, optional
+        One line on stderr with epoch, loss and time left (:class:`ProgressCallback`).
+        Default: where :func:`colorutils.progress.enabled` (a terminal, never in a notebook)
+        and ``verbose`` is not 1 (which shows Keras' own bar).
     **fit_kwargs
         Passed to ``keras.Model.fit`` (e.g. ``steps_per_epoch``, ``class_weight``).
 
@@ -332,7 +408,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         return _load_finished(model, run_dir, monitor, verbose)
     return _train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, monitor=monitor,
                   mode=mode, strategy=strategy, jit_compile=jit_compile, callbacks=callbacks,
-                  verbose=verbose, fit_kwargs=fit_kwargs)
+                  verbose=verbose, progress_bar=progress_bar, fit_kwargs=fit_kwargs)
 
 
 # --------------------------------------------------------------------------- loading

@@ -26,7 +26,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 #: From the bottom up; a module may import its own layer and the layers below.
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
-    ["errors", "runs", "tables", "settings", "stats", "color", "arrays", "cifar", "sample"],
+    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "arrays", "cifar",
+     "sample"],
     # data, quantization, losses, where training runs
     ["sources", "tfds_sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures
@@ -34,7 +35,7 @@ LAYERS = [
     ["train"],
     ["inference"],
     ["metrics", "evaluation", "turing"],
-    ["grids", "results", "experiments", "studies"],
+    ["grids", "results", "experiments", "studies", "recipes"],
     # the photo command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
     # never names from the package)
