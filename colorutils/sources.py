@@ -183,21 +183,14 @@ def apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
 
     The same eight transforms as Pillow's ``ImageOps.exif_transpose``: 1 as stored, 2 mirror,
     3 rotate 180 degrees, 4 flip, 5 transpose, 6 rotate 90 degrees clockwise, 7 transverse,
-    8 rotate 90 degrees counter-clockwise.
+    8 rotate 90 degrees counter-clockwise; each is a transpose (5-8) followed by a vertical
+    (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip, so the graph holds one branch, not eight.
     """
-    rot90 = tf.image.rot90  # counter-clockwise by 90 degrees times k
-    branches = [
-        lambda: image,
-        lambda: tf.reverse(image, [1]),
-        lambda: rot90(image, 2),
-        lambda: tf.reverse(image, [0]),
-        lambda: tf.image.transpose(image),
-        lambda: rot90(image, 3),
-        lambda: rot90(tf.image.transpose(image), 2),
-        lambda: rot90(image, 1),
-    ]
-    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
-    return tf.switch_case(index, branches)
+    o = tf.cast(orientation, tf.int32)
+    image = tf.cond(o >= 5, lambda: tf.image.transpose(image), lambda: image)
+    vertical = tf.reduce_any(tf.equal(o, [3, 4, 7, 8]))
+    horizontal = tf.reduce_any(tf.equal(o, [2, 3, 6, 7]))
+    return tf.reverse(image, tf.boolean_mask([0, 1], tf.stack([vertical, horizontal])))
 
 
 def _decode_jpeg(data: tf.Tensor, min_side: int | None) -> tf.Tensor:
