@@ -3,6 +3,9 @@
 Subcommands (each handled by the module that owns its concern; this file parses, and wires
 the ``evaluate`` command from the modules it combines):
 
+``colorutils train --dataset SOURCE --model NAME`` / ``colorutils train --recipe best``
+    train a model of the zoo, or the book's best colorizer with a report; rerunning the same
+    command resumes (:func:`train_command`, with :mod:`colorutils.recipes`).
 ``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``
     colorize photos with a trained model (:func:`colorutils.colorize.cli_main`).
 ``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
@@ -13,7 +16,8 @@ the ``evaluate`` command from the modules it combines):
     (:func:`colorutils.experiments.cli_main`).
 
 Errors meant for people (a bad path, a bad value) are :class:`colorutils.errors.UserError`:
-one line on stderr, exit status 2.  Nothing below this module imports it.  The handlers are
+one line on stderr, exit status 2; so are the parser's own (a value that is not a number, an
+unknown option: :class:`Parser`).  Nothing below this module imports it.  The handlers are
 imported by name when a subcommand runs (start-up time: ``--help`` and argument errors answer
 before TensorFlow loads).
 """
@@ -21,28 +25,74 @@ before TensorFlow loads).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import math
 import os
 import sys
 
-from colorutils import __version__
+from colorutils import __version__, settings
 from colorutils.errors import UserError, first_line
 
-__all__ = ["UserError", "build_parser", "main", "evaluate_command"]
+__all__ = ["UserError", "Parser", "build_parser", "main", "evaluate_command", "train_command"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``prog: error: ...``), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a colorization model (rerun the command to resume)",
+                       description="Train a model of the zoo on any source, or the book's "
+                       "best recipe (--recipe best); the same command again resumes it.")
+    p.add_argument("--dataset", default="cifar10",
+                   help="cifar10 (default), sample, folder:PATH or tfds:NAME")
+    p.add_argument("--model", default=None,
+                   help="a model of the zoo, colorutils.models.BUILDERS (default: unet)")
+    p.add_argument("--head", choices=("classification", "regression"), default=None,
+                   help="for models with both heads (default: classification)")
+    p.add_argument("--lambda", dest="lam", type=float, default=None,
+                   help="class rebalancing of a classification head in (0, 1]; 1 (default): "
+                   "none")
+    p.add_argument("--recipe", choices=("best",), default=None,
+                   help="the book's best colorizer (chapter 03) and a report on it")
+    p.add_argument("--scale", choices=settings.SCALES, default=None,
+                   help="presets of the knobs below (default: book; full with --recipe)")
+    for flag, kind, what in (("--image-size", int, "side length of the training images"),
+                             ("--epochs", int, "total epochs of the run"),
+                             ("--batch-size", int, "images per step"),
+                             ("--width", float, "width multiplier of the model"),
+                             ("--train-images", int, "use at most this many training images"),
+                             ("--eval-images", int, "validation / test images at most")):
+        p.add_argument(flag, type=kind, default=None, help=f"{what} (default: the scale's)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and data order")
+    p.add_argument("--run-dir", default=None,
+                   help="the run folder (default: under the runs root, named by the model)")
+    p.add_argument("--runs-dir", default=None,
+                   help="root of the run folders (default: $COLORBOOK_RUNS or runs)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 on a GPU (the recipe uses it on a GPU anyway)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler="colorutils.cli:train_command")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="colorutils",
         description="Automatic image colorization: the command-line side of the book.",
     )
     parser.add_argument("--version", action="version", version=f"colorutils {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
 
     p = sub.add_parser("colorize", help="colorize photos with a trained model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--model", required=True, help="a run folder or a .keras model file")
-    p.add_argument("--out", required=True, help="output folder (never the input's own file)")
+    p.add_argument("--out", required=True,
+                   help="output folder: the input folders' trees are mirrored inside it")
     p.add_argument("--temperature", type=float, default=None,
                    help="annealed-mean temperature in (0, 1] (default: the book's 0.38)")
     p.add_argument("--size", type=int, default=None,
@@ -50,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("png", "jpeg"), default="png", help="output format")
     p.add_argument("--compare", action="store_true",
                    help="also write a side-by-side gray | colorized image")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo photos colorized into --out before (default: keep them)")
     p.set_defaults(handler="colorutils.colorize:cli_main")
 
     p = sub.add_parser("evaluate", help="score a model and the baselines on a dataset")
@@ -150,6 +202,78 @@ def evaluate_command(args) -> int:
         per_image = table.to_csv(os.path.join(args.out, "per_image.csv"))
         summary = table.to_csv(os.path.join(args.out, "summary.csv"), summary=True)
         print(f"wrote {per_image} and {summary}")
+    return 0
+
+
+#: ``colorutils train``'s numeric options: (smallest value, what it is).
+_TRAIN_NUMBERS = {"image_size": (16, "the side length of the training images, a multiple "
+                                     "of 8"),
+                  "epochs": (1, "the total number of epochs of the run"),
+                  "batch_size": (1, "images per step"),
+                  "train_images": (1, "the number of training images to use"),
+                  "eval_images": (1, "the number of validation / test images")}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_train_args(args) -> None:
+    """The cheap checks of ``colorutils train``, before TensorFlow loads."""
+    for name, (low, what) in _TRAIN_NUMBERS.items():
+        value = getattr(args, name)
+        if value is not None and (value < low or (name == "image_size" and value % 8)):
+            raise UserError(f"{_flag(name)} {value} must be an integer >= {low}: {what}.")
+    if args.width is not None and not (math.isfinite(args.width) and args.width > 0):
+        raise UserError(f"--width {args.width:g} must be a positive number (e.g. 0.25).")
+    if args.seed < 0:
+        raise UserError(f"--seed {args.seed} must be a non-negative integer.")
+    if args.lam is not None and not (math.isfinite(args.lam) and 0 < args.lam <= 1):
+        raise UserError(f"--lambda {args.lam:g} is outside (0, 1]: 1 trains without "
+                        "rebalancing, smaller values weight rare colours more (the book's best "
+                        "recipe uses 0.7).")
+    if args.recipe:
+        given = [f for f, v in (("--model", args.model), ("--head", args.head),
+                                ("--lambda", args.lam), ("--run-dir", args.run_dir)) if v]
+        if given:
+            raise UserError(f"--recipe {args.recipe} fixes the model, its head, lambda and run "
+                            f"folder; drop {', '.join(given)}.")
+    kind, _, path = args.dataset.partition(":")
+    if kind == "folder" and path and not os.path.isdir(os.path.expanduser(path)):
+        raise UserError(f"--dataset {args.dataset!r}: no such folder; give folder:PATH of a "
+                        "folder of photos (PATH/class/photo or PATH/split/class/photo).")
+    if args.run_dir is not None and os.path.isfile(args.run_dir):
+        raise UserError(f"--run-dir {args.run_dir!r} is a file; give a folder.")
+
+
+def train_command(args) -> int:
+    """``colorutils train``: train (or resume, or load) a model; the last line names its run
+    folder, to pass to ``colorutils colorize --model``.
+
+    Exit status 0; user errors (an unknown model, a bad number, a missing folder, a run
+    folder of another configuration) raise :class:`UserError`: one line, status 2.
+    """
+    _check_train_args(args)
+    from colorutils import photos  # start-up: TensorFlow loads (quietly) after the checks
+
+    photos.import_tf_quietly()
+    from colorutils import progress, recipes  # start-up: TensorFlow is loaded by now
+
+    knobs = {k: getattr(args, k) for k in (*_TRAIN_NUMBERS, "width")}
+    with progress.forced(False) if args.quiet else contextlib.nullcontext():
+        if args.recipe:
+            report = recipes.best_recipe(args.dataset, scale=args.scale or "full",
+                                         seed=args.seed, run_root=args.runs_dir, **knobs)
+            print("\n".join(recipes.report_lines(report)))
+            run_dir, colorizer = report["run_dir"], True
+        else:
+            run = recipes.train_model(
+                args.dataset, args.model or "unet", scale=args.scale or "book", head=args.head,
+                lam=1.0 if args.lam is None else args.lam, seed=args.seed,
+                run_dir=args.run_dir, run_root=args.runs_dir,
+                mixed_precision=args.mixed_precision, **knobs)
+            run_dir, colorizer = run.run_dir, "ab" in getattr(run.model, "output", {})
+    print(f"run folder{' (for colorize --model)' if colorizer else ''}: {run_dir}")
     return 0
 
 

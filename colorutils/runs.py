@@ -11,6 +11,7 @@ Every model the book trains lives in a **run folder** under the run root
       best.keras      the model of the best epoch so far (by ``monitor``)
       history.json    {"epoch": [1, 2, ...], "loss": [...], ...}, rewritten after every epoch
       metrics.json    written once training has finished: the completion marker
+      report.json     what the full-scale recipe measured (speed, quality against gray), if run
 
 :func:`colorutils.train.fit` writes these files through this module; the command line, the
 evaluation and the studies read them through it.  Every file is written to a temporary name and
@@ -51,8 +52,9 @@ import numpy as np
 __all__ = [
     "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE", "BEST_MODEL", "LAST_MODEL", "BACKUP_DIR",
     "RUN_FILES", "RUNS_ENV_VAR", "default_root", "run_path", "write_json_atomic", "read_json",
-    "save_model_atomic", "claim", "clear", "config_difference", "read_config", "read_history",
-    "write_history", "read_metrics", "write_metrics", "is_finished", "model_file",
+    "save_model_atomic", "claim", "conflicts", "clear", "config_difference", "read_config", "read_history",
+    "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "read_report",
+    "write_report", "is_finished", "model_file",
     "find_config", "config_value", "training_size", "chroma_space", "find_runs",
     "history_from_records", "records_from_history",
 ]
@@ -63,8 +65,10 @@ METRICS_FILE = "metrics.json"
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
 BACKUP_DIR = "backup"
+REPORT_FILE = "report.json"
 #: Everything a run folder holds (``force=True`` removes exactly these).
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR)
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR,
+             REPORT_FILE)
 #: Environment variable naming the run root (e.g. a Google Drive folder on Colab).
 RUNS_ENV_VAR = "COLORBOOK_RUNS"
 
@@ -208,14 +212,27 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
         write_json_atomic(os.path.join(run_dir, CONFIG_FILE),
                           {**wanted, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return
-    diffs = config_difference(stored.get("config") or {}, wanted["config"])
-    diffs += [f"{k} (was {stored.get(k)!r}, now {wanted[k]!r})"
-              for k in ("seed", "monitor") if stored.get(k) != wanted[k]]
+    diffs = conflicts(run_dir, config, seed, monitor)
     if diffs:
         raise ValueError(
             f"run folder {run_dir!r} belongs to another configuration; differing: "
             f"{'; '.join(diffs)}. Use another run_dir, or force=True to discard the old run "
             "and train anew.")
+
+
+def conflicts(run_dir: str, config: Mapping | None, seed: int,
+              monitor: str | None = None) -> list[str]:
+    """What differs between the run stored in ``run_dir`` and this one (``[]``: nothing, or
+    no run there yet): what :func:`claim` refuses, checked without touching the folder.
+    ``monitor=None`` leaves the monitor out of the comparison."""
+    stored = read_config(run_dir) if os.path.isdir(run_dir) else None
+    if stored is None:
+        return []
+    wanted = _normalize({"config": dict(config or {}), "seed": int(seed), "monitor": monitor})
+    diffs = config_difference(stored.get("config") or {}, wanted["config"])
+    keys = ("seed", "monitor") if monitor is not None else ("seed",)
+    return diffs + [f"{k} (was {stored.get(k)!r}, now {wanted[k]!r})"
+                    for k in keys if stored.get(k) != wanted[k]]
 
 
 def read_config(run_dir: str) -> dict | None:
@@ -261,6 +278,18 @@ def read_metrics(run_dir: str) -> dict | None:
 def write_metrics(run_dir: str, metrics: Mapping) -> None:
     """Write ``metrics.json``: the run is complete from now on."""
     write_json_atomic(os.path.join(run_dir, METRICS_FILE), dict(metrics))
+
+
+def read_report(run_dir: str) -> dict | None:
+    """The ``report.json`` of a run folder (:mod:`colorutils.recipes`), or None."""
+    return read_json(os.path.join(run_dir, REPORT_FILE))
+
+
+def write_report(run_dir: str, report: Mapping) -> str:
+    """Write ``report.json`` (what a recipe measured about the run); returns its path."""
+    path = os.path.join(run_dir, REPORT_FILE)
+    write_json_atomic(path, dict(report))
+    return path
 
 
 def is_finished(run_dir: str, epochs: int | None = None) -> bool:
