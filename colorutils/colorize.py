@@ -22,23 +22,35 @@ per pixel), the upsampled ``ab`` (8 bytes), the decoded input (<= 6 bytes) and t
 4000 x 3000 photo therefore needs a few hundred MB on top of TensorFlow itself
 (``tests/test_cli_colorize.py`` measures and bounds it).
 
-Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_file`,
-:func:`colorize_paths`; the command line calls :func:`cli_main`.  Reading, reducing and writing
+A folder is colorized as a pipeline (:func:`colorize_paths`): photos are read and reduced to
+``L`` by two threads ahead of the model, consecutive photos of one model-side shape share one
+forward pass (:func:`colorize_batch`, up to :data:`BATCH_PHOTOS` photos or
+:data:`BATCH_PIXELS` full-resolution pixels), and the outputs are encoded by a writer thread
+while the next batch runs.  The outputs mirror the input tree under the output folder
+(:func:`colorutils.photos.plan_outputs`); an output already there is kept unless
+``overwrite`` (``--overwrite``), so a second run finishes what the first left.
+
+Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_batch`,
+:func:`colorize_file`, :func:`colorize_paths`; the command line calls :func:`cli_main`.  Reading, reducing and writing
 photo files is :mod:`colorutils.photos` (its functions are re-exported here: ``read_image``,
 ``lightness``, ``gray_version``, ``find_images``, ...).
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
+import itertools
 import math
 import os
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from colorutils import progress as progress_bars
 from colorutils import runs
 from colorutils.errors import UserError, first_line
 from colorutils.photos import (
@@ -49,27 +61,37 @@ from colorutils.photos import (
     UnreadableImageError,
     bands,
     find_images,
+    find_inputs,
     gray_version,
     import_tf_quietly,
     lightness,
     output_paths,
+    plan_outputs,
     read_image,
+    read_lightness,
     save_image,
+    save_result,
     side_by_side,
 )
 
 __all__ = [
-    "SIZE_MULTIPLE", "check_temperature", "check_size", "load_colorizer", "model_shape",
-    "colorize_lightness", "colorize_array", "colorize_file", "ColorizeReport", "plan_outputs",
-    "colorize_paths", "cli_main",
+    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "check_temperature", "check_size",
+    "load_colorizer", "model_shape", "colorize_batch", "colorize_lightness", "colorize_array",
+    "colorize_file", "ColorizeReport", "colorize_paths", "cli_main",
     # photo files (colorutils.photos), re-exported: the command's Python API in one place
     "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
     "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
-    "find_images", "import_tf_quietly",
+    "find_inputs", "find_images", "plan_outputs", "read_lightness", "save_result",
+    "import_tf_quietly",
 ]
 
 #: The model-side image dimensions are rounded to a multiple of this (U-Nets halve 4 times).
 SIZE_MULTIPLE = 16
+#: Photos sharing one forward pass at most (:func:`colorize_paths`).
+BATCH_PHOTOS = 16
+#: Full-resolution pixels of one batch at most: its ``L`` arrays take 4 bytes a pixel, so a
+#: batch holds at most 64 MB of them (a 12-Mpx photo is a batch of its own).
+BATCH_PIXELS = 1 << 24
 
 
 # --------------------------------------------------------------------------- checks
@@ -180,26 +202,14 @@ def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, in
     return snap(height), snap(width)
 
 
-def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
-                       method: str = "annealed_mean", space: str = "lab",
-                       return_gray: bool = False):
-    """Colorize a full-resolution lightness map ``L`` (float32 ``[H, W]``, 0..100).
-
-    Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
-    if ``return_gray``).  See the module docstring for the three steps.
-    """
+def _recombined(L: np.ndarray, ab_small, return_gray: bool):
+    """The photo of lightness ``L`` with the model-side ``ab`` enlarged to it: uint8 RGB (and
+    the gray rendering of ``L``), converted in bands of :data:`BAND_PIXELS` pixels."""
     tf, _ = import_tf_quietly()
-    from colorutils import arrays, color, inference  # start-up: after the quiet TF import
+    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
 
-    temperature = check_temperature(temperature)
-    L = np.asarray(L, np.float32)
     height, width = L.shape
-    h, w = model_shape(height, width, size, model)
-    small = tf.image.resize(L[None, :, :, None], (h, w), method="area", antialias=True)
-    l_small = color.normalize_l(small)
-    ab_small = inference.predict_ab(model, l_small, method=method, temperature=temperature,
-                                    space=space)
-    ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32), (height, width),
+    ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32)[None], (height, width),
                          method="bilinear")[0]
     rgb = np.empty((height, width, 3), np.uint8)
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
@@ -210,6 +220,54 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
             gray[band] = arrays.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
     del ab
     return (rgb, gray) if return_gray else rgb
+
+
+def colorize_batch(model, lightnesses: Sequence[np.ndarray], size: int,
+                   temperature: float | None = None, *, method: str = "annealed_mean",
+                   space: str = "lab", return_gray: bool = False) -> list:
+    """Colorize several full-resolution lightness maps, one forward pass per model shape.
+
+    Each ``L`` (float32 ``[H, W]``, 0..100) is resized to its model-side shape
+    (:func:`model_shape`); maps of the same shape are stacked and predicted together
+    (:func:`colorutils.inference.predict_ab`, graph-compiled), then each prediction is
+    enlarged to its photo and recombined with the true ``L``.
+
+    Returns
+    -------
+    list
+        One uint8 RGB ``[H, W, 3]`` per input, in order (``(rgb, gray)`` if ``return_gray``).
+    """
+    tf, _ = import_tf_quietly()
+    from colorutils import color, inference  # start-up: after the quiet TensorFlow import
+
+    temperature = check_temperature(temperature)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, L in enumerate(lightnesses):
+        groups.setdefault(model_shape(*np.shape(L), size, model), []).append(i)
+    out: list = [None] * len(lightnesses)
+    for shape, members in groups.items():
+        small = tf.concat([tf.image.resize(np.asarray(lightnesses[i], np.float32)[None, :, :, None],
+                                           shape, method="area", antialias=True)
+                           for i in members], axis=0)
+        ab_small = inference.predict_ab(model, color.normalize_l(small), method=method,
+                                        temperature=temperature, space=space,
+                                        batch_size=BATCH_PHOTOS)
+        for j, i in enumerate(members):
+            out[i] = _recombined(np.asarray(lightnesses[i], np.float32), ab_small[j],
+                                 return_gray)
+    return out
+
+
+def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
+                       method: str = "annealed_mean", space: str = "lab",
+                       return_gray: bool = False):
+    """Colorize a full-resolution lightness map ``L`` (float32 ``[H, W]``, 0..100).
+
+    Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
+    if ``return_gray``).  See the module docstring for the three steps.
+    """
+    return colorize_batch(model, [L], size, temperature, method=method, space=space,
+                          return_gray=return_gray)[0]
 
 
 def colorize_array(model, image: np.ndarray, size: int, temperature: float | None = None, *,
@@ -257,12 +315,13 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
                   temperature: float | None = None, *, fmt: str = "png", compare: bool = False,
                   output: str | os.PathLike | None = None,
                   compare_output: str | os.PathLike | None = None,
-                  space: str = "lab") -> pathlib.Path:
+                  space: str = "lab", overwrite: bool = False) -> pathlib.Path:
     """Colorize one photo file into ``out_dir`` and return the output path.
 
     The output (default ``out_dir/<stem>_colorized.<ext>``, see :func:`output_paths`) has the
     input's size after EXIF orientation.  With ``compare`` a second file
     (``<stem>_compare.<ext>``) shows the gray input and the colorized photo side by side.
+    An output that exists already is kept unless ``overwrite``.
 
     Raises
     ------
@@ -273,8 +332,7 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
         output cannot be written.
     """
     path = pathlib.Path(path)
-    out_dir = pathlib.Path(out_dir)
-    default_main, default_compare = output_paths(path, out_dir, fmt)
+    default_main, default_compare = output_paths(path.name, out_dir, fmt)
     output = pathlib.Path(output) if output is not None else default_main
     compare_output = (pathlib.Path(compare_output) if compare_output is not None
                       else default_compare)
@@ -288,106 +346,140 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     L = lightness(read_image(path))  # the decoded photo is freed here: only L is kept
     result = colorize_lightness(model, L, size, temperature, space=space, return_gray=compare)
     del L
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if compare:
-        rgb, gray = result
-        save_image(rgb, output, fmt)
-        save_image(side_by_side(gray, rgb), compare_output, fmt)
-    else:
-        save_image(result, output, fmt)
-    return output
+    return save_result(result, output, compare_output if compare else None, fmt, overwrite)
 
 
 @dataclasses.dataclass
 class ColorizeReport:
-    """What :func:`colorize_paths` did: outputs written and inputs skipped with the reason."""
+    """What :func:`colorize_paths` did: outputs written, inputs skipped with the reason, and
+    inputs whose outputs were there already (kept)."""
 
     outputs: list[pathlib.Path]
     failures: list[tuple[pathlib.Path, str]]
+    kept: list[pathlib.Path] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
     def summary(self, out_dir) -> str:
-        total = len(self.outputs) + len(self.failures)
+        total = len(self.outputs) + len(self.failures) + len(self.kept)
         line = f"colorized {len(self.outputs)} of {total} images into {out_dir}"
+        if self.kept:
+            line += (f"; {len(self.kept)} colorized there before, kept (--overwrite redoes "
+                     "them)")
         if self.failures:
             line += f"; {len(self.failures)} skipped (unreadable, listed above)"
         return line
 
 
-def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                 fmt: str = "png", compare: bool = False):
-    """The files to colorize and their outputs: ``[(input, colorized, comparison), ...]``.
+def _ahead(pool, func, items: Iterable, ahead: int):
+    """``(item, func(item))`` in order, at most ``ahead`` items computed ahead in ``pool``."""
+    items = iter(items)
+    pending = collections.deque((item, pool.submit(func, item[0]))
+                                for item in itertools.islice(items, ahead))
+    while pending:
+        item, future = pending.popleft()
+        for nxt in itertools.islice(items, 1):
+            pending.append((nxt, pool.submit(func, nxt[0])))
+        yield item, future.result()
 
-    Raises
-    ------
-    UserError
-        If no image is found, or an output path equals an input path (checked for every file
-        before anything is written).
-    """
-    out_dir = pathlib.Path(out_dir).expanduser()
-    if fmt not in OUTPUT_SUFFIX:
-        raise UserError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
-    files = find_images(inputs, exclude=out_dir)
-    if not files:
-        raise UserError(f"no images found in {', '.join(map(str, inputs))} (looked for "
-                          f"{', '.join(IMAGE_SUFFIXES)}).")
-    taken: set = set()
-    plan = [(f, *output_paths(f, out_dir, fmt, taken)) for f in files]
-    inputs_resolved = {f.resolve() for f in files}
-    for _f, main, comp in plan:
-        for target in (main, comp) if compare else (main,):
-            if target.resolve() in inputs_resolved:
-                raise UserError(f"output {target} would overwrite an input; choose another "
-                                  "--out (outputs are never written over inputs).")
-    return plan
+
+def _batches(read, size: int, model):
+    """Consecutive readable photos of one model-side shape, within the batch limits:
+    ``("batch", [(planned, L), ...])``; an unreadable photo: ``("failed", (planned, reason))``."""
+    batch, shape, pixels = [], None, 0
+    for planned, (L, reason) in read:
+        if L is None:
+            yield "failed", (planned, reason)
+            continue
+        this = model_shape(*L.shape, size, model)
+        if batch and (this != shape or len(batch) >= BATCH_PHOTOS
+                      or pixels + L.size > BATCH_PIXELS):
+            yield "batch", batch
+            batch, pixels = [], 0
+        batch.append((planned, L))
+        shape, pixels = this, pixels + L.size
+    if batch:
+        yield "batch", batch
+
+
+def _run_plan(model, todo, size, temperature, *, fmt, compare, overwrite, space, report, say,
+              bar) -> None:
+    """Read ahead, colorize batch by batch, write behind; outcomes go into ``report``."""
+    with concurrent.futures.ThreadPoolExecutor(2) as readers, \
+            concurrent.futures.ThreadPoolExecutor(2) as writer:
+        writes: collections.deque = collections.deque()
+
+        def settle(keep: int) -> None:
+            while len(writes) > keep or (writes and writes[0][1].done()):
+                source, future = writes.popleft()
+                try:
+                    report.outputs.append(future.result())
+                except OSError as err:  # an output that cannot be written
+                    report.failures.append((source, first_line(err)))
+                    say(f"skipped {source}: {first_line(err)}")
+                bar.update()
+
+        read = _ahead(readers, read_lightness, todo, ahead=2)  # two photos in flight
+        for kind, item in _batches(read, size, model):
+            if kind == "failed":
+                (source, _, _), reason = item
+                report.failures.append((source, reason))
+                say(f"skipped {source}: {reason}")
+                bar.update()
+                continue
+            results = colorize_batch(model, [L for _, L in item], size, temperature,
+                                     space=space, return_gray=compare)
+            for ((source, main, comp), _), result in zip(item, results, strict=True):
+                writes.append((source, writer.submit(save_result, result, main,
+                                                     comp if compare else None, fmt, overwrite)))
+            settle(keep=len(item))  # the previous batch is written while this one encodes
+        settle(keep=0)
 
 
 def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                    size: int, temperature: float | None = None, *, fmt: str = "png",
                    compare: bool = False, progress: bool | None = None, log=None,
-                   space: str = "lab") -> ColorizeReport:
+                   space: str = "lab", overwrite: bool = False) -> ColorizeReport:
     """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
 
-    Unreadable files (and outputs that cannot be written) are reported through ``log``
-    (default: a line on stderr) and skipped; the returned :class:`ColorizeReport` lists them.
-    A progress bar (tqdm, on stderr) is shown for more than one file unless ``progress=False``.
+    The input tree is mirrored under ``out_dir`` (:func:`plan_outputs`).  Photos whose
+    outputs exist already are kept, not redone, unless ``overwrite``.  Unreadable files (and
+    outputs that cannot be written) are reported through ``log`` (default: a line on stderr)
+    and skipped; the returned :class:`ColorizeReport` lists them.  A progress bar is shown
+    for more than one photo on a terminal (:func:`colorutils.progress.enabled`) unless
+    ``progress=False``.
 
     Raises
     ------
     UserError
         See :func:`plan_outputs` (nothing is written then).
     """
-    from tqdm import tqdm  # start-up: only when photos are colorized
+    from colorutils import inference  # start-up: TensorFlow loads with the first photos
 
+    inference.check_colorizer(model)
     temperature = check_temperature(temperature)
     plan = plan_outputs(inputs, out_dir, fmt, compare)
-    if progress is None:
-        progress = len(plan) > 1
     report = ColorizeReport([], [])
-    bar = tqdm(plan, desc="colorizing", unit="photo", disable=not progress, file=sys.stderr)
-    say = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    for f, main, comp in bar:
-        try:
-            written = colorize_file(model, f, out_dir, size, temperature, fmt=fmt,
-                                    compare=compare, output=main, compare_output=comp,
-                                    space=space)
-        except OSError as err:  # UnreadableImageError, or an output that cannot be written
-            reason = first_line(err)
-            report.failures.append((f, reason))
-            say(f"skipped {f}: {reason}")
-            continue
-        report.outputs.append(written)
+    done = [p for p in plan if not overwrite and p[1].exists()
+            and (not compare or p[2].exists())]
+    report.kept = [source for source, _, _ in done]
+    todo = [p for p in plan if p not in done]
+    show = progress_bars.enabled() and len(plan) > 1 if progress is None else bool(progress)
+    with progress_bars.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar:
+        say = log or (lambda msg: bar.write(msg, file=sys.stderr))
+        _run_plan(model, todo, size, temperature, fmt=fmt, compare=compare,
+                  overwrite=overwrite, space=space, report=report, say=say, bar=bar)
     return report
 
 
 def cli_main(args) -> int:
     """``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``.
 
-    Exit status: 0 if every photo was colorized, 1 if some were unreadable (each reported on
-    stderr, then a summary line), 2 for a usage error (one line, raised as UserError).
+    Exit status: 0 if every photo was colorized (or kept from an earlier run), 1 if some were
+    unreadable (each reported on stderr, then a summary line), 2 for a usage error (one line,
+    raised as UserError).
     """
     # Cheap checks first, so that a typo is reported before TensorFlow loads.
     if args.temperature is not None:
@@ -400,6 +492,7 @@ def cli_main(args) -> int:
     model, size = load_colorizer(args.model, size)
     temperature = check_temperature(args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare, space=runs.chroma_space(args.model))
+                            compare=args.compare, space=runs.chroma_space(args.model),
+                            overwrite=args.overwrite)
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

@@ -55,7 +55,10 @@ def predict_raw(model, l_norm, *, batch_size: int = 32) -> np.ndarray:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
     x, _ = _l_batch(l_norm)
-    outs = [_ab_output(model(x[i:i + batch_size], training=False)).numpy()
+    # predict_on_batch runs Keras' compiled predict function: an eager call of a small model
+    # costs 5-20x more (the per-layer Python overhead; benchmarks/bench_colorize.py).
+    call = getattr(model, "predict_on_batch", None) or (lambda b: model(b, training=False))
+    outs = [_ab_output(call(x[i:i + batch_size])).numpy()
             for i in range(0, int(x.shape[0]), batch_size)]
     return np.concatenate(outs, axis=0)
 

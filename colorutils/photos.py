@@ -9,8 +9,10 @@ into that input and the results back into files, within a bounded memory:
   temporary memory does not grow with the photo;
 * :func:`gray_version` (what the model sees, as RGB), :func:`side_by_side` and
   :func:`save_image` (PNG or JPEG at :data:`JPEG_QUALITY`) make the outputs;
-* :func:`find_images` expands files and folders, and :func:`output_paths` names the outputs
-  (``<stem>_colorized.<ext>``, ``<stem>_compare.<ext>``, a counter for equal stems).
+* :func:`find_inputs` expands files and folders, :func:`output_paths` names the outputs and
+  :func:`plan_outputs` lays them out: the input tree mirrored under the output folder
+  (``in/airplane/0000.jpg`` -> ``out/airplane/0000_colorized.png``, one output per input),
+  never over an input.
 
 TensorFlow is imported through :func:`import_tf_quietly`, only when a conversion needs it, so
 that the command answers argument errors in one line before TensorFlow starts.
@@ -26,11 +28,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from colorutils.errors import first_line
+from colorutils.errors import UserError, first_line
 
 __all__ = ["IMAGE_SUFFIXES", "BAND_PIXELS", "OUTPUT_SUFFIX", "JPEG_QUALITY",
-           "import_tf_quietly", "UnreadableImageError", "read_image", "bands", "lightness",
-           "gray_version", "side_by_side", "save_image", "output_paths", "find_images"]
+           "PNG_COMPRESS_LEVEL", "import_tf_quietly", "UnreadableImageError", "read_image",
+           "bands", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
+           "read_lightness", "save_result", "find_inputs", "find_images", "Planned",
+           "plan_outputs"]
 
 #: File name endings searched for inside input folders (explicit file inputs may have any).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
@@ -39,6 +43,10 @@ BAND_PIXELS = 1 << 20
 #: File name endings of the outputs.
 OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
 JPEG_QUALITY = 95
+#: zlib level of PNG outputs: 1 encodes a 512 px photo about 4x faster than Pillow's default 6
+#: for files about 10 % larger (the same pixels: PNG is lossless); encoding was the slowest
+#: stage of colorizing a photo (benchmarks/bench_colorize.py).
+PNG_COMPRESS_LEVEL = 1
 
 
 def import_tf_quietly():
@@ -184,45 +192,72 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarra
 
 
 def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
-    """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
+    """Write uint8 RGB as PNG (zlib level :data:`PNG_COMPRESS_LEVEL`) or JPEG (quality
+    :data:`JPEG_QUALITY`)."""
     from PIL import Image  # start-up: Pillow loads with the first photo
 
     img = Image.fromarray(rgb)
     if fmt == "jpeg":
         img.save(path, format="JPEG", quality=JPEG_QUALITY)
     else:
-        img.save(path, format="PNG")
+        img.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
-def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
-                 taken: set | None = None) -> tuple[pathlib.Path, pathlib.Path]:
-    """``(colorized, comparison)`` output paths of one input inside ``out_dir``.
+def read_lightness(path: str | os.PathLike):
+    """``(L, None)`` of a photo file (:func:`read_image`, :func:`lightness`), or
+    ``(None, reason)`` if it cannot be read."""
+    try:
+        return lightness(read_image(path)), None
+    except OSError as err:  # UnreadableImageError, FileNotFoundError, a permission error
+        return None, first_line(err)
 
-    Names are ``<stem>_colorized.<ext>`` and ``<stem>_compare.<ext>``; when two inputs share a
-    stem (``a/x.jpg``, ``b/x.png``) a counter keeps them apart (``x_2_colorized.png``).
+
+def save_result(result, output: pathlib.Path, compare_output: pathlib.Path | None = None,
+                fmt: str = "png", overwrite: bool = False) -> pathlib.Path:
+    """Save a colorized photo (``rgb``, or ``(rgb, gray)`` with ``compare_output``: then the
+    side-by-side comparison too), keeping files that exist unless ``overwrite``."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rgb, gray = result if compare_output is not None else (result, None)
+    if overwrite or not output.exists():
+        save_image(rgb, output, fmt)
+    if compare_output is not None and (overwrite or not pathlib.Path(compare_output).exists()):
+        save_image(side_by_side(gray, rgb), compare_output, fmt)
+    return output
+
+
+def output_paths(relative: str | os.PurePath, out_dir: str | os.PathLike, fmt: str = "png",
+                 tag: str | None = None) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(colorized, comparison)`` paths of an input at ``relative`` (its path inside the input
+    folder, or its file name) under ``out_dir``.
+
+    ``a/x.jpg`` -> ``out_dir/a/x_colorized.<ext>`` and ``out_dir/a/x_compare.<ext>``; ``tag``
+    replaces the stem ``x`` (:func:`plan_outputs` uses ``x_jpg`` when ``x.jpg`` and ``x.png``
+    sit side by side).
+
+    >>> [p.as_posix() for p in output_paths("airplane/0000.jpg", "out")]
+    ['out/airplane/0000_colorized.png', 'out/airplane/0000_compare.png']
     """
     ext = OUTPUT_SUFFIX[fmt]
-    taken = set() if taken is None else taken
-    stem, n = path.stem, 1
-    while True:
-        tag = stem if n == 1 else f"{stem}_{n}"
-        main = out_dir / f"{tag}_colorized{ext}"
-        if main not in taken:
-            taken.add(main)
-            return main, out_dir / f"{tag}_compare{ext}"
-        n += 1
+    relative = pathlib.PurePath(relative)
+    folder = pathlib.Path(out_dir) / relative.parent
+    stem = tag or relative.stem
+    return folder / f"{stem}_colorized{ext}", folder / f"{stem}_compare{ext}"
 
 
-def find_images(inputs: Iterable[str | os.PathLike],
-                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
-    """Expand files and folders (recursively, :data:`IMAGE_SUFFIXES`, hidden files skipped).
+def find_inputs(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
+                ) -> list[tuple[pathlib.Path, pathlib.PurePath]]:
+    """Expand files and folders into ``[(photo, its path relative to its input)]``.
 
-    Earlier outputs found inside ``exclude`` (the output folder), named ``*_colorized.*`` or
-    ``*_compare.*``, are left out, so a second run does not colorize its own outputs.  Explicit file
-    paths are kept whatever their suffix (and whether or not they exist: reading reports it).
+    A folder is searched recursively for :data:`IMAGE_SUFFIXES` (hidden files and folders
+    skipped) and each photo keeps its path inside it (``airplane/0000.jpg``); a file given
+    explicitly keeps its name, whatever its suffix (and whether or not it exists: reading
+    reports it).  Earlier outputs found inside ``exclude`` (the output folder), named
+    ``*_colorized.*`` or ``*_compare.*``, are left out, so a second run does not colorize its
+    own outputs.  A photo reached twice is listed once.
     """
     excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
-    found: list[pathlib.Path] = []
+    found: list[tuple[pathlib.Path, pathlib.PurePath]] = []
     seen: set[pathlib.Path] = set()
     for item in inputs:
         p = pathlib.Path(item).expanduser()
@@ -232,14 +267,73 @@ def find_images(inputs: Iterable[str | os.PathLike],
                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
             if excluded is not None:
                 files = [f for f in files if not _is_earlier_output(f, excluded)]
+            pairs = [(f, pathlib.PurePath(f.relative_to(p))) for f in files]
         else:
-            files = [p]
-        for f in files:
+            pairs = [(p, pathlib.PurePath(p.name))]
+        for f, relative in pairs:
             key = f.resolve()
             if key not in seen:
                 seen.add(key)
-                found.append(f)
+                found.append((f, relative))
     return found
+
+
+def find_images(inputs: Iterable[str | os.PathLike],
+                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
+    """The photos of :func:`find_inputs`, without their relative paths."""
+    return [f for f, _ in find_inputs(inputs, exclude)]
+
+
+#: One photo of a plan: ``(source, colorized output, comparison output)``.
+Planned = tuple[pathlib.Path, pathlib.Path, pathlib.Path]
+
+
+def _named(found, out_dir, fmt) -> list[Planned]:
+    """Mirrored output names; ``x.jpg`` beside ``x.png`` become ``x_jpg_...``, ``x_png_...``."""
+    first = [output_paths(rel, out_dir, fmt)[0] for _, rel in found]
+    clash = {t for t in first if first.count(t) > 1} if len(set(first)) < len(first) else set()
+    plan = []
+    for (f, rel), target in zip(found, first, strict=True):
+        tag = f"{rel.stem}_{rel.suffix.lstrip('.').lower()}" if target in clash else None
+        plan.append((f, *output_paths(rel, out_dir, fmt, tag)))
+    targets: dict[pathlib.Path, pathlib.Path] = {}
+    for f, main, _ in plan:
+        if main in targets:
+            raise UserError(f"inputs {targets[main]} and {f} would both be written to {main}; "
+                            "colorize them into separate --out folders.")
+        targets[main] = f
+    return plan
+
+
+def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
+                 fmt: str = "png", compare: bool = False) -> list[Planned]:
+    """The photos to colorize and their outputs, the input tree mirrored under ``out_dir``.
+
+    One output per input (:func:`output_paths`); checked for every photo before anything is
+    written.
+
+    Raises
+    ------
+    UserError
+        If no photo is found, two inputs would share an output (two explicit files of the same
+        name from different folders), or an output path is an input.
+    """
+    out_dir = pathlib.Path(out_dir).expanduser()
+    if fmt not in OUTPUT_SUFFIX:
+        raise UserError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
+    inputs = list(inputs)
+    found = find_inputs(inputs, exclude=out_dir)
+    if not found:
+        raise UserError(f"no images found in {', '.join(map(str, inputs))} (looked for "
+                        f"{', '.join(IMAGE_SUFFIXES)}).")
+    plan = _named(found, out_dir, fmt)
+    inputs_resolved = {f.resolve() for f, _ in found}
+    for _f, main, comp in plan:
+        for target in (main, comp) if compare else (main,):
+            if target.resolve() in inputs_resolved:
+                raise UserError(f"output {target} would overwrite an input; choose another "
+                                "--out (outputs are never written over inputs).")
+    return plan
 
 
 def _is_earlier_output(path: pathlib.Path, out_dir: pathlib.Path) -> bool:

@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import pathlib
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -84,30 +86,71 @@ def _photo(h, w, seed=0):
     return np.clip(base + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
+def _bomb_png(path: pathlib.Path, side: int = 20_000) -> None:
+    """A PNG whose header claims ``side`` x ``side`` pixels (400 Mpx: Pillow refuses images
+    over twice its MAX_IMAGE_PIXELS as a decompression bomb) with almost no data."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit gray
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+UNICODE_NAME = "ünïcødé 写真.jpg"
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    """A folder of awkward inputs; returns (folder, {file name: expected (width, height)})."""
+    """A folder of awkward inputs: 16 that colorize and 4 that cannot.
+
+    Returns (folder, {relative path: expected (width, height)}, [unreadable relative paths]).
+    """
     folder = tmp_path_factory.mktemp("photos")
     expected = {}
-    Image.fromarray(_photo(30, 40)[..., 0]).save(folder / "gray.jpg")  # 8-bit gray JPEG
-    expected["gray.jpg"] = (40, 30)
-    Image.fromarray(_photo(47, 33, 1)).save(folder / "colour.png")  # RGB PNG, odd size
-    expected["colour.png"] = (33, 47)
-    deep = (_photo(24, 36, 2)[..., 1].astype(np.uint16) * 257)
-    Image.fromarray(deep).save(folder / "deep16.png")  # 16-bit gray PNG
+
+    def save(rel, array_or_image, size, **kwargs):
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img = (array_or_image if isinstance(array_or_image, Image.Image)
+               else Image.fromarray(array_or_image))
+        img.save(path, **kwargs)
+        expected[rel] = size
+
+    save("gray.jpg", _photo(30, 40)[..., 0], (40, 30))  # 8-bit gray JPEG
+    save("colour.png", _photo(47, 33, 1), (33, 47))  # RGB PNG, odd size
+    deep = _photo(24, 36, 2)[..., 1].astype(np.uint16) * 257
+    save("deep16.png", deep, (36, 24))  # 16-bit gray PNG
     assert Image.open(folder / "deep16.png").mode.startswith("I")
-    expected["deep16.png"] = (36, 24)
-    sub = folder / "scans"
-    sub.mkdir()
-    Image.fromarray(_photo(20, 30, 3)).save(sub / "scan.tif")  # TIFF in a subfolder
-    expected["scan.tif"] = (30, 20)
+    save("scans/scan.tif", _photo(20, 30, 3), (30, 20))  # TIFF in a subfolder
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    Image.fromarray(_photo(20, 40, 4)).save(folder / "phone.jpg", exif=exif)
-    expected["phone.jpg"] = (20, 40)  # stored 40 wide x 20 high, shown 20 wide x 40 high
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
-    (folder / "notes.txt").write_text("not an image, and not reported")
-    return folder, expected
+    save("phone.jpg", _photo(20, 40, 4), (20, 40), exif=exif)  # stored 40x20, shown 20x40
+    save("cmyk.jpg", Image.fromarray(_photo(26, 34, 5)).convert("CMYK"), (34, 26))
+    save("palette.png", Image.fromarray(_photo(22, 28, 6)).convert("P"), (28, 22))
+    rgba = np.dstack([_photo(18, 24, 7), np.tile(np.linspace(0, 255, 24, dtype=np.uint8),
+                                                 (18, 1))])
+    save("rgba.png", rgba, (24, 18))
+    la = Image.fromarray(rgba[..., [0, 3]], "LA")
+    save("gray_alpha.png", la, (24, 18))
+    frames = [Image.fromarray(_photo(16, 20, 8 + i)).convert("P") for i in range(3)]
+    save("animated.gif", frames[0], (20, 16), save_all=True, append_images=frames[1:])
+    save("one_pixel.png", _photo(1, 1, 9), (1, 1))
+    save("thin.png", _photo(3, 2000, 10), (2000, 3))
+    save("photo.webp", _photo(30, 30, 11), (30, 30), quality=90)
+    save("old.bmp", _photo(17, 19, 12), (19, 17))
+    save("float.tif", Image.fromarray(_photo(20, 22, 13)[..., 0].astype(np.float32) / 255, "F"),
+         (22, 20))
+    save(f"trips/2019/{UNICODE_NAME}", _photo(25, 35, 14), (35, 25))  # nested, unicode
+    assert len(expected) == 16
+    good_jpeg = (folder / "gray.jpg").read_bytes()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    (folder / "notes.png").write_text("not an image, only named like one")
+    _bomb_png(folder / "bomb.png")
+    (folder / "readme.txt").write_text("not an image, and not reported")
+    return folder, expected, ["empty.jpg", "truncated.jpg", "notes.png", "bomb.png"]
 
 
 def _colorize(*argv, wrap_rss=False, timeout=120):
@@ -125,7 +168,7 @@ def _colorize(*argv, wrap_rss=False, timeout=120):
 @pytest.fixture(scope="module")
 def folder_run(run_dir, photos, tmp_path_factory):
     """One CLI run on the photo folder: (result, output folder, checksums before, peak MiB)."""
-    folder, _ = photos
+    folder = photos[0]
     before = {p: _md5(p) for p in folder.rglob("*") if p.is_file()}
     out = tmp_path_factory.mktemp("colorized") / "out"
     res = _colorize(folder, "--model", run_dir, "--out", out, "--compare", wrap_rss=True)
@@ -133,27 +176,78 @@ def folder_run(run_dir, photos, tmp_path_factory):
     return res, out, before, peak
 
 
-def test_folder_with_a_corrupt_file(folder_run, photos):
-    folder, expected = photos
+def _outputs_of(rel: str, out: pathlib.Path, ext: str = ".png"):
+    rel = pathlib.PurePath(rel)
+    folder = out / rel.parent
+    return folder / f"{rel.stem}_colorized{ext}", folder / f"{rel.stem}_compare{ext}"
+
+
+def test_a_folder_of_awkward_files(folder_run, photos):
+    """16 colorized, each at its own size, the tree mirrored; 4 skipped with a clear line
+    each; exit status 1; the inputs untouched."""
+    folder, expected, unreadable = photos
     res, out, before, _ = folder_run
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr
-    # the bad file is named on its own line, and a summary ends the run
-    assert any(line.startswith("skipped") and "broken.jpg" in line
-               for line in res.stderr.splitlines()), res.stderr
-    assert "colorized 5 of 6 images" in res.stderr.strip().splitlines()[-1]
-    assert "notes.txt" not in res.stderr
-    for name, size in expected.items():
-        stem = pathlib.Path(name).stem
-        with Image.open(out / f"{stem}_colorized.png") as img:
-            assert img.size == size, name
+    lines = res.stderr.strip().splitlines()
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert len(skipped) == len(unreadable) == 4, res.stderr
+    for name in unreadable:
+        assert any(name in line and "not a readable image" in line for line in skipped), name
+    assert any("decompression bomb" in line for line in skipped if "bomb.png" in line)
+    assert "colorized 16 of 20 images" in lines[-1], lines[-1]
+    assert "readme.txt" not in res.stderr
+    for rel, size in expected.items():
+        colorized, comparison = _outputs_of(rel, out)
+        with Image.open(colorized) as img:
+            assert img.size == size, rel
             assert img.mode == "RGB"
-        with Image.open(out / f"{stem}_compare.png") as img:
-            assert img.size == (2 * size[0] + 8, size[1]), name
-    assert not (out / "broken_colorized.png").exists()
+        with Image.open(comparison) as img:
+            assert img.size == (2 * size[0] + 8, size[1]), rel
+    for name in unreadable:
+        assert not _outputs_of(name, out)[0].exists()
+    # one output per input, nothing else: no numbered suffixes, the sub-folders mirrored
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    wanted = sorted(p.relative_to(out).as_posix() for rel in expected
+                    for p in _outputs_of(rel, out))
+    assert written == wanted
+    assert (out / "trips" / "2019" / UNICODE_NAME.replace(".jpg", "_colorized.png")).is_file()
     # the inputs are untouched, and nothing was added next to them
     after = {p: _md5(p) for p in folder.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_second_run_keeps_earlier_outputs_unless_asked(run_dir, tmp_path, capsys):
+    """In-process (``cli.main``, what the console script calls): three runs, one start-up."""
+    from colorutils import cli
+
+    tree = tmp_path / "in"
+    for rel in ("airplane/0000.jpg", "airplane/0001.jpg", "truck/0000.jpg"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_photo(20, 24, len(rel))).save(tree / rel)
+    out = tmp_path / "out"
+
+    def colorize(*extra):
+        status = cli.main(["colorize", str(tree), "--model", str(run_dir), "--out", str(out),
+                           *extra])
+        return status, capsys.readouterr().out
+
+    assert colorize()[0] == 0
+    outputs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert outputs == ["airplane/0000_colorized.png", "airplane/0001_colorized.png",
+                       "truck/0000_colorized.png"]
+    marked = out / "truck" / "0000_colorized.png"
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(marked)  # "an earlier output"
+    checksum = _md5(marked)
+    (out / "airplane" / "0001_colorized.png").unlink()  # as if the first run was interrupted
+    status, said = colorize()
+    assert status == 0
+    assert _md5(marked) == checksum  # kept
+    assert (out / "airplane" / "0001_colorized.png").is_file()  # finished
+    assert "colorized 1 of 3 images" in said and "2 colorized there before" in said, said
+    status, said = colorize("--overwrite")
+    assert status == 0 and "colorized 3 of 3 images" in said, said
+    assert _md5(marked) != checksum
 
 
 def test_output_keeps_the_lightness_and_detail(model, photos):
@@ -165,7 +259,7 @@ def test_output_keeps_the_lightness_and_detail(model, photos):
     """
     from colorutils.colorize import colorize_array, lightness, read_image
 
-    folder, _ = photos
+    folder = photos[0]
     gray = read_image(folder / "gray.jpg")
     rgb = colorize_array(model[0], gray, model[1])
     assert rgb.shape == gray.shape + (3,) and rgb.dtype == np.uint8
@@ -293,19 +387,27 @@ def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
     assert run_space(tmp_path / "elsewhere" / "model.keras") == "lab"
 
 
-def test_a_second_run_skips_earlier_outputs_and_keeps_names_apart(tmp_path):
-    """Outputs inside an input folder are not colorized again; equal stems get a counter."""
+def test_outputs_mirror_the_inputs_and_never_collide(tmp_path):
+    """Earlier outputs inside an input folder are not colorized again; the tree is mirrored;
+    x.jpg beside x.png keep apart by their suffix, never by a counter."""
     from colorutils.colorize import find_images, plan_outputs
 
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    for name in ("a/x.jpg", "b/x.png", "out/x_colorized.png", "out/x_compare.png",
-                 "out/keep.png"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
+    for name in ("a/x.jpg", "a/x.png", "b/sub/x.png", "out/x_colorized.png",
+                 "out/x_compare.png", "out/keep.png", "c/x.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(_photo(8, 8)).save(tmp_path / name)
     found = find_images([tmp_path], exclude=tmp_path / "out")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in found) == [
-        "a/x.jpg", "b/x.png", "out/keep.png"]
+        "a/x.jpg", "a/x.png", "b/sub/x.png", "c/x.jpg", "out/keep.png"]
     plan = plan_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out2", "jpeg", True)
-    assert [(m.name, c.name) for _, m, c in plan] == [
-        ("x_colorized.jpg", "x_compare.jpg"), ("x_2_colorized.jpg", "x_2_compare.jpg")]
+    named = [(m.relative_to(tmp_path / "out2").as_posix(), c.name) for _, m, c in plan]
+    assert named == [("x_jpg_colorized.jpg", "x_jpg_compare.jpg"),
+                     ("x_png_colorized.jpg", "x_png_compare.jpg"),
+                     ("sub/x_colorized.jpg", "x_compare.jpg")]
+    tree = plan_outputs([tmp_path], tmp_path / "out3")
+    assert {m.relative_to(tmp_path / "out3").as_posix() for _, m, _ in tree} >= {
+        "a/x_jpg_colorized.png", "b/sub/x_colorized.png", "c/x_colorized.png"}
+    from colorutils.errors import UserError
+
+    with pytest.raises(UserError, match="would both be written to"):  # two files, one name
+        plan_outputs([tmp_path / "a" / "x.jpg", tmp_path / "c" / "x.jpg"], tmp_path / "o")
