@@ -220,12 +220,19 @@ def _images_per_epoch(cfg: settings.Settings) -> int | None:
 
 
 def _speed(run: studies.Trained, cfg: settings.Settings) -> dict:
-    """Epochs, images per epoch and training images/s (validation included) of the run."""
-    epochs = len(run.history.get("epoch", []))
-    seconds = float(run.metrics.get("train_seconds_total") or 0.0)
+    """Epochs, images per epoch and training images/s of the run: its training steps only
+    (not validation); the first epoch's graph tracing is counted, so short runs understate
+    the steady rate."""
+    history = run.history
+    epochs = len(history.get("epoch", []))
+    steps = [t if t is not None else s for t, s in
+             zip(history.get("train_seconds") or [None] * epochs, history.get("seconds", []),
+                 strict=False)]
+    seconds = float(sum(t for t in steps if t is not None))
     per_epoch = _images_per_epoch(cfg)
     rate = per_epoch * epochs / seconds if per_epoch and seconds > 0 else None
     return dict(epochs=epochs, images_per_epoch=per_epoch, train_seconds=round(seconds, 3),
+                epoch_seconds=round(float(run.metrics.get("train_seconds_total") or 0.0), 3),
                 images_per_s=None if rate is None else round(rate, 2),
                 precision=run.metrics.get("precision"), device=run.metrics.get("strategy"))
 
@@ -292,8 +299,9 @@ def report_lines(report: dict) -> list[str]:
     speed = f"{rate:,.1f} training images/s" if rate else "training speed unknown"
     per_epoch = report.get("images_per_epoch")
     how = "trained" if report.get("trained_now") else "loaded (finished earlier)"
+    epochs = f"{report['epochs']} epoch{'s' if report['epochs'] != 1 else ''}"
     lines = [f"best recipe, {report['dataset']} at {report['scale']} scale: {how}, "
-             f"{report['epochs']} epochs of {per_epoch or '?'} images at "
+             f"{epochs} of {per_epoch or '?'} images at "
              f"{report['image_size']} px, {speed} ({report.get('precision')}, "
              f"{report.get('device')})"]
     lines.append(f"quality on {report['test_images']} test images (model | gray): "

@@ -67,7 +67,10 @@ def _load_weights(model, path: str) -> None:
 
 class RunFolderCallback(keras.callbacks.Callback):
     """After every epoch: ``history.json``, ``last.keras`` and (if better) ``best.keras``,
-    atomically, and a one-line summary on stdout if asked (what a papermill log shows)."""
+    atomically, and a one-line summary on stdout if asked (what a papermill log shows).
+
+    Each epoch's record holds ``seconds`` (the whole epoch) and ``train_seconds`` (its
+    training steps, before validation starts): what a throughput figure divides by."""
 
     def __init__(self, run_dir: str, records: list[dict], monitor: str, mode: str,
                  epochs: int, print_summary: bool):
@@ -78,6 +81,7 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.first_epoch: int | None = None
         self.epochs_trained = 0
         self._t0 = 0.0
+        self._steps_end: float | None = None
 
     def _best(self):
         vals = [r.get(self.monitor) for r in self.records if r.get(self.monitor) is not None]
@@ -91,13 +95,19 @@ class RunFolderCallback(keras.callbacks.Callback):
             # epoch whose entry was written but whose backup was not).
             self.first_epoch = epoch
             self.records[:] = [r for r in self.records if r["epoch"] <= epoch]
-        self._t0 = time.perf_counter()
+        self._t0, self._steps_end = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):  # validation, inside fit
+        if self._steps_end is None:
+            self._steps_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        seconds = time.perf_counter() - self._t0
+        now = time.perf_counter()
+        seconds = now - self._t0
         best_before = self._best()
-        record = {"epoch": epoch + 1, "seconds": round(seconds, 3)}
+        record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
+                  "train_seconds": round((self._steps_end or now) - self._t0, 3)}
         record.update({k: _finite(v) for k, v in logs.items()})
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
         value = record.get(self.monitor)
