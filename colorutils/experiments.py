@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 
+from colorutils import progress as progress_bars
 from colorutils import runs
 from colorutils.errors import UserError
 from colorutils.grids import (
@@ -127,10 +128,6 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
     parameters changed since it ran (``stale``) runs again.  A failing run does not stop the
     others.  Returns one :class:`RunResult` per run, in grid order.
     """
-    # Imported when a grid runs, not with the module: tqdm.auto warns inside a notebook
-    # (which imports this module for write_metrics) when ipywidgets is missing.
-    from tqdm.auto import tqdm
-
     plan = [(run, run.status()) for run in grid.runs]
     todo = [run for run, st in plan
             if st in ("pending", "stale") or (st == "failed" and retry_failed)]
@@ -144,8 +141,8 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
         return [RunResult(run, "dry-run") for run, _ in plan]
 
     outcomes = []
-    bar = tqdm(total=len(todo), desc=grid.name, unit="run",
-               disable=not progress or not todo or not sys.stderr.isatty())
+    bar = progress_bars.bar(total=len(todo), desc=grid.name, unit="run",
+                            show=bool(progress and todo) and progress_bars.enabled())
     for run, st in plan:
         if run not in todo:
             outcomes.append(RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
