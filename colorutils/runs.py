@@ -54,7 +54,8 @@ __all__ = [
     "save_model_atomic", "claim", "clear", "config_difference", "read_config", "read_history",
     "write_history", "read_metrics", "write_metrics", "is_finished", "model_file",
     "find_config", "config_value", "training_size", "chroma_space", "find_runs",
-    "history_from_records", "records_from_history",
+    "history_from_records", "records_from_history", "CHAPTERS_DIR", "chapter_path",
+    "write_chapter_numbers", "read_chapter_numbers",
 ]
 
 CONFIG_FILE = "config.json"
@@ -88,6 +89,44 @@ def run_path(root: str, scale: str, dataset: str, name: str) -> str:
     """
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     return os.path.join(root, scale, slug, name)
+
+
+#: Folder, next to a scale's and dataset's run folders, of the numbers each chapter quotes.
+CHAPTERS_DIR = "chapters"
+
+
+def chapter_path(root: str, scale: str, dataset: str, notebook: str) -> str:
+    """The JSON file of the numbers a chapter's prose quotes:
+    ``root/scale/dataset/chapters/<notebook>.json``.
+
+    >>> chapter_path("runs", "book", "cifar10", "02_regression_vs_classification")
+    'runs/book/cifar10/chapters/02_regression_vs_classification.json'
+    """
+    return run_path(root, scale, dataset, os.path.join(CHAPTERS_DIR, f"{notebook}.json"))
+
+
+def write_chapter_numbers(path: str | os.PathLike, numbers: Mapping) -> str:
+    """Write a chapter's numbers (means, intervals, per-seed values, model names) to ``path``
+    atomically, creating its folder; returns ``path``.  Tests and scripts read them back with
+    :func:`read_chapter_numbers` instead of parsing the rendered page."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    write_json_atomic(path, dict(numbers))
+    return os.fspath(path)
+
+
+def read_chapter_numbers(path: str | os.PathLike) -> dict:
+    """The numbers a chapter wrote (:func:`write_chapter_numbers`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the chapter has not run at that scale and dataset yet.
+    """
+    numbers = read_json(path)
+    if numbers is None:
+        raise FileNotFoundError(f"{os.fspath(path)!r}: no numbers yet; run the chapter first "
+                                "(make book, or papermill with this scale and dataset).")
+    return numbers
 
 
 # --------------------------------------------------------------------------- atomic files
