@@ -55,7 +55,7 @@ __all__ = [
     "write_history", "read_metrics", "write_metrics", "is_finished", "model_file",
     "find_config", "config_value", "training_size", "chroma_space", "find_runs",
     "history_from_records", "records_from_history", "CHAPTERS_DIR", "chapter_path",
-    "write_chapter_numbers", "read_chapter_numbers",
+    "write_chapter_numbers", "read_chapter_numbers", "shown_path",
 ]
 
 CONFIG_FILE = "config.json"
@@ -127,6 +127,26 @@ def read_chapter_numbers(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{os.fspath(path)!r}: no numbers yet; run the chapter first "
                                 "(make book, or papermill with this scale and dataset).")
     return numbers
+
+
+def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    """``path`` as a page or a log may show it, without the machine's absolute folders:
+    relative to ``root`` (default: the run root, :func:`default_root`) as ``<runs>/...``
+    when it lies inside it, else relative to the working directory when inside that, else
+    only its last two parts.
+
+    >>> shown_path("/data/runs/book/cifar10/05_joint", root="/data/runs")
+    '<runs>/book/cifar10/05_joint'
+    """
+    full = os.path.abspath(os.fspath(path))
+    base = os.path.abspath(os.fspath(root if root is not None else default_root()))
+    if full == base or full.startswith(base + os.sep):
+        return os.path.join("<runs>", os.path.relpath(full, base))
+    here = os.getcwd()
+    if full.startswith(here + os.sep):
+        return os.path.relpath(full, here)
+    parent, name = os.path.split(full)
+    return os.path.join("...", os.path.basename(parent), name)
 
 
 # --------------------------------------------------------------------------- atomic files
