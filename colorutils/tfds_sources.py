@@ -104,7 +104,7 @@ def get_builder(arg: str, data_dir: str | None, prepare: bool = True):
                 f"is offline, so it cannot be downloaded. Either pass data_dir= pointing to a "
                 f"folder where it is prepared (run tfds.builder({full!r}).download_and_prepare() "
                 f"on a machine with network and copy the folder), or use 'folder:PATH' with "
-                f"images on disk, or the embedded 'sample'.")
+                f"images on disk, or the embedded photos ('cifar10').")
         builder.download_and_prepare()
     return builder
 
