@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (colorutils)" >/dev/null
 	touch $(STAMP)
 
+# The experiment grids at book scale first (they share the chapters' run folders, so the
+# chapters then load what the grids trained), then the results page, then the book.
 book: setup
+	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
 
