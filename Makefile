@@ -10,11 +10,11 @@ export KERAS_BACKEND := tensorflow
 # Jupyter's configuration stays inside the virtual environment.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: setup book test test-browser lint bench experiments clean
+.PHONY: setup book test test-colab test-full test-browser lint bench experiments clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml colorutils/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
@@ -31,6 +31,13 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q tests
 	COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+
+# Every chapter at scale="smoke" on a simulated Colab: Python 3.13 with Colab's package versions
+# (.venv-colab, reused while tests/colab/constraints.txt is unchanged), colorutils installed by
+# the chapters' own set-up cell from this clone's HEAD; fails if pip would change a package
+# Colab ships. Skips (exit 0) where no Python 3.13 is found. Log: _build/test-colab/.
+test-colab: setup
+	$(BIN)/python tests/colab/simulate.py
 
 # The Turing-test page in headless Chromium (system package); after `make book` it plays the
 # built book's copy (_build/html/_static/turing), else the source page.
