@@ -39,6 +39,12 @@ test: setup lint
 test-colab: setup
 	$(BIN)/python tests/colab/simulate.py
 
+# Every chapter that trains, at scale="full" with CPU-sized overrides (one table: OVERRIDES in
+# tests/full_dry_run.py): 128 px, the 224 px global path, full widths, the grids, for one epoch
+# on a few dozen photos, from fresh run folders in _build/test-full/. Prints each chapter's time.
+test-full: setup
+	$(BIN)/python tests/full_dry_run.py
+
 # The Turing-test page in headless Chromium (system package); after `make book` it plays the
 # built book's copy (_build/html/_static/turing), else the source page.
 test-browser: setup

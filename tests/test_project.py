@@ -237,3 +237,16 @@ def test_bad_scale_names_allowed_values():
         settings.resolve("huge")
     with pytest.raises(ValueError, match="epochs"):
         settings.resolve("smoke", epochs=0)
+
+
+def test_the_full_dry_run_table_names_existing_parameters():
+    """make test-full shrinks each training chapter through parameters listed in one table;
+    a renamed parameter must show up here (quickly), not as a silently ignored papermill -p."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import full_dry_run
+
+    assert full_dry_run.problems() == []
+    bad = full_dry_run.problems({"02_regression_vs_classification": {"no_such_knob": 1}})
+    assert any("no parameter 'no_such_knob'" in p for p in bad)
+    assert any("03_rebalancing_and_decoding.ipynb trains a model but has no row" in p
+               for p in bad)
