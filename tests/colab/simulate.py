@@ -5,7 +5,8 @@ What it builds and checks, in order:
 1. **Python 3.13** (Colab's version since 2026-08-25): ``$COLAB_PYTHON``, else ``python3.13``
    on ``PATH``, else a pyenv 3.13.x.  Where there is none it says so and exits 0 (skipped).
 2. **A virtual environment with Colab's packages** (``.venv-colab``): the book's runtime
-   dependencies, the kernel (ipykernel) and pydot, installed with the constraints
+   dependencies, the kernel (ipykernel) and pydot (where graphviz's ``dot`` exists, as on
+   Colab), installed with the constraints
    ``tests/colab/constraints.txt`` (Colab's ``pip freeze``, see ``derive_constraints.py``), so
    every one of them and of their dependencies has Colab's version; pip itself is Colab's too.
    It is reused while the constraints, the package list and the Python are unchanged.  A
@@ -52,8 +53,11 @@ PIP_SOURCE_ENV_VAR = "COLORBOOK_PIP_SOURCE"
 #: Packages on Colab that the book uses besides its declared dependencies.
 ALSO_PREINSTALLED = {
     "ipykernel": "the notebook kernel",
-    "pydot": "chapter 05 draws the Keras layer graph with it where present",
+    "pydot": "chapter 05 draws the Keras layer graph with it and graphviz where present",
 }
+#: Installed only where this machine has the system program too, as Colab does (graphviz's
+#: ``dot``): with pydot but without ``dot``, keras.utils.plot_model writes no file in a notebook.
+NEEDS_PROGRAM = {"pydot": "dot"}
 #: Versions the log reports first.
 HEADLINE = ("tensorflow", "keras", "tensorflow-datasets", "numpy", "protobuf", "ipykernel", "pip")
 STAMP_FORMAT = 1
@@ -121,7 +125,9 @@ def runtime_dependency_names() -> list[str]:
 
 
 def preinstalled_names() -> list[str]:
-    return runtime_dependency_names() + list(ALSO_PREINSTALLED)
+    extra = [n for n in ALSO_PREINSTALLED
+             if n not in NEEDS_PROGRAM or shutil.which(NEEDS_PROGRAM[n])]
+    return runtime_dependency_names() + extra
 
 
 def colab_pins(path: pathlib.Path = CONSTRAINTS) -> dict[str, str]:
