@@ -291,7 +291,7 @@ def test_filter_gray_drops_gray_pictures(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="did you mean 'tfds:imagenet'.*use 'sample'"):
+    with pytest.raises(ValueError, match="did you mean 'tfds:imagenet'.*use 'cifar10'.*'sample'"):
         data.load("imagenet", "train", 16)
     with pytest.raises(ValueError, match="split='valid'"):
         data.load("sample", "valid", 16)
