@@ -8,9 +8,16 @@ Four parts of each ``notebooks/*.ipynb`` belong to this script; it touches nothi
 3. the second cell, the Colab set-up cell (tags ``colab-setup`` and ``remove-cell``, so the
    rendered book hides it): on Colab only, ``pip install "colorutils @ git+URL@vVERSION"``, the
    runtime dependencies only (no extras), at the release tag of ``colorutils.__version__``;
-4. the metadata ``keep_output: true`` of every cell that nbval compares (``NBVAL_CHECK_OUTPUT``
-   in its source), so that nbstripout (pre-commit) keeps the stored output nbval needs (and
-   an ``execution_count`` of null, which nbstripout writes anyway).
+4. the metadata of every cell that nbval compares (``NBVAL_CHECK_OUTPUT`` in its source): the
+   tag ``nbval-check-output`` (nbval reads the comment only when the line is exactly
+   ``# NBVAL_CHECK_OUTPUT``), ``keep_output: true`` so that nbstripout keeps the stored
+   output nbval needs, and its
+   ``execution_count`` 1 (nbval skips a cell without a count, as "unrun", and nbstripout
+   clears every count).
+
+It is also the pre-commit hook that keeps outputs out of git (``--strip``): nbstripout's
+``strip_output`` (outputs, counts and UI metadata go; cell ids and ``keep_output`` cells
+stay), then the four parts above, so a committed notebook is a fixed point of both.
 
 The repository URL and branch are read from ``_config.yml`` (``repository.url``/``branch``,
 the one place they are written), the version from ``colorutils/__init__.py``.  After changing
@@ -18,6 +25,7 @@ either, run::
 
     python tests/colab/notebook_setup.py          # rewrite those parts of every chapter
     python tests/colab/notebook_setup.py --check  # exit 1 if a chapter is out of date
+    python tests/colab/notebook_setup.py --strip FILES  # the pre-commit hook: strip, then write
 
 ``tests/test_project.py`` runs the check.  The JSON is written the way the notebooks are
 stored (``indent=1``, UTF-8, trailing newline, key order kept), so a diff shows only the change.
@@ -37,6 +45,9 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SETUP_TAGS = ["colab-setup", "remove-cell"]
+#: nbval's tag for "compare this cell's output": its comment marker counts only as a comment
+#: line of exactly ``# NBVAL_CHECK_OUTPUT``, so the tag makes any mention of it work.
+NBVAL_TAG = "nbval-check-output"
 PIP_SOURCE_ENV_VAR = "COLORBOOK_PIP_SOURCE"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
@@ -134,7 +145,10 @@ def apply(nb: dict, name: str, url: str | None = None, branch: str | None = None
         if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in "".join(cell["source"]):
             cell["metadata"] = dict(sorted({**cell.get("metadata", {}),
                                             "keep_output": True}.items()))
-            cell["execution_count"] = None  # nbstripout clears it even where it keeps output
+            tags = cell["metadata"].get("tags", [])
+            if NBVAL_TAG not in tags:
+                cell["metadata"]["tags"] = tags + [NBVAL_TAG]
+            cell["execution_count"] = 1 if cell.get("outputs") else None
 
     meta = nb.setdefault("metadata", {})
     colab = dict(meta.get("colab", {}))
@@ -152,12 +166,39 @@ def dumps(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def stale(paths=None) -> list[pathlib.Path]:
-    """The notebooks whose Colab parts differ from the template."""
+#: What nbstripout's command line strips from metadata besides outputs and counts.
+STRIP_EXTRA_KEYS = ["metadata.signature", "metadata.widgets", "cell.metadata.collapsed",
+                    "cell.metadata.ExecuteTime", "cell.metadata.execution",
+                    "cell.metadata.heading_collapsed", "cell.metadata.hidden",
+                    "cell.metadata.scrolled"]
+
+
+def strip(nb: dict) -> dict:
+    """nbstripout's ``strip_output`` with ``--keep-id``: outputs, counts and UI metadata go,
+    except the outputs of cells marked ``keep_output``."""
+    import nbformat
+    from nbstripout import strip_output
+
+    node = nbformat.from_dict(nb)
+    strip_output(node, keep_output=False, keep_count=False, keep_id=True,
+                 extra_keys=STRIP_EXTRA_KEYS)
+    return json.loads(json.dumps(node))
+
+
+def clean(text: str, name: str, stripped: bool = True) -> str:
+    """The notebook text as it should be committed."""
+    nb = json.loads(text)
+    if stripped:
+        nb = strip(nb)
+    return dumps(apply(nb, name))
+
+
+def stale(paths=None, stripped: bool = True) -> list[pathlib.Path]:
+    """The notebooks that differ from their committed form (stripped, Colab parts written)."""
     out = []
     for path in paths or sorted(NOTEBOOKS.glob("*.ipynb")):
         text = path.read_text(encoding="utf-8")
-        if dumps(apply(json.loads(text), path.name)) != text:
+        if clean(text, path.name, stripped) != text:
             out.append(path)
     return out
 
@@ -165,22 +206,26 @@ def stale(paths=None) -> list[pathlib.Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a notebook differs")
+    parser.add_argument("--strip", action="store_true",
+                        help="also strip outputs and counts (the pre-commit hook)")
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
     if args.check:
         bad = stale(paths)
         for path in bad:
-            print(f"{path}: Colab parts out of date; run python tests/colab/notebook_setup.py",
-                  file=sys.stderr)
+            print(f"{path}: not as committed notebooks must be; run python "
+                  f"tests/colab/notebook_setup.py --strip {path}", file=sys.stderr)
         return 1 if bad else 0
+    changed = 0
     for path in paths:
         text = path.read_text(encoding="utf-8")
-        new = dumps(apply(json.loads(text), path.name))
+        new = clean(text, path.name, stripped=args.strip)
         if new != text:
             path.write_text(new, encoding="utf-8")
-            print(f"updated {path.relative_to(ROOT)}")
-    return 0
+            print(f"updated {path}")
+            changed += 1
+    return 1 if args.strip and changed else 0
 
 
 if __name__ == "__main__":
