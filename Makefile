@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml colorutils/__init__.py
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (colorutils)" >/dev/null
 	touch $(STAMP)
 
+# The experiment grids at book scale first (they share the chapters' run folders, so the
+# chapters then load what the grids trained), then the results page, then the book.
 book: setup
+	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
 
@@ -45,11 +49,12 @@ test-colab: setup
 test-full: setup
 	$(BIN)/python tests/full_dry_run.py
 
-# The Turing-test page in headless Chromium (system package); after `make book` it plays the
-# built book's copy (_build/html/_static/turing), else the source page.
+# Headless Chromium (system package): the Turing-test page (after `make book` the built book's
+# copy, else the source page), the page checks on seeded pages, and every page of the built
+# book as a reader sees it (tests/test_book_pages.py: run `make book` first).
 test-browser: setup
-	@test -x $${CHROMIUM:-/usr/bin/chromium} || echo "no Chromium: apt-get install chromium (the test skips)"
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py
+	@test -x $${CHROMIUM:-/usr/bin/chromium} || echo "no Chromium: apt-get install chromium (the tests skip)"
+	COLORBOOK_CHECK_BOOK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py tests/test_book_checks.py tests/test_book_pages.py
 
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -1,7 +1,7 @@
 """Training throughput (images/s) of the book's default model, with and without XLA.
 
 Model: ``colorutils.models.zhang_classifier`` over the in-gamut ab bins
-(``len(quantize.ab_bins())``), compiled by ``models.compile_colorizer`` with
+(``len(quantize.ab_bins())``), compiled by ``compiling.compile_model`` with
 ``losses.RebalancedCrossEntropy`` (the book's default colorizer), at 64x64.
 Baseline: the same model compiled with ``jit_compile=False`` (TensorFlow graph execution);
 candidate: ``jit_compile=True`` (XLA). Both train on the same in-memory batches of random L
@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from colorutils import models, quantize, train  # noqa: E402
+from colorutils import compiling, devices, models, quantize  # noqa: E402
 
 
 def batches(batch: int, size: int, n: int = 4) -> tf.data.Dataset:
@@ -39,10 +39,10 @@ def batches(batch: int, size: int, n: int = 4) -> tf.data.Dataset:
 
 
 def build(jit: bool, width: float):
-    train.set_seed(0)
+    devices.set_seed(0)
     num_bins = len(quantize.ab_bins())
     model = models.zhang_classifier(num_bins, width=width)
-    return models.compile_colorizer(model, jit_compile=jit)
+    return compiling.compile_model(model, jit_compile=jit)
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
 
-    strategy = train.get_strategy()
+    strategy = devices.get_strategy()
     data = batches(args.batch, args.size)
     variants = {"graph (jit_compile=False)": False, "XLA (jit_compile=True)": True}
     with strategy.scope():
@@ -79,7 +79,7 @@ def main() -> None:
               f"{warmup[name]:.1f} s)")
     base, cand = rate["graph (jit_compile=False)"], rate["XLA (jit_compile=True)"]
     print(f"ratio XLA / graph: {cand / base:.2f}x  (device: "
-          f"{train.describe_strategy(strategy)}, keras {keras.__version__})")
+          f"{devices.describe_strategy(strategy)}, keras {keras.__version__})")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ __version__ = "0.2.0"
 
 
 def __getattr__(name):
-    # `colorutils.evaluate(...)`: imported lazily, so `import colorutils` stays free of TensorFlow.
+    # `colorutils.evaluate(...)` is imported lazily, so that `import colorutils` stays free of
+    # TensorFlow.
     if name == "evaluate":
-        from colorutils.evaluation import evaluate
+        from colorutils.evaluation import evaluate  # start-up: see above
 
         return evaluate
     raise AttributeError(f"module 'colorutils' has no attribute {name!r}")

@@ -1,27 +1,34 @@
 """The ``colorutils`` command.
 
-Subcommands (each lives in the module that owns its concern; this file only parses):
+Subcommands (each handled by the module that owns its concern; this file parses, and wires
+the ``evaluate`` command from the modules it combines):
 
 ``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``
-    colorize photos with a trained model (:mod:`colorutils.colorize`).
+    colorize photos with a trained model (:func:`colorutils.colorize.cli_main`).
 ``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
-    score a model and the baselines on a held-out split (:mod:`colorutils.evaluation`).
+    score a model and the baselines on a held-out split (:func:`evaluate_command`, with
+    :func:`colorutils.evaluation.evaluate`).
 ``colorutils experiments run GRID.yml`` / ``colorutils experiments report``
-    run a papermill grid of experiments; rebuild the results page (:mod:`colorutils.experiments`).
+    run a papermill grid of experiments; rebuild the results page
+    (:func:`colorutils.experiments.cli_main`).
 
-Errors meant for people (a bad path, a bad value) print one line and exit with status 2.
+Errors meant for people (a bad path, a bad value) are :class:`colorutils.errors.UserError`:
+one line on stderr, exit status 2.  Nothing below this module imports it.  The handlers are
+imported by name when a subcommand runs (start-up time: ``--help`` and argument errors answer
+before TensorFlow loads).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 
 from colorutils import __version__
+from colorutils.errors import UserError, first_line
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit status 2."""
+__all__ = ["UserError", "build_parser", "main", "evaluate_command"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, help="evaluation side length")
     p.add_argument("--limit", type=int, default=None, help="at most this many images")
     p.add_argument("--out", default=None, help="write per-image and summary CSV files here")
-    p.set_defaults(handler="colorutils.evaluation:cli_main")
+    p.set_defaults(handler="colorutils.cli:evaluate_command")
 
     p = sub.add_parser("experiments", help="run a grid of notebook experiments")
     esub = p.add_subparsers(dest="experiments_command", metavar="ACTION")
@@ -80,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     module_name, func_name = handler.split(":")
-    import importlib
-
     try:
         module = importlib.import_module(module_name)
         return int(getattr(module, func_name)(args) or 0)
@@ -90,9 +95,67 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _evaluate_data(args, size: int):
+    """The split to score, and the training statistics (mean ab, rebalancing weights)."""
+    from colorutils import data, evaluation  # start-up: after the model is loaded
+
+    try:
+        test = data.load(args.dataset, args.split, size, batch_size=32, shuffle=False,
+                         limit=args.limit)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        raise UserError(f"--dataset {args.dataset!r} --split {args.split!r}: "
+                        f"{first_line(err)}") from None
+    notes, stats = [], {"mean_ab": None, "weights": None, "bins": None}
+    try:
+        train = data.load(args.dataset, "train", size, batch_size=32, shuffle=False,
+                          augment=False, limit=2000 if args.limit is None else max(args.limit,
+                                                                                   256))
+        stats["mean_ab"] = evaluation.dataset_mean_ab(train)
+        stats["weights"], stats["bins"] = evaluation.rebalancing_weights(train)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        notes.append(f"no train split ({err}); mean_ab baseline skipped.")
+    return test, stats, notes
+
+
+def evaluate_command(args) -> int:
+    """``colorutils evaluate``: score a model and the baselines, print, write CSV files.
+
+    Exit status 0 on success; user errors (missing model, unknown dataset or split, bad
+    numbers) raise :class:`UserError`: one line on stderr, status 2.
+    """
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit {args.limit} must be a positive integer.")
+    if args.image_size is not None and args.image_size < 8:
+        raise UserError(f"--image-size {args.image_size} is too small; use 8 or more.")
+    if args.out is not None and os.path.isfile(args.out):
+        raise UserError(f"--out {args.out!r} is a file; give a folder for the CSV files.")
+    # colorize checks the model path before it loads TensorFlow (quietly); the modules
+    # backed by TensorFlow are imported after it.
+    from colorutils import colorize  # start-up: no TensorFlow before the path check
+
+    try:
+        model, size = colorize.load_colorizer(args.model, args.image_size)
+    except UserError as err:
+        raise UserError(str(err).replace("--size", "--image-size")) from None
+    from colorutils import evaluation  # start-up: TensorFlow is loaded (quietly) by now
+
+    test, stats, notes = _evaluate_data(args, size)
+    name = os.path.basename(os.path.normpath(args.model)) or "model"
+    table = evaluation.evaluate({name: model}, test, **stats)
+    print(f"{args.dataset} {args.split}: {len(table.column('ssim', name))} images at {size} px")
+    print(table.format())
+    for note in notes + table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        per_image = table.to_csv(os.path.join(args.out, "per_image.csv"))
+        summary = table.to_csv(os.path.join(args.out, "summary.csv"), summary=True)
+        print(f"wrote {per_image} and {summary}")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
     # `python -m colorutils.cli` runs this file as __main__; call the imported module's main so
-    # that `except UserError` catches the class the subcommands raise (colorutils.cli.UserError).
+    # that the handlers are looked up in the module, not in this __main__ copy.
     from colorutils.cli import main as _main
 
     sys.exit(_main())

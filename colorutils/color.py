@@ -25,6 +25,11 @@ one (the ``tf.data`` pipelines of :mod:`colorutils.data` do).
 
 Model normalisation lives here and only here: the network sees ``normalize_l(L) = L / 50 - 1``
 in [-1, 1] and predicts ab in Lab units, scaled by ``AB_SCALE`` where a bounded output is needed.
+L + ab -> RGB has one name, :func:`recombine`.
+
+This module is longer than the library's 500-line guide on purpose: every conversion sits
+beside its inverse and the one validator they all share (``_prepare``), as in scikit-image's
+``colorconv.py``; splitting it would separate each pair.
 
 References
 ----------
@@ -49,7 +54,7 @@ __all__ = [
     "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz", "xyz_to_rgb",
     "rgb_to_hsv", "hsv_to_rgb", "rgb_to_yuv", "yuv_to_rgb",
     "normalize_l", "denormalize_l", "normalize_ab", "denormalize_ab",
-    "split_lab", "recombine",
+    "split_lab", "recombine", "rotate_hue",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -587,3 +592,36 @@ def recombine(l_norm, ab) -> tf.Tensor:
         ab = tf.cast(tf.image.resize(ab, size, method="bilinear"), dtype)
     lab = tf.concat([denormalize_l(l_norm), ab], axis=-1)
     return lab_to_rgb(lab, clip=True)
+
+
+def rotate_hue(ab, degrees: float) -> tf.Tensor:
+    r"""Rotate ab about the gray axis by ``degrees``: the hue angle changes, the chroma does not.
+
+    .. math:: (a', b') = (a \cos t - b \sin t,\; a \sin t + b \cos t), \quad
+              t = \mathrm{degrees} \cdot \pi / 180
+
+    A made-up prediction with every colour wrong but as vivid as the truth: chapter 06 and the
+    demo set of the Turing test (:mod:`colorutils.turing`) use it.
+
+    Parameters
+    ----------
+    ab : array_like, shape [..., 2]
+        Lab units.
+    degrees : float
+
+    Returns
+    -------
+    tf.Tensor, shape [..., 2], float32 (float64 for float64 input)
+
+    Examples
+    --------
+    >>> np.round(rotate_hue([10.0, 0.0], 90).numpy(), 4)
+    array([ 0., 10.], dtype=float32)
+    """
+    ab = tf.convert_to_tensor(ab)
+    _check_shape(ab, "ab", 2)
+    dtype = tf.float64 if ab.dtype == tf.float64 else tf.float32
+    t = np.deg2rad(float(degrees))
+    rotation = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    return tf.einsum("...c,cd->...d", tf.cast(ab, dtype), tf.constant(rotation, dtype))
+

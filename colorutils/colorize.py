@@ -23,71 +23,53 @@ per pixel), the upsampled ``ab`` (8 bytes), the decoded input (<= 6 bytes) and t
 (``tests/test_cli_colorize.py`` measures and bounds it).
 
 Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_file`,
-:func:`colorize_paths`; the command line calls :func:`cli_main`.
+:func:`colorize_paths`; the command line calls :func:`cli_main`.  Reading, reducing and writing
+photo files is :mod:`colorutils.photos` (its functions are re-exported here: ``read_image``,
+``lightness``, ``gray_version``, ``find_images``, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import pathlib
 import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-#: File name endings searched for inside input folders (explicit file inputs may have any).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+from colorutils import runs
+from colorutils.errors import UserError, first_line
+from colorutils.photos import (
+    BAND_PIXELS,
+    IMAGE_SUFFIXES,
+    JPEG_QUALITY,
+    OUTPUT_SUFFIX,
+    UnreadableImageError,
+    bands,
+    find_images,
+    gray_version,
+    import_tf_quietly,
+    lightness,
+    output_paths,
+    read_image,
+    save_image,
+    side_by_side,
+)
+
+__all__ = [
+    "SIZE_MULTIPLE", "check_temperature", "check_size", "load_colorizer", "model_shape",
+    "colorize_lightness", "colorize_array", "colorize_file", "ColorizeReport", "plan_outputs",
+    "colorize_paths", "cli_main",
+    # photo files (colorutils.photos), re-exported: the command's Python API in one place
+    "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
+    "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
+    "find_images", "import_tf_quietly",
+]
+
 #: The model-side image dimensions are rounded to a multiple of this (U-Nets halve 4 times).
 SIZE_MULTIPLE = 16
-#: Pixels per band of the full-resolution colour conversions (bounds their temporary memory).
-BAND_PIXELS = 1 << 20
-#: File name endings of the outputs.
-OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
-JPEG_QUALITY = 95
-
-
-def _user_error(message: str) -> Exception:
-    from colorutils.cli import UserError
-
-    return UserError(message)
-
-
-def _import_tf():
-    """Import TensorFlow and Keras without their start-up chatter on stderr.
-
-    The command promises one-line errors; TensorFlow prints several INFO lines to file
-    descriptor 2 while it loads (before Python's logging can filter them).  They are captured
-    and shown only if the import itself fails.
-    """
-    if "tensorflow" in sys.modules and "keras" in sys.modules:
-        return sys.modules["tensorflow"], sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        saved = os.dup(2)
-    except OSError:  # no file descriptor 2 (e.g. some embedded interpreters)
-        import keras
-        import tensorflow as tf
-
-        return tf, keras
-    with tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras
-            import tensorflow as tf
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return tf, keras
 
 
 # --------------------------------------------------------------------------- checks
@@ -103,13 +85,13 @@ def check_temperature(temperature: float | None) -> float:
         of the predicted distribution; Zhang et al. 2016 use 0.38).
     """
     if temperature is None:
-        _import_tf()  # quietly: colorutils.quantize imports TensorFlow
+        import_tf_quietly()  # start-up: quietly, colorutils.quantize imports TensorFlow
         from colorutils.quantize import TEMPERATURE
 
         return float(TEMPERATURE)
     t = float(temperature)
     if not (math.isfinite(t) and 0.0 < t <= 1.0):
-        raise _user_error(
+        raise UserError(
             f"--temperature {temperature!r} is outside (0, 1]; use e.g. 0.38 (the book's "
             "default), smaller for more vivid colours, 1 for the mean."
         )
@@ -121,7 +103,7 @@ def check_size(size: int | None) -> int | None:
     if size is None:
         return None
     if int(size) != size or size < SIZE_MULTIPLE:
-        raise _user_error(
+        raise UserError(
             f"--size {size!r} must be an integer >= {SIZE_MULTIPLE} (the side length the model "
             "runs at, e.g. its training image size)."
         )
@@ -129,87 +111,6 @@ def check_size(size: int | None) -> int | None:
 
 
 # --------------------------------------------------------------------------- model
-
-
-def read_run_config(model_path: str | os.PathLike) -> dict | None:
-    """The ``config.json`` of a run folder, or of the run folder holding a ``.keras`` file.
-
-    Returns None when there is none (or it is unreadable).
-    """
-    model_path = pathlib.Path(model_path)
-    folders = [model_path] if model_path.is_dir() else [model_path.parent,
-                                                        model_path.parent.parent]
-    for folder in folders:
-        candidate = folder / "config.json"
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text())
-            except (OSError, ValueError):
-                return None
-    return None
-
-
-def _config_value(config: dict | None, key: str):
-    """``config[key]``, or the first ``config[<section>][key]`` one level down."""
-    if not isinstance(config, dict):
-        return None
-    for c in [config] + [v for v in config.values() if isinstance(v, dict)]:
-        if c.get(key) is not None:
-            return c[key]
-    return None
-
-
-def run_space(model_path: str | os.PathLike) -> str:
-    """The chroma space a run's regression head predicts in (``space`` in ``config.json``,
-    e.g. chapter 02's YUV and HSV regressors); ``"lab"`` when not recorded."""
-    space = _config_value(read_run_config(model_path), "space")
-    return space if isinstance(space, str) and space else "lab"
-
-
-def training_size(config: dict | None) -> int | None:
-    """The training image size recorded in a run folder's ``config.json``, if any.
-
-    Looks for ``image_size`` at the top level, then one level down (e.g. ``{"settings":
-    {"image_size": 48}}``).
-    """
-    if not isinstance(config, dict):
-        return None
-    candidates = [config] + [v for v in config.values() if isinstance(v, dict)]
-    for c in candidates:
-        value = c.get("image_size")
-        if isinstance(value, int) and value > 0:
-            return value
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
-            return min(value)
-    return None
-
-
-def check_model(model) -> None:
-    """Raise a one-line :class:`~colorutils.cli.UserError` unless ``model`` colorizes.
-
-    A colorization model of the book takes one input ``l_norm`` with one channel and returns a
-    dict with an ``"ab"`` entry (2 channels for regression, ``Q`` logits for classification).
-    """
-    name = getattr(model, "name", type(model).__name__)
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1 or inputs[0].shape[-1] != 1:
-        shapes = ", ".join(str(tuple(i.shape)) for i in inputs) or "unknown"
-        raise _user_error(
-            f"model {name!r} is not a colorization model: it takes inputs of shape {shapes}, "
-            "not one lightness channel [H, W, 1]; pass a run folder of a colorization model."
-        )
-    output = getattr(model, "output", None)
-    if not (isinstance(output, dict) and "ab" in output):
-        kind = (f"a dict with keys {sorted(output)}" if isinstance(output, dict)
-                else "a single tensor")
-        raise _user_error(
-            f"model {name!r} is not a colorization model: its output is {kind}, not a dict with "
-            "an 'ab' entry; pass a run folder of a colorization model (colorutils.models)."
-        )
-    channels = output["ab"].shape[-1]
-    if channels is None or channels < 2:
-        raise _user_error(f"model {name!r}: its 'ab' output has {channels} channels; expected 2 "
-                          "(regression) or the number of ab bins (classification).")
 
 
 def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
@@ -236,118 +137,30 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
     path = pathlib.Path(model_path).expanduser()
     size = check_size(size)
     if not path.exists():
-        raise _user_error(f"--model {str(model_path)!r} does not exist; give a run folder "
+        raise UserError(f"--model {str(model_path)!r} does not exist; give a run folder "
                           "(e.g. runs/book/sample/<name>) or a .keras file.")
-    _import_tf()
-    from colorutils import train
+    import_tf_quietly()
+    from colorutils import inference, train  # start-up: after the quiet TensorFlow import
 
     try:
         model = train.load_model(str(path), compile=False)
     except Exception as err:  # noqa: BLE001 - any load failure becomes a one-line message
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        raise _user_error(f"--model {str(model_path)!r} could not be loaded as a Keras model "
-                          f"({type(err).__name__}: {first})") from None
-    check_model(model)
+        raise UserError(f"--model {str(model_path)!r} could not be loaded as a Keras model "
+                        f"({type(err).__name__}: {first_line(err, 200)})") from None
+    inference.check_colorizer(model)
     if size is None:
-        size = training_size(read_run_config(path))
+        size = runs.training_size(runs.find_config(path))
     if size is None:
         fixed = model.inputs[0].shape[1:3]
         if all(isinstance(d, int) for d in fixed):
             size = int(min(fixed))
     if size is None:
-        raise _user_error(f"cannot tell the training size of --model {str(model_path)!r} (no "
+        raise UserError(f"cannot tell the training size of --model {str(model_path)!r} (no "
                           "config.json with image_size beside it); pass --size N.")
     return model, size
 
 
 # --------------------------------------------------------------------------- images
-
-
-class UnreadableImageError(OSError):
-    """A file that Pillow cannot decode (not an image, truncated, corrupt)."""
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode a photo file with its EXIF orientation applied.
-
-    Returns uint8 ``[H, W]`` (8-bit gray), uint16 ``[H, W]`` (16-bit gray), or uint8
-    ``[H, W, 3]`` (anything else: palette, RGB, CMYK, and transparent images composited on
-    white).  16-bit colour PNGs are reduced to 8 bits by Pillow.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such file.
-    UnreadableImageError
-        If the file is not a readable image (with Pillow's reason).
-    """
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
-        # what Pillow raises for a file that is not a complete, sane image
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UnreadableImageError(f"not a readable image ({reason})") from err
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(img).astype(np.uint16)
-    if img.mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        scale = 65535.0 if img.mode == "I" or arr.max(initial=0) > 1.0 else 1.0
-        return np.clip(np.round(arr / scale * 65535.0), 0, 65535).astype(np.uint16)
-    if img.mode in ("L", "1"):
-        return np.asarray(img.convert("L"))
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"))
-
-
-def _bands(height: int, width: int):
-    rows = max(1, BAND_PIXELS // max(width, 1))
-    for r0 in range(0, height, rows):
-        yield slice(r0, min(r0 + rows, height))
-
-
-def lightness(image: np.ndarray) -> np.ndarray:
-    """CIE L* (0..100, float32 ``[H, W]``) of a uint8/uint16 gray or uint8/float RGB image.
-
-    Gray levels go through a lookup table built with :func:`colorutils.color.rgb_to_lab`
-    (exact, one table entry per level); colour images are converted in bands of
-    :data:`BAND_PIXELS` pixels, so the temporary memory does not grow with the photo.
-    """
-    from colorutils import color
-
-    _import_tf()
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        if image.dtype == np.uint8:
-            levels = np.arange(256, dtype=np.float32) / 255.0
-        elif image.dtype == np.uint16:
-            levels = np.arange(65536, dtype=np.float32) / 65535.0
-        else:
-            raise ValueError(f"a gray image must be uint8 or uint16, got {image.dtype}; "
-                             "convert with (x * 255).round().astype('uint8').")
-        table = np.asarray(color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=1)))[:, 0]
-        return table.astype(np.float32)[image]
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image shape {image.shape}: expected [H, W] gray or [H, W, 3] RGB.")
-    if image.dtype != np.uint8:
-        image = image.astype(np.float32)
-        if image.size and (image.min() < 0.0 or image.max() > 1.0):
-            raise ValueError("a float RGB image must lie in [0, 1]; divide by 255 or pass uint8.")
-    out = np.empty(image.shape[:2], np.float32)
-    for band in _bands(*image.shape[:2]):
-        lab = color.rgb_to_lab(np.ascontiguousarray(image[band]), validate=False)
-        out[band] = np.asarray(lab)[..., 0]
-    return out
 
 
 def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, int]:
@@ -367,10 +180,6 @@ def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, in
     return snap(height), snap(width)
 
 
-def _to_uint8(rgb) -> np.ndarray:
-    return np.clip(np.asarray(rgb) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
 def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
                        method: str = "annealed_mean", space: str = "lab",
                        return_gray: bool = False):
@@ -379,8 +188,8 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
     Returns uint8 RGB ``[H, W, 3]`` (and the gray rendering of ``L``, uint8 ``[H, W, 3]``,
     if ``return_gray``).  See the module docstring for the three steps.
     """
-    tf, _ = _import_tf()
-    from colorutils import color, inference
+    tf, _ = import_tf_quietly()
+    from colorutils import arrays, color, inference  # start-up: after the quiet TF import
 
     temperature = check_temperature(temperature)
     L = np.asarray(L, np.float32)
@@ -394,11 +203,11 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
                          method="bilinear")[0]
     rgb = np.empty((height, width, 3), np.uint8)
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
-    for band in _bands(height, width):
+    for band in bands(height, width):
         l_norm = color.normalize_l(L[band][None, :, :, None])
-        rgb[band] = _to_uint8(color.recombine(l_norm, ab[band][None])[0])
+        rgb[band] = arrays.to_uint8(color.recombine(l_norm, ab[band][None])[0])
         if return_gray:
-            gray[band] = _to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
+            gray[band] = arrays.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
     del ab
     return (rgb, gray) if return_gray else rgb
 
@@ -423,8 +232,8 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     method : {"annealed_mean", "mean", "mode"}
         Decoding of a classification model's distribution.
     space : {"lab", "yuv", "hsv"}
-        Chroma space of a 2-channel (regression) output; :func:`run_space` reads it from the
-        run folder.
+        Chroma space of a 2-channel (regression) output; :func:`colorutils.runs.chroma_space` reads it
+        from the run folder.
 
     Returns
     -------
@@ -436,59 +245,12 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
     >>> model, size = load_colorizer("runs/book/sample/classification")  # doctest: +SKIP
     >>> rgb = colorize_array(model, read_image("grandma.jpg"), size)      # doctest: +SKIP
     """
-    check_model(model)
+    import_tf_quietly()
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
+
+    inference.check_colorizer(model)
     return colorize_lightness(model, lightness(image), size, temperature, method=method,
                               space=space, return_gray=return_gray)
-
-
-def gray_version(image: np.ndarray) -> np.ndarray:
-    """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
-    from colorutils import color
-
-    _import_tf()
-    L = lightness(image)
-    out = np.empty(L.shape + (3,), np.uint8)
-    zeros = np.zeros((1, 1, 2), np.float32)
-    for band in _bands(*L.shape):
-        out[band] = _to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
-    return out
-
-
-def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
-    """Two uint8 RGB images of equal height, separated by a white gap."""
-    height = left.shape[0]
-    spacer = np.full((height, gap, 3), 255, np.uint8)
-    return np.concatenate([left, spacer, right], axis=1)
-
-
-def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
-    """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
-    from PIL import Image
-
-    img = Image.fromarray(rgb)
-    if fmt == "jpeg":
-        img.save(path, format="JPEG", quality=JPEG_QUALITY)
-    else:
-        img.save(path, format="PNG")
-
-
-def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
-                 taken: set | None = None) -> tuple[pathlib.Path, pathlib.Path]:
-    """``(colorized, comparison)`` output paths of one input inside ``out_dir``.
-
-    Names are ``<stem>_colorized.<ext>`` and ``<stem>_compare.<ext>``; when two inputs share a
-    stem (``a/x.jpg``, ``b/x.png``) a counter keeps them apart (``x_2_colorized.png``).
-    """
-    ext = OUTPUT_SUFFIX[fmt]
-    taken = set() if taken is None else taken
-    stem, n = path.stem, 1
-    while True:
-        tag = stem if n == 1 else f"{stem}_{n}"
-        main = out_dir / f"{tag}_colorized{ext}"
-        if main not in taken:
-            taken.add(main)
-            return main, out_dir / f"{tag}_compare{ext}"
-        n += 1
 
 
 def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, size: int,
@@ -519,7 +281,10 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     for target in (output, compare_output) if compare else (output,):
         if target.resolve() == path.resolve():
             raise ValueError(f"output {target} would overwrite the input; choose another --out.")
-    check_model(model)
+    import_tf_quietly()
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
+
+    inference.check_colorizer(model)
     L = lightness(read_image(path))  # the decoded photo is freed here: only L is kept
     result = colorize_lightness(model, L, size, temperature, space=space, return_gray=compare)
     del L
@@ -531,40 +296,6 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     else:
         save_image(result, output, fmt)
     return output
-
-
-def find_images(inputs: Iterable[str | os.PathLike],
-                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
-    """Expand files and folders (recursively, :data:`IMAGE_SUFFIXES`, hidden files skipped).
-
-    Earlier outputs found inside ``exclude`` (the output folder), named ``*_colorized.*`` or
-    ``*_compare.*``, are left out, so a second run does not colorize its own outputs.  Explicit file
-    paths are kept whatever their suffix (and whether or not they exist: reading reports it).
-    """
-    excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
-    found: list[pathlib.Path] = []
-    seen: set[pathlib.Path] = set()
-    for item in inputs:
-        p = pathlib.Path(item).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file()
-                           and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if excluded is not None:
-                files = [f for f in files if not _is_earlier_output(f, excluded)]
-        else:
-            files = [p]
-        for f in files:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append(f)
-    return found
-
-
-def _is_earlier_output(path: pathlib.Path, out_dir: pathlib.Path) -> bool:
-    return (path.resolve().is_relative_to(out_dir)
-            and path.stem.endswith(("_colorized", "_compare")))
 
 
 @dataclasses.dataclass
@@ -598,10 +329,10 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     """
     out_dir = pathlib.Path(out_dir).expanduser()
     if fmt not in OUTPUT_SUFFIX:
-        raise _user_error(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
+        raise UserError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")
     files = find_images(inputs, exclude=out_dir)
     if not files:
-        raise _user_error(f"no images found in {', '.join(map(str, inputs))} (looked for "
+        raise UserError(f"no images found in {', '.join(map(str, inputs))} (looked for "
                           f"{', '.join(IMAGE_SUFFIXES)}).")
     taken: set = set()
     plan = [(f, *output_paths(f, out_dir, fmt, taken)) for f in files]
@@ -609,7 +340,7 @@ def plan_outputs(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     for _f, main, comp in plan:
         for target in (main, comp) if compare else (main,):
             if target.resolve() in inputs_resolved:
-                raise _user_error(f"output {target} would overwrite an input; choose another "
+                raise UserError(f"output {target} would overwrite an input; choose another "
                                   "--out (outputs are never written over inputs).")
     return plan
 
@@ -629,7 +360,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     UserError
         See :func:`plan_outputs` (nothing is written then).
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up: only when photos are colorized
 
     temperature = check_temperature(temperature)
     plan = plan_outputs(inputs, out_dir, fmt, compare)
@@ -644,7 +375,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
                                     compare=compare, output=main, compare_output=comp,
                                     space=space)
         except OSError as err:  # UnreadableImageError, or an output that cannot be written
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            reason = first_line(err)
             report.failures.append((f, reason))
             say(f"skipped {f}: {reason}")
             continue
@@ -664,11 +395,11 @@ def cli_main(args) -> int:
     size = check_size(args.size)
     out_dir = pathlib.Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
-        raise _user_error(f"--out {args.out!r} is a file; give a folder for the outputs.")
+        raise UserError(f"--out {args.out!r} is a file; give a folder for the outputs.")
     plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
     model, size = load_colorizer(args.model, size)
     temperature = check_temperature(args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare, space=run_space(args.model))
+                            compare=args.compare, space=runs.chroma_space(args.model))
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

@@ -9,27 +9,31 @@ Every model of the book maps ``l_norm [B, H, W, 1]`` to a dict whose ``"ab"`` en
 
 possibly at a reduced resolution (Zhang et al. predict at 1/4 size).  :func:`predict_ab` turns
 either into ab at the input's full resolution (bilinear upsampling, optional Gaussian chroma
-smoothing); :func:`colorize` recombines it with the true lightness.  For sweeps over decoding
-settings, :func:`predict_raw` runs the network once and :func:`decode_output` decodes its
-output as often as needed.
+smoothing), which :func:`colorutils.color.recombine` puts back together with the true
+lightness.  For sweeps over decoding settings, :func:`predict_raw` runs the network once and
+:func:`decode_output` decodes its output as often as needed.
+
+What counts as a colorization model is checked in one place, :func:`check_colorizer` (one
+lightness input, a dict output with ``"ab"``); :func:`load_colorizers` loads the runs of a
+results table with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import tensorflow as tf
 
-from colorutils import quantize
+from colorutils import arrays, losses, quantize, train
+from colorutils.errors import UserError, first_line
+
+__all__ = ["predict_raw", "decode_output", "predict_ab", "check_colorizer", "load_colorizers"]
 
 
-def _as_batch(l_norm):
-    x = tf.convert_to_tensor(l_norm)
-    if x.shape.rank == 3:
-        return tf.cast(x[None], tf.float32), True
-    if x.shape.rank != 4 or x.shape[-1] != 1:
-        raise ValueError(f"l_norm has shape {x.shape}; expected [B, H, W, 1] (or [H, W, 1]) "
-                         "normalised lightness in [-1, 1] (colorutils.color.split_lab).")
-    return tf.cast(x, tf.float32), False
+def _l_batch(l_norm):
+    return arrays.as_batch(l_norm, 1, "l_norm",
+                           hint="normalised lightness in [-1, 1], colorutils.color.split_lab")
 
 
 def _ab_output(out):
@@ -50,7 +54,7 @@ def predict_raw(model, l_norm, *, batch_size: int = 32) -> np.ndarray:
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
-    x, _ = _as_batch(l_norm)
+    x, _ = _l_batch(l_norm)
     outs = [_ab_output(model(x[i:i + batch_size], training=False)).numpy()
             for i in range(0, int(x.shape[0]), batch_size)]
     return np.concatenate(outs, axis=0)
@@ -95,12 +99,10 @@ def decode_output(output, size, *, method: str = "annealed_mean",
         # across its wrap-around (0.99 -> 0.01) would pass through every other hue.
         if l_norm is None:
             raise ValueError(f"space={space!r} needs l_norm to convert the chroma back to ab.")
-        from colorutils.losses import chroma_to_ab
-
-        l_small = _as_batch(l_norm)[0]
+        l_small = _l_batch(l_norm)[0]
         if tuple(l_small.shape[1:3]) != tuple(ab.shape[1:3]):
             l_small = tf.image.resize(l_small, ab.shape[1:3], method="area")
-        ab = chroma_to_ab(l_small, ab, space)
+        ab = losses.chroma_to_ab(l_small, ab, space)
     if tuple(ab.shape[1:3]) != size:
         ab = tf.image.resize(ab, size, method="bilinear")
     if smooth_sigma:
@@ -136,20 +138,53 @@ def predict_ab(model, l_norm, *, method: str = "annealed_mean",
     np.ndarray
         float32 ``[B, H, W, 2]`` (``[H, W, 2]`` for a single image), ab in Lab units.
     """
-    x, single = _as_batch(l_norm)
+    x, single = _l_batch(l_norm)
     raw = predict_raw(model, x, batch_size=batch_size)
     ab = decode_output(raw, x.shape[1:3], method=method, temperature=temperature,
                        smooth_sigma=smooth_sigma, l_norm=x, space=space)
     return ab[0] if single else ab
 
 
-def colorize(model, l_norm, **kwargs) -> np.ndarray:
-    """RGB in [0, 1] (float32 ``[B, H, W, 3]``): ``recombine(l_norm, predict_ab(model, l_norm))``.
+def check_colorizer(model) -> None:
+    """Raise a one-line :class:`~colorutils.errors.UserError` unless ``model`` colorizes.
 
-    Keyword arguments go to :func:`predict_ab`.
+    A colorization model of the book takes one input ``l_norm`` with one channel and returns a
+    dict with an ``"ab"`` entry (2 channels for regression, ``Q`` logits for classification).
     """
-    from colorutils import color
+    name = getattr(model, "name", type(model).__name__)
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1 or inputs[0].shape[-1] != 1:
+        shapes = ", ".join(str(tuple(i.shape)) for i in inputs) or "unknown"
+        raise UserError(
+            f"model {name!r} is not a colorization model: it takes inputs of shape {shapes}, "
+            "not one lightness channel [H, W, 1]; pass a run folder of a colorization model.")
+    output = getattr(model, "output", None)
+    if not (isinstance(output, dict) and "ab" in output):
+        kind = (f"a dict with keys {sorted(output)}" if isinstance(output, dict)
+                else "a single tensor")
+        raise UserError(
+            f"model {name!r} is not a colorization model: its output is {kind}, not a dict with "
+            "an 'ab' entry; pass a run folder of a colorization model (colorutils.models).")
+    channels = output["ab"].shape[-1]
+    if channels is None or channels < 2:
+        raise UserError(f"model {name!r}: its 'ab' output has {channels} channels; expected 2 "
+                        "(regression) or the number of ab bins (classification).")
 
-    x, single = _as_batch(l_norm)
-    rgb = color.recombine(x, predict_ab(model, x, **kwargs)).numpy().astype(np.float32)
-    return rgb[0] if single else rgb
+
+def load_colorizers(runs: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """Load ``{name: run_dir}`` (e.g. from :func:`colorutils.runs.find_runs`), keeping only
+    colorization models (:func:`check_colorizer`).
+
+    Returns ``({name: model}, notes)``; a run that fails to load or is not a colorization
+    model (a classifier, say) is left out with a note.
+    """
+    loaded, notes = {}, []
+    for name, run_dir in runs.items():
+        try:
+            model = train.load_model(run_dir, compile=False)
+            check_colorizer(model)
+        except Exception as err:  # noqa: BLE001 - reported, not raised: a table of the rest
+            notes.append(f"{name}: not scored ({type(err).__name__}: {first_line(err, 120)}).")
+            continue
+        loaded[name] = model
+    return loaded, notes

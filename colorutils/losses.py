@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorutils import quantize
+from colorutils import color, quantize
 from colorutils.color import AB_SCALE
 
 CHROMA_SPACES = ("lab", "yuv", "hsv")
@@ -88,7 +88,7 @@ class RebalancedCrossEntropy(keras.losses.Loss):
                  sigma: float = quantize.SOFT_SIGMA, name: str = "rebalanced_cross_entropy",
                  reduction: str = "sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.bins = quantize._check_bins(quantize.ab_bins() if bins is None else bins)
+        self.bins = quantize.check_bins(quantize.ab_bins() if bins is None else bins)
         q = self.bins.shape[0]
         if weights is not None:
             weights = np.asarray(weights, np.float32)
@@ -97,7 +97,7 @@ class RebalancedCrossEntropy(keras.losses.Loss):
                                  f"(got shape {weights.shape}); use "
                                  f"colorutils.quantize.rebalance_weights(prior).")
         self.class_weights = weights
-        quantize._check_k_sigma(k, sigma, q)
+        quantize.check_k_sigma(k, sigma, q)
         self.k, self.sigma = int(k), float(sigma)
 
     def call(self, y_true, y_pred):
@@ -188,8 +188,6 @@ def chroma_targets(l_norm, ab, space: str = "lab") -> tf.Tensor:
     ab : tensor [..., 2] Lab units
     """
     _check_space(space)
-    from colorutils import color
-
     ab = tf.cast(ab, tf.float32)
     if space == "lab":
         return ab
@@ -210,8 +208,6 @@ def chroma_to_ab(l_norm, chroma, space: str = "lab") -> tf.Tensor:
     (the true L is put back by :func:`colorutils.color.recombine`).
     """
     _check_space(space)
-    from colorutils import color
-
     chroma = tf.cast(chroma, tf.float32)
     if space == "lab":
         return chroma

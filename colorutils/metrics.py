@@ -15,8 +15,8 @@ metric                     what it rewards                                 refer
 :func:`auc_accuracy`       the share of pixels whose ab lies within a       Zhang et al. 2016
                            threshold, swept 0..150; rebalanced: rare
                            colours count as much as common ones
-:func:`colourfulness`      vivid images (no reference needed); compared to  Hasler & Suesstrunk
-                           the truth by :func:`colourfulness_ratio`         2003
+:func:`colorfulness`      vivid images (no reference needed); compared to  Hasler & Suesstrunk
+                           the truth by :func:`colorfulness_ratio`         2003
 :func:`semantic_           whether a classifier trained on colour photos    Zhang et al. 2016
 interpretability`          still recognises the colorized image
 =========================  ==============================================  =====================
@@ -25,7 +25,7 @@ Conventions: RGB images are ``[B, H, W, 3]`` floats in ``[0, 1]`` (``uint8`` is 
 255); ab images are ``[B, H, W, 2]`` in Lab units (a, b roughly in ``[-128, 127]``).  A single
 image without the batch axis gives a scalar.  Every function returns a ``tf.Tensor``
 (``np.asarray`` turns it into an array).  PSNR and SSIM are meant for RGB images rebuilt from
-the **true** L and the predicted ab (:func:`rebuild_rgb`), so that they measure colour only.
+the **true** L and the predicted ab (:func:`colorutils.color.recombine`), so that they measure colour only.
 
 References
 ----------
@@ -41,38 +41,21 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from colorutils import color, quantize
+from colorutils.arrays import as_batch
+
 #: Largest ab distance of the accuracy sweep of Zhang et al. (2016), in Lab units.
 AUC_MAX_THRESHOLD = 150.0
 #: Window of SSIM (Wang et al. 2004); shrunk to the image side for tiny images.
 SSIM_FILTER_SIZE = 11
 #: Weight of the mean term in the colourfulness of Hasler & Suesstrunk (2003).
-COLOURFULNESS_MEAN_WEIGHT = 0.3
+COLORFULNESS_MEAN_WEIGHT = 0.3
 
 
 # --------------------------------------------------------------------------- input checks
-def _as_batch(x, channels: int, name: str, *, rgb: bool = False):
-    """``x`` as a float32 ``[B, H, W, channels]`` tensor and whether a batch axis was added."""
-    x = tf.convert_to_tensor(x)
-    if x.shape.rank not in (3, 4) or x.shape[-1] != channels:
-        raise ValueError(
-            f"{name} has shape {tuple(x.shape)}; expected [B, H, W, {channels}] or "
-            f"[H, W, {channels}].")
-    if rgb and x.dtype == tf.uint8:
-        x = tf.cast(x, tf.float32) / 255.0
-    x = tf.cast(x, tf.float32)
-    if rgb and tf.executing_eagerly() and tf.size(x) > 0:
-        lo, hi = float(tf.reduce_min(x)), float(tf.reduce_max(x))
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            raise ValueError(
-                f"{name} has values in [{lo:.3g}, {hi:.3g}]; RGB must be floats in [0, 1] "
-                f"(divide by 255 or pass uint8).")
-    single = x.shape.rank == 3
-    return (x[None] if single else x), single
-
-
 def _pair(a, b, channels: int, names: tuple[str, str], *, rgb: bool = False):
-    a, single = _as_batch(a, channels, names[0], rgb=rgb)
-    b, _ = _as_batch(b, channels, names[1], rgb=rgb)
+    a, single = as_batch(a, channels, names[0], rgb=rgb)
+    b, _ = as_batch(b, channels, names[1], rgb=rgb)
     if a.shape.is_fully_defined() and b.shape.is_fully_defined() and a.shape != b.shape:
         raise ValueError(
             f"{names[0]} has shape {tuple(a.shape)} but {names[1]} has {tuple(b.shape)}; "
@@ -86,18 +69,6 @@ def _out(values, single: bool):
 
 
 # --------------------------------------------------------------------------- RGB metrics
-def rebuild_rgb(l_norm, ab):
-    """RGB in ``[0, 1]`` from the true normalised lightness and an ab image (Lab units).
-
-    A thin alias of :func:`colorutils.color.recombine`: every metric on RGB in this book is
-    computed on ``recombine(l_true, ab_pred)`` against ``recombine(l_true, ab_true)``, so the
-    lightness, which the model is given, never counts as an error.
-    """
-    from colorutils import color
-
-    return color.recombine(l_norm, ab)
-
-
 def psnr(rgb_true, rgb_pred, max_val: float = 1.0):
     """Peak signal-to-noise ratio per image, in dB (``tf.image.psnr``).
 
@@ -200,11 +171,9 @@ def pixel_weights(ab_true, weights, bins=None, chunk: int = 65536):
     -------
     tf.Tensor float32 ``[B, H, W]``.
     """
-    ab, _ = _as_batch(ab_true, 2, "ab_true")
+    ab, _ = as_batch(ab_true, 2, "ab_true")
     weights = tf.convert_to_tensor(np.asarray(weights, dtype=np.float32).reshape(-1))
     if bins is None:
-        from colorutils import quantize
-
         bins = quantize.ab_bins(quantize.grid_size_for(int(weights.shape[0])))
     bins = tf.convert_to_tensor(np.asarray(bins, dtype=np.float32))
     if bins.shape.rank != 2 or bins.shape[-1] != 2 or bins.shape[0] != weights.shape[0]:
@@ -273,7 +242,7 @@ def auc_accuracy(ab_true, ab_pred, weights=None, bins=None, *,
 
 
 # --------------------------------------------------------------------------- colourfulness
-def colourfulness(rgb):
+def colorfulness(rgb):
     """Colourfulness of Hasler & Suesstrunk (2003), per image, on the 0-255 scale.
 
     With ``R, G, B`` in ``[0, 255]`` (the paper's scale; our ``[0, 1]`` images are multiplied
@@ -295,7 +264,7 @@ def colourfulness(rgb):
     Hasler, D. and Suesstrunk, S. (2003). Measuring colourfulness in natural images. Proc.
     SPIE 5007, Human Vision and Electronic Imaging VIII, pp. 87-95.
     """
-    x, single = _as_batch(rgb, 3, "rgb", rgb=True)
+    x, single = as_batch(rgb, 3, "rgb", rgb=True)
     x = x * 255.0
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     rg = r - g
@@ -303,19 +272,19 @@ def colourfulness(rgb):
     mean_rg, var_rg = tf.nn.moments(rg, axes=[1, 2])
     mean_yb, var_yb = tf.nn.moments(yb, axes=[1, 2])
     m = (tf.sqrt(tf.maximum(var_rg + var_yb, 0.0))
-         + COLOURFULNESS_MEAN_WEIGHT * tf.sqrt(mean_rg**2 + mean_yb**2))
+         + COLORFULNESS_MEAN_WEIGHT * tf.sqrt(mean_rg**2 + mean_yb**2))
     return _out(m, single)
 
 
-def colourfulness_ratio(rgb_true, rgb_pred, eps: float = 1e-6):
-    """``colourfulness(rgb_pred) / colourfulness(rgb_true)`` per image.
+def colorfulness_ratio(rgb_true, rgb_pred, eps: float = 1e-6):
+    """``colorfulness(rgb_pred) / colorfulness(rgb_true)`` per image.
 
     1 means "as colourful as the photo", below 1 washed out (the usual failure of regression),
     above 1 over-saturated.  NaN where the reference itself is gray (colourfulness below
     ``eps``): the ratio is undefined there.
     """
     a, b, single = _pair(rgb_true, rgb_pred, 3, ("rgb_true", "rgb_pred"), rgb=True)
-    mt, mp = colourfulness(a), colourfulness(b)
+    mt, mp = colorfulness(a), colorfulness(b)
     ratio = tf.where(mt > eps, mp / tf.maximum(mt, eps), tf.fill(tf.shape(mt), np.nan))
     return _out(ratio, single)
 
@@ -336,7 +305,7 @@ def _logits(classifier, rgb, batch_size: int):
 
 def classifier_correct(classifier, rgb, labels, batch_size: int = 64):
     """Whether ``classifier`` (RGB in ``[0, 1]`` -> logits) labels each image right: bool ``[B]``."""
-    x, _ = _as_batch(rgb, 3, "rgb", rgb=True)
+    x, _ = as_batch(rgb, 3, "rgb", rgb=True)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)
     if labels.shape[0] != x.shape[0]:
         raise ValueError(f"labels has {labels.shape[0]} entries for {x.shape[0]} images.")
@@ -346,9 +315,7 @@ def classifier_correct(classifier, rgb, labels, batch_size: int = 64):
 
 def gray_rgb(rgb):
     """The gray version of RGB images: true L, ``a = b = 0`` (the "gray" baseline)."""
-    from colorutils import color
-
-    x, single = _as_batch(rgb, 3, "rgb", rgb=True)
+    x, single = as_batch(rgb, 3, "rgb", rgb=True)
     lab = color.rgb_to_lab(x)
     gray = color.lab_to_rgb(tf.concat([lab[..., :1], tf.zeros_like(lab[..., 1:])], -1))
     return _out(gray, single)
@@ -401,15 +368,15 @@ def colorization_metrics(l_norm, ab_true, ab_pred, weights=None, bins=None,
                          rgb_true=None) -> dict[str, np.ndarray]:
     """Every per-image metric of one batch, as numpy arrays ``[B]``.
 
-    RGB metrics compare ``rebuild_rgb(l_norm, ab_pred)`` with ``rgb_true`` (default
-    ``rebuild_rgb(l_norm, ab_true)``).  Keys: ``psnr``, ``ssim``, ``ab_distance``,
-    ``auc``, ``auc_rebalanced`` (only with ``weights``), ``colourfulness``,
-    ``colourfulness_true``, ``colourfulness_ratio``.
+    RGB metrics compare ``color.recombine(l_norm, ab_pred)`` with ``rgb_true`` (default
+    ``color.recombine(l_norm, ab_true)``).  Keys: ``psnr``, ``ssim``, ``ab_distance``,
+    ``auc``, ``auc_rebalanced`` (only with ``weights``), ``colorfulness``,
+    ``colorfulness_true``, ``colorfulness_ratio``.
     """
     ab_pred = tf.convert_to_tensor(ab_pred, tf.float32)
     if rgb_true is None:
-        rgb_true = rebuild_rgb(l_norm, ab_true)
-    rgb_pred = rebuild_rgb(l_norm, ab_pred)
+        rgb_true = color.recombine(l_norm, ab_true)
+    rgb_pred = color.recombine(l_norm, ab_pred)
     out = {
         "psnr": psnr(rgb_true, rgb_pred),
         "ssim": ssim(rgb_true, rgb_pred),
@@ -418,7 +385,7 @@ def colorization_metrics(l_norm, ab_true, ab_pred, weights=None, bins=None,
     }
     if weights is not None:
         out["auc_rebalanced"] = auc_accuracy(ab_true, ab_pred, weights, bins)
-    out["colourfulness"] = colourfulness(rgb_pred)
-    out["colourfulness_true"] = colourfulness(rgb_true)
-    out["colourfulness_ratio"] = colourfulness_ratio(rgb_true, rgb_pred)
+    out["colorfulness"] = colorfulness(rgb_pred)
+    out["colorfulness_true"] = colorfulness(rgb_true)
+    out["colorfulness_ratio"] = colorfulness_ratio(rgb_true, rgb_pred)
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

@@ -41,6 +41,10 @@ set).  A class that no training pixel can belong to only costs parameters, so th
 does not change the method; the book uses the exact sRGB set, and any model built with
 ``num_bins = len(ab_bins())`` follows it.
 
+This module is longer than the library's 500-line guide on purpose: it is one recipe, and its
+parts (bins, soft encoding, prior, decoding) share the bin set, its checks and its lookup table;
+a chapter reads it top to bottom as the method of the paper.
+
 References
 ----------
 Zhang, R., Isola, P., Efros, A. A. (2016). Colorful Image Colorization. ECCV.
@@ -55,6 +59,8 @@ import itertools
 
 import numpy as np
 import tensorflow as tf
+
+from colorutils import color
 
 GRID_SIZE = 10
 """Side of the square ab cells, in Lab units (Zhang et al.: 10)."""
@@ -82,8 +88,6 @@ _EDGE_SAMPLES = 20001
 
 def _srgb_to_ab_numpy(rgb: np.ndarray) -> np.ndarray:
     """ab of sRGB colours in [0, 1] (float64 numpy; the formula of colorutils.color)."""
-    from colorutils import color
-
     lab = color.rgb_to_lab(tf.constant(rgb, tf.float64)).numpy()
     return lab[:, 1:]
 
@@ -223,7 +227,8 @@ def _grid_of(bins: np.ndarray) -> float:
 # Encoding
 # --------------------------------------------------------------------------------------------
 
-def _check_bins(bins) -> np.ndarray:
+def check_bins(bins) -> np.ndarray:
+    """``bins`` as float32 ``[Q, 2]`` ab centres, or a ValueError naming the expected shape."""
     bins = np.asarray(bins, np.float32)
     if bins.ndim != 2 or bins.shape[1] != 2 or bins.shape[0] < 1:
         raise ValueError(f"bins has shape {bins.shape}; expected [Q, 2] ab centres "
@@ -274,7 +279,8 @@ def _candidate_table(bins_bytes: bytes, q: int, k: int):
     return table, bins_ext[table].reshape(len(table), 2 * m), n
 
 
-def _check_k_sigma(k, sigma, q):
+def check_k_sigma(k, sigma, q):
+    """Refuse soft-encoding neighbours outside ``1..q`` or a non-positive width."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= q:
         raise ValueError(f"k={k!r} must be an integer between 1 and the number of bins ({q}).")
     if not sigma > 0:
@@ -298,9 +304,9 @@ def soft_encode_sparse(ab, bins, k: int = SOFT_K, sigma: float = SOFT_SIGMA):
     weights : tf.Tensor float32 [..., k]
         Gaussian weights ``exp(-d²/2σ²)`` normalised to sum 1.
     """
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     q = bins.shape[0]
-    _check_k_sigma(k, sigma, q)
+    check_k_sigma(k, sigma, q)
     table, coords, n = _candidate_table(bins.tobytes(), q, int(k))
     m = table.shape[1]
     flat, lead = _flat_ab(ab)
@@ -345,7 +351,7 @@ def soft_encode(ab, bins, k: int = SOFT_K, sigma: float = SOFT_SIGMA) -> tf.Tens
     tf.Tensor
         float32 ``[..., Q]``; every pixel's row sums to 1.
     """
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     q = bins.shape[0]
     idx, w = soft_encode_sparse(ab, bins, k, sigma)
     lead = tf.shape(idx)[:-1]
@@ -357,7 +363,7 @@ def soft_encode(ab, bins, k: int = SOFT_K, sigma: float = SOFT_SIGMA) -> tf.Tens
 
 def nearest_bin(ab, bins) -> tf.Tensor:
     """Index of the nearest bin centre of every ab value: [..., 2] -> int32 [...]."""
-    idx, _ = soft_encode_sparse(ab, _check_bins(bins), k=1)
+    idx, _ = soft_encode_sparse(ab, check_bins(bins), k=1)
     return idx[..., 0]
 
 
@@ -385,7 +391,7 @@ def smooth_prior(prior, bins, sigma: float = SOFT_SIGMA) -> np.ndarray:
     and read back at the bins; mass that leaves the gamut is dropped before renormalising.
     ``sigma <= 0`` only renormalises.
     """
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     prior = np.asarray(prior, np.float64)
     if sigma is None or sigma <= 0:
         return prior / prior.sum()
@@ -443,7 +449,7 @@ def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
     ValueError
         If no colour pixel was seen.
     """
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     q = bins.shape[0]
     bins_t = bins  # captured constant
 
@@ -452,12 +458,12 @@ def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
         ab = tf.cast(ab, tf.float32)
         if ab.shape.rank == 3:
             ab = ab[None]
-        colourful = tf.reduce_any(tf.abs(ab) > gray_threshold, axis=[1, 2, 3])  # [B]
+        colorful = tf.reduce_any(tf.abs(ab) > gray_threshold, axis=[1, 2, 3])  # [B]
         idx = nearest_bin(ab, bins_t)  # [B, H, W]
-        weights = tf.broadcast_to(tf.cast(colourful, tf.float64)[:, None, None], tf.shape(idx))
+        weights = tf.broadcast_to(tf.cast(colorful, tf.float64)[:, None, None], tf.shape(idx))
         counts = tf.math.bincount(tf.reshape(idx, [-1]), weights=tf.reshape(weights, [-1]),
                                   minlength=q, maxlength=q, dtype=tf.float64)
-        return counts, tf.reduce_sum(tf.cast(colourful, tf.int32))
+        return counts, tf.reduce_sum(tf.cast(colorful, tf.int32))
 
     counts = np.zeros(q, np.float64)
     n_images = 0
@@ -539,7 +545,7 @@ def decode(logits, bins, method: str = "annealed_mean", temperature: float = TEM
     tf.Tensor
         float32 ``[..., 2]`` ab in Lab units.
     """
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     if method not in DECODE_METHODS:
         raise ValueError(f"method={method!r}; use one of {', '.join(DECODE_METHODS)}.")
     x = tf.cast(tf.convert_to_tensor(logits), tf.float32)

@@ -135,7 +135,7 @@ def photo_path(photo: Photo) -> str:
 
 def read_photo(photo: Photo) -> np.ndarray:
     """The photo as uint8 RGB ``[H, W, 3]`` (decoded with Pillow)."""
-    from PIL import Image
+    from PIL import Image  # start-up: only when the sample set is (re)built
 
     with Image.open(photo_path(photo)) as im:
         return np.asarray(im.convert("RGB"))
@@ -193,7 +193,7 @@ def build(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.n
         ``[N]`` (index into ``class_names``) and ``{split}_boxes`` int32 ``[N, 3]``
         (top, left, side in the source photo) for each split, plus ``class_names``.
     """
-    from PIL import Image
+    from PIL import Image  # start-up: only when the sample set is (re)built
 
     out: dict[str, list] = {}
     for label, photo in enumerate(PHOTOS):
@@ -288,10 +288,11 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
 
     Returns the matplotlib ``Figure``.
     """
+    # start-up: pyplot loads only when the figure is drawn
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
-    colours = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
+    colors = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
     arrays = load_arrays()
     nrows = -(-len(PHOTOS) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.8),
@@ -305,12 +306,12 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
         for split, boxes in split_regions(*rgb.shape[:2]).items():
             for top, bottom, left, right in boxes:
                 ax.add_patch(Rectangle((left, top), right - left, bottom - top,
-                                       color=colours[split], alpha=0.18, lw=0))
+                                       color=colors[split], alpha=0.18, lw=0))
             for y, x, side in arrays[f"{split}_boxes"][arrays[f"{split}_labels"] == label]:
                 ax.add_patch(Rectangle((x, y), side, side, fill=False, lw=0.6,
-                                       edgecolor=colours[split]))
+                                       edgecolor=colors[split]))
         ax.set_title(f"{label}: {photo.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=8)
-    fig.legend(handles=[Patch(color=c, label=s) for s, c in colours.items()],
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in colors.items()],
                loc="outside lower center", ncol=3, fontsize=8)
     fig.suptitle("Sample set: bands (shaded) and crop boxes (outlined) of each split",
                  fontsize=10)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from colorutils import runs
+
 SCALES = ("smoke", "book", "full")
 SCALE_ENV_VAR = "COLORBOOK_SCALE"
-RUNS_ENV_VAR = "COLORBOOK_RUNS"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,13 +45,27 @@ class Settings:
         return dataclasses.asdict(self)
 
     def run_dir(self, name: str) -> str:
-        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``.
+        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``
+        (:func:`colorutils.runs.run_path`)."""
+        return runs.run_path(self.run_root, self.scale, self.dataset, name)
 
-        Keeping scale and dataset in the path means a smoke run never collides with a book
-        run, and a chapter can reuse (not retrain) a model an earlier chapter finished.
+    def describe(self) -> str:
+        """One line for a chapter's output: dataset, scale and budget.
+
+        >>> resolve("smoke", "cifar10").describe()
+        'cifar10 at scale smoke: 32 px, batch 16, 1 epoch, width 0.25, seed 0, 64 training images'
         """
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)
-        return os.path.join(self.run_root, self.scale, slug, name)
+        photos = ("all training images" if self.train_images is None
+                  else f"{self.train_images} training images")
+        seeds = ", ".join(map(str, self.seeds))
+        return (f"{self.dataset} at scale {self.scale}: {self.image_size} px, batch "
+                f"{self.batch_size}, {self.epochs} epoch{'s' * (self.epochs != 1)}, width "
+                f"{self.width:g}, seed{'s' * (len(self.seeds) != 1)} {seeds}, {photos}")
+
+    def chapter_file(self, notebook: str) -> str:
+        """Where chapter ``notebook`` writes the numbers its prose quotes
+        (:func:`colorutils.runs.chapter_path`)."""
+        return runs.chapter_path(self.run_root, self.scale, self.dataset, notebook)
 
 
 PRESETS: dict[str, dict] = {
@@ -68,12 +83,7 @@ def default_scale() -> str:
     return os.environ.get(SCALE_ENV_VAR, "book")
 
 
-def default_run_root() -> str:
-    """Where run folders go: ``$COLORBOOK_RUNS`` or ``runs`` under the working directory."""
-    return os.environ.get(RUNS_ENV_VAR, "runs")
-
-
-def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
+def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             **overrides) -> Settings:
     """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.
 
@@ -86,7 +96,7 @@ def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
         ``folder:PATH``).
     run_root : str, optional
         Folder under which the chapter writes its run folders (a Google Drive path on Colab);
-        default :func:`default_run_root`.
+        default :func:`colorutils.runs.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
     **overrides
         Any field of :class:`Settings`; ``None`` means "use the preset".
 
@@ -116,5 +126,26 @@ def resolve(scale: str, dataset: str = "sample", run_root: str | None = None,
     if values["width"] <= 0:
         raise ValueError(f"width={values['width']!r} must be positive.")
     values["seeds"] = tuple(int(s) for s in values["seeds"])
-    return Settings(scale=scale, dataset=dataset, run_root=run_root or default_run_root(),
+    return Settings(scale=scale, dataset=dataset, run_root=run_root or runs.default_root(),
                     **values)
+
+
+def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar10",
+                    run_root: str | None = None, **given) -> Settings:
+    """:func:`resolve` with a chapter's own presets between the scale's and the reader's.
+
+    Every knob in ``given`` that is ``None`` takes the chapter's preset for ``scale``
+    (``presets[scale]``), then the scale's (:data:`PRESETS`); a value given explicitly wins.
+
+    Examples
+    --------
+    >>> cfg = resolve_chapter("smoke", {"smoke": dict(epochs=2)}, epochs=None, width=0.5)
+    >>> cfg.epochs, cfg.width, cfg.image_size
+    (2, 0.5, 32)
+    """
+    if scale not in PRESETS:
+        return resolve(scale, dataset=dataset)  # the message naming the scales
+    chapter = presets.get(scale, {})
+    merged = {k: (v if v is not None else chapter.get(k)) for k, v in given.items()}
+    merged.update({k: v for k, v in chapter.items() if k not in given})
+    return resolve(scale, dataset=dataset, run_root=run_root, **merged)

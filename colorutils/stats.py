@@ -29,12 +29,14 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from colorutils import tables
+
 CONFIDENCE = 0.95
 
 
 def _t_quantile(p: float, dof: int) -> float:
     """The ``p`` quantile of Student's t distribution with ``dof`` degrees of freedom."""
-    from scipy import stats
+    from scipy import stats  # start-up: scipy loads only when an interval is computed
 
     return float(stats.t.ppf(p, dof))
 
@@ -277,29 +279,43 @@ def summarize_records(records: Sequence[Mapping], metrics: Sequence[str], by: st
     return out
 
 
-def markdown_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Sequence[str],
-                   digits: int = 3, labels: Mapping[str, str] | None = None) -> str:
-    """A Markdown table: one row per arm, one ``mean ± std`` column per metric (and ``n``).
+def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Sequence[str],
+                  digits: int = 3, labels: Mapping[str, str] | None = None,
+                  best: Mapping[str, str] | None = None,
+                  reference_rows: Sequence[str] = (), caption: str | None = None
+                  ) -> tables.Table:
+    """A results table: one row per arm, ``n``, one ``mean ± std`` column per metric.
 
-    Display it in a notebook with ``IPython.display.Markdown(markdown_table(...))``.
+    Parameters
+    ----------
+    summaries : ``{arm: {metric: Summary}}`` (:func:`summarize_records`)
+    metrics : sequence of str
+        The columns, in order.
+    digits : int
+        Decimals of means and standard deviations.
+    labels : mapping, optional
+        Display names of metrics (headers, with units) and of arms (first column).
+    best : mapping ``metric -> "max" | "min" | "one"``, optional
+        Mark the best mean of these metrics (:class:`colorutils.tables.Table`).
+    reference_rows : sequence of str
+        Arms shown but never marked best (e.g. the ground truth).
+    caption : str, optional
+        A line under the table (:class:`colorutils.tables.Table`).
+
+    Returns
+    -------
+    colorutils.tables.Table
+        Displayed as HTML in a notebook; ``.to_markdown()`` for a file.
     """
     labels = dict(labels or {})
-    head = "| arm | n | " + " | ".join(labels.get(m, m) for m in metrics) + " |"
-    rule = "|---|---|" + "---|" * len(metrics)
-    rows = [head, rule]
-    for arm, by_metric in summaries.items():
-        n = max((s.n for s in by_metric.values()), default=0)
-        cells = []
-        for m in metrics:
-            s = by_metric.get(m)
-            if s is None:
-                cells.append("")
-            elif s.has_spread:
-                cells.append(f"{s.mean:.{digits}f} ± {s.std:.{digits}f}")
-            else:
-                cells.append(f"{s.mean:.{digits}f}")
-        rows.append(f"| {labels.get(arm, arm)} | {n} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    rows = [{"arm": labels.get(arm, arm),
+             "n": max((s.n for s in by_metric.values()), default=0),
+             **{m: by_metric.get(m) for m in metrics}}
+            for arm, by_metric in summaries.items()]
+    columns = {"arm": "arm", "n": "n", **{m: labels.get(m, m) for m in metrics}}
+    return tables.Table(rows, columns, best=best, digits=digits,
+                        reference_rows=[labels.get(r, r) for r in reference_rows],
+                        caption=caption)
 
 
 def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:
@@ -332,7 +348,7 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # start-up: only when the figure is drawn
 
     if arms is None:
         arms = list(dict.fromkeys(r[by] for r in records if metric in r))
@@ -343,7 +359,7 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
         _, ax = plt.subplots(figsize=(1.6 + 1.4 * len(arms), 3.2))
     seeds = sorted({r.get("seed", 0) for r in records if r[by] in arms and metric in r})
     offsets = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(1)
-    colours = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab10")
     for k, seed in enumerate(seeds):
         xs, ys = [], []
         for i, arm in enumerate(arms):
@@ -352,8 +368,8 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
             if vals:
                 xs.append(i + offsets[k])
                 ys.append(float(vals[0]))
-        ax.plot(xs, ys, "-", color=colours(k % 10), alpha=0.25, lw=1)
-        ax.plot(xs, ys, "o", color=colours(k % 10), ms=5, label=f"seed {seed}")
+        ax.plot(xs, ys, "-", color=colors(k % 10), alpha=0.25, lw=1)
+        ax.plot(xs, ys, "o", color=colors(k % 10), ms=5, label=f"seed {seed}")
     for i, arm in enumerate(arms):
         vals = values_of(records, arm, metric, by)
         if not vals:

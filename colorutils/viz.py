@@ -1,7 +1,8 @@
 """Figures used by several chapters.
 
 Every function returns the matplotlib ``Figure`` so that a notebook can save or tweak it, and
-gives each figure a title (and axes labels where the axes mean something).
+gives each figure a title (and axes labels where the axes mean something).  The block diagrams
+of the model zoo are :mod:`colorutils.blocks`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, LogNorm
+
+from colorutils import color
 
 
 def _as_display(image) -> np.ndarray:
@@ -138,8 +142,6 @@ def ab_plane(lightness: float, extent: float | None = None, resolution: int = 20
         the smallest a.
     in_gamut : np.ndarray, bool [resolution, resolution]
     """
-    from colorutils import color
-
     extent = color.AB_SCALE if extent is None else float(extent)
     a = np.linspace(-extent, extent, resolution, dtype=np.float32)
     b = a[::-1]
@@ -158,8 +160,6 @@ def plot_ab_gamut(lightness: Sequence[float] = (25, 50, 75, 90), extent: float |
 
     The in-gamut fraction of the square is written in each panel's title.
     """
-    from colorutils import color
-
     extent = color.AB_SCALE if extent is None else float(extent)
     lightness = list(lightness)
     fig, axes = plt.subplots(1, len(lightness), figsize=(size * len(lightness), size + 0.6),
@@ -193,10 +193,6 @@ def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
     lightness_outline : float, optional
         Draw the sRGB gamut boundary at this L for reference (None: no outline).
     """
-    from matplotlib.colors import LogNorm
-
-    from colorutils import color
-
     extent = color.AB_SCALE if extent is None else float(extent)
     ab = np.asarray(ab, dtype=np.float64).reshape(-1, 2)
     if ab.size == 0:
@@ -239,10 +235,6 @@ def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size:
     rgb : array_like [H, W, 3]
         uint8 or float in [0, 1].
     """
-    from matplotlib.colors import LinearSegmentedColormap
-
-    from colorutils import color
-
     green_red = LinearSegmentedColormap.from_list("a", ["#1a9641", "#ffffff", "#d7191c"])
     blue_yellow = LinearSegmentedColormap.from_list("b", ["#2c7bb6", "#ffffff", "#e6c619"])
     arr = np.asarray(rgb)
@@ -277,83 +269,5 @@ def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_blocks(graph, title: str = "Architecture", colors: Mapping[str, str] | None = None,
-                box_width: float = 2.3, box_height: float = 1.0):
-    """Draw a block diagram of a model from :func:`colorutils.models.block_graph`.
-
-    One box per block (name, number of layers, parameters, output shapes at the probe size),
-    placed in columns along the data flow, with an arrow for every connection. It is the
-    fallback of ``keras.utils.plot_model`` where pydot and graphviz are missing, and it shows
-    the measured shapes rather than ``None``.
-
-    Parameters
-    ----------
-    graph : colorutils.models.BlockGraph
-    title : str
-    colors : mapping block name -> matplotlib colour, optional
-    """
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    columns: dict[int, list] = {}
-    for block in graph.blocks:
-        columns.setdefault(block.column, []).append(block)
-    pos = {}
-    xgap, ygap = box_width + 0.9, box_height + 0.6
-    preds: dict[str, list[str]] = {}
-    for src, dst in graph.edges:
-        preds.setdefault(dst, []).append(src)
-    for col in sorted(columns):  # barycentre layout: a block sits level with its inputs
-        wanted = {}
-        for block in columns[col]:
-            ys = [pos[p][1] for p in preds.get(block.name, []) if p in pos]
-            wanted[block.name] = float(np.mean(ys)) if ys else 0.0
-        blocks = sorted(columns[col], key=lambda b: -wanted[b.name])
-        centre, n = float(np.mean(list(wanted.values()))), len(blocks)
-        for i, block in enumerate(blocks):
-            pos[block.name] = (col * xgap, centre + ((n - 1) / 2 - i) * ygap)
-    nrows = max(len(b) for b in columns.values())
-    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.65 * xgap * len(columns))),
-                                    max(2.5, 0.9 * ygap * nrows + 1)))
-    palette = plt.get_cmap("tab10")
-    for i, block in enumerate(graph.blocks):
-        x, y = pos[block.name]
-        face = (colors or {}).get(block.name, palette(i % 10))
-        ax.add_patch(FancyBboxPatch((x - box_width / 2, y - box_height / 2), box_width,
-                                    box_height, boxstyle="round,pad=0.05", facecolor=face,
-                                    alpha=0.35, edgecolor="black"))
-        shapes = ", ".join("x".join(str(s) for s in shape) for shape in block.shapes[:2])
-        params = f"{block.params / 1e6:.2f}M" if block.params >= 1e5 else f"{block.params:,}"
-        ax.text(x, y, f"{block.name}\n{len(block.layers)} layers, {params} params\n{shapes}",
-                ha="center", va="center", fontsize=7)
-    for src, dst in graph.edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        if x1 > x0:
-            start, end = (x0 + box_width / 2, y0), (x1 - box_width / 2, y1)
-        elif x1 < x0:
-            start, end = (x0 - box_width / 2, y0), (x1 + box_width / 2, y1)
-        else:
-            sign = 1 if y1 > y0 else -1
-            start, end = (x0, y0 + sign * box_height / 2), (x1, y1 - sign * box_height / 2)
-        # an edge that skips a column bends further, so it does not cross the box between
-        skips = abs(round((x1 - x0) / xgap)) > 1
-        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
-                                     color="0.25",
-                                     connectionstyle=f"arc3,rad={0.55 if skips else 0.05}"))
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - box_width, max(xs) + box_width)
-    ax.set_ylim(min(ys) - 1.5 * box_height, max(ys) + box_height)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("data flow (left to right)")
-    ax.set_ylabel("parallel paths")
-    in_shape = "x".join(str(s) for s in graph.input_shape)
-    ax.set_title(f"{title} (shapes for a {in_shape} input)")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
     fig.tight_layout()
     return fig

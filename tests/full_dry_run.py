@@ -1,4 +1,4 @@
-"""``make test-full``: every chapter that trains a model, at ``scale="full"``, small enough for a CPU.
+"""``make test-full``: every chapter that trains a model (or times training), at ``scale="full"``, small enough for a CPU.
 
 ``scale="full"`` is what students run on a Colab GPU: 128 px photos, the fusion network's
 224 px global path, full-width networks, the backbone of Deep Koalarization, the experiment
@@ -42,6 +42,8 @@ NOTEBOOKS = ROOT / "notebooks"
 #: Per chapter (notebook stem): the parameters that shrink its full-scale run to CPU size.
 #: ``{work}`` in a string value is replaced by the dry run's work folder.
 OVERRIDES: dict[str, dict] = {
+    # Times six training steps of the book's U-Net at 128 px, batch 64, after its statistics.
+    "00_data": dict(train_images=128),
     "02_regression_vs_classification": dict(epochs=1, train_images=32, eval_images=16,
                                             seeds=[0]),
     "03_rebalancing_and_decoding": dict(epochs=1, train_images=32, eval_images=16, seeds=[0]),

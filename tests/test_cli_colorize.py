@@ -189,7 +189,8 @@ def test_colour_input_is_reduced_to_lightness(model):
 
 
 def test_model_runs_at_training_size_keeping_aspect():
-    from colorutils.colorize import model_shape, training_size
+    from colorutils.colorize import model_shape
+    from colorutils.runs import training_size
 
     assert model_shape(3000, 4000, 48) == (48, 64)
     assert model_shape(4000, 3000, 48) == (64, 48)
@@ -276,7 +277,9 @@ def test_a_model_of_the_wrong_kind_is_one_line_with_status_2(classifier_file, tm
 
 def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
     """Training size and chroma space come from the run folder (also via its .keras file)."""
-    from colorutils.colorize import read_run_config, run_space, training_size
+    from colorutils.runs import chroma_space as run_space
+    from colorutils.runs import find_config as read_run_config
+    from colorutils.runs import training_size
 
     config = json.loads((run_dir / "config.json").read_text())
     assert training_size(config) == TRAIN_SIZE

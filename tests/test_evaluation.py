@@ -43,8 +43,8 @@ def test_table_has_one_row_per_method_and_image_and_ground_truth_tops():
     gt = summary["ground_truth"]
     assert gt["n"] == 6 and np.isnan(gt["psnr"])  # infinite PSNR reported as n/a
     assert gt["ssim"] == pytest.approx(1.0, abs=1e-4) and gt["auc"] == pytest.approx(1.0)
-    assert gt["colourfulness_ratio"] == pytest.approx(1.0, rel=1e-4)
-    assert summary["gray"]["colourfulness"] < 1.0
+    assert gt["colorfulness_ratio"] == pytest.approx(1.0, rel=1e-4)
+    assert summary["gray"]["colorfulness"] < 1.0
     for name in ("const", "gray", "mean_ab"):
         assert summary[name]["auc"] < 1.0 and summary[name]["ab_distance"] > 0
     assert "auc_rebalanced" not in gt and "correct" not in gt
@@ -100,7 +100,8 @@ def test_csv_markdown_and_errors(tmp_path):
     summary = list(csv.DictReader(open(table.to_csv(tmp_path / "s.csv", summary=True))))
     assert [r["method"] for r in summary] == ["gray", "ground_truth"]
     md = table.to_markdown()
-    assert md.splitlines()[0].startswith("| method | n | psnr") and "n/a" in md
+    assert md.splitlines()[0].startswith("| method | images | PSNR (dB) ↑") and "n/a" in md
+    assert "<strong>" in table._repr_html_()  # the best value of a column is marked
     assert "ground_truth" in table.format()
     with pytest.raises(ValueError, match="unknown baselines"):
         evaluation.evaluate(None, (l_norm, ab), baselines=("grey",))
@@ -176,7 +177,7 @@ def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path, capsys):
 def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     import json
 
-    from colorutils import models
+    from colorutils import inference, models, runs
 
     def run(name, size, finished=True, model=None):
         d = tmp_path / name
@@ -190,20 +191,20 @@ def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     run("b_other_size", 32)
     run("c_unfinished", 16, finished=False)
     run("d_classifier", 16, model=models.rgb_classifier(3, width=0.125))
-    runs, notes = evaluation.find_runs(tmp_path, image_size=16)
-    assert list(runs) == ["a_regression", "d_classifier"]
+    found, notes = runs.find_runs(tmp_path, image_size=16)
+    assert list(found) == ["a_regression", "d_classifier"]
     assert any("b_other_size" in n and "32 px" in n for n in notes)
-    loaded, notes = evaluation.load_runs(runs)
+    loaded, notes = inference.load_colorizers(found)
     assert list(loaded) == ["a_regression"] and "d_classifier" in notes[0]
-    assert evaluation.find_runs(tmp_path / "missing") == ({}, [])
-    assert len(evaluation.find_runs(tmp_path, max_runs=1)[0]) == 1
-    assert list(evaluation.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
+    assert runs.find_runs(tmp_path / "missing") == ({}, [])
+    assert len(runs.find_runs(tmp_path, max_runs=1)[0]) == 1
+    assert list(runs.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
     # runs one level down (chapter groups) and runs named explicitly
     (tmp_path / "group").mkdir()
     (tmp_path / "a_regression").rename(tmp_path / "group" / "reg")
-    assert list(evaluation.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
-    runs, notes = evaluation.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
-    assert runs == {"r": str(tmp_path / "group" / "reg")} and "m: no finished run" in notes[0]
+    assert list(runs.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
+    found, notes = runs.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
+    assert found == {"r": str(tmp_path / "group" / "reg")} and "m: no finished run" in notes[0]
 
 
 def test_colorutils_evaluate_is_the_evaluation_function():
@@ -235,4 +236,4 @@ def test_baselines_on_real_photos_show_the_metrics_disagree():
     # PSNR prefers gray to the mean colour; the ab metrics prefer the mean colour
     assert gray["psnr"] > mean["psnr"]
     assert mean["auc"] > gray["auc"] and mean["ab_distance"] < gray["ab_distance"]
-    assert gray["colourfulness"] < 0.5 < truth["colourfulness"]
+    assert gray["colorfulness"] < 0.5 < truth["colorfulness"]

@@ -111,32 +111,32 @@ def test_pixel_weights_checks_bins_against_weights():
 
 
 # ------------------------------------------------------------------ colourfulness
-def test_gray_image_has_zero_colourfulness():
+def test_gray_image_has_zero_colorfulness():
     g = _rng().uniform(size=(2, 8, 8, 1)).astype(np.float32)
-    np.testing.assert_allclose(metrics.colourfulness(np.repeat(g, 3, -1)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(metrics.colorfulness(np.repeat(g, 3, -1)), 0.0, atol=1e-3)
 
 
-def test_colourfulness_matches_hasler_suesstrunk_formula():
+def test_colorfulness_matches_hasler_suesstrunk_formula():
     rgb = _rng(4).uniform(size=(5, 9, 9, 3)).astype(np.float32)
     x = rgb.astype(np.float64) * 255
     rg = x[..., 0] - x[..., 1]
     yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
     want = (np.sqrt(rg.std(axis=(1, 2)) ** 2 + yb.std(axis=(1, 2)) ** 2)
             + 0.3 * np.sqrt(rg.mean(axis=(1, 2)) ** 2 + yb.mean(axis=(1, 2)) ** 2))
-    np.testing.assert_allclose(metrics.colourfulness(rgb), want, rtol=1e-4)
+    np.testing.assert_allclose(metrics.colorfulness(rgb), want, rtol=1e-4)
     # a uniform pure red is colourful only through the mean term: 0.3 * |(255, 127.5)|
     red = np.zeros((4, 4, 3), np.float32)
     red[..., 0] = 1.0
-    assert float(metrics.colourfulness(red)) == pytest.approx(0.3 * np.hypot(255, 127.5), rel=1e-4)
+    assert float(metrics.colorfulness(red)) == pytest.approx(0.3 * np.hypot(255, 127.5), rel=1e-4)
 
 
 def test_colourfulness_ratio_is_one_for_truth_and_nan_for_gray_reference():
     rgb = _rng(5).uniform(size=(2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(metrics.colourfulness_ratio(rgb, rgb), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(metrics.colorfulness_ratio(rgb, rgb), 1.0, rtol=1e-5)
     gray = np.repeat(rgb[..., :1], 3, -1)
-    r = np.asarray(metrics.colourfulness_ratio(gray, rgb))
+    r = np.asarray(metrics.colorfulness_ratio(gray, rgb))
     assert np.all(np.isnan(r))
-    assert np.all(np.asarray(metrics.colourfulness_ratio(rgb, gray)) < 0.01)
+    assert np.all(np.asarray(metrics.colorfulness_ratio(rgb, gray)) < 0.01)
 
 
 # ------------------------------------------------------------------ semantic interpretability
@@ -166,7 +166,7 @@ def test_colorization_metrics_rebuilds_rgb_from_true_l():
     perfect = metrics.colorization_metrics(l_norm, ab, ab, weights=np.ones(2), bins=np.zeros((2, 2)))
     np.testing.assert_allclose(perfect["ssim"], 1.0, atol=1e-4)
     np.testing.assert_allclose(perfect["auc"], 1.0)
-    np.testing.assert_allclose(perfect["colourfulness_ratio"], 1.0, rtol=1e-4)
+    np.testing.assert_allclose(perfect["colorfulness_ratio"], 1.0, rtol=1e-4)
     gray = metrics.colorization_metrics(l_norm, ab, np.zeros_like(ab))
-    assert np.all(gray["colourfulness"] < 1.0) and np.all(gray["psnr"] < 60)
-    np.testing.assert_allclose(metrics.colourfulness(metrics.gray_rgb(rgb)), 0.0, atol=0.5)
+    assert np.all(gray["colorfulness"] < 1.0) and np.all(gray["psnr"] < 60)
+    np.testing.assert_allclose(metrics.colorfulness(metrics.gray_rgb(rgb)), 0.0, atol=0.5)

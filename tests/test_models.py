@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorutils import models
+from colorutils import blocks, compiling, models
 from colorutils.color import AB_SCALE
 
 Q = 12  # a small number of ab bins keeps the tests fast
@@ -215,7 +215,7 @@ def test_bad_arguments_name_the_argument_and_value(call, match):
 
 def test_block_graph_of_the_fusion_net_measures_both_paths():
     model = models.fusion_net(None, 4, W, global_size=32)
-    graph = models.block_graph(model, input_size=96)
+    graph = blocks.block_graph(model, input_size=96)
     names = [b.name for b in graph.blocks]
     for name in ("l_norm", "resize", "low", "mid", "global", "fusion", "color", "ab", "label"):
         assert name in names
@@ -240,10 +240,8 @@ def test_plot_blocks_draws_one_box_per_block():
     matplotlib.use("Agg")
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    from colorutils import viz
-
-    graph = models.block_graph(models.unet("regression", None, W, depth=2), input_size=32)
-    fig = viz.plot_blocks(graph, title="U-Net")
+    graph = blocks.block_graph(models.unet("regression", None, W, depth=2), input_size=32)
+    fig = blocks.plot_blocks(graph, title="U-Net")
     ax = fig.axes[0]
     assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == len(graph.blocks)
     assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == len(graph.edges)
@@ -252,33 +250,33 @@ def test_plot_blocks_draws_one_box_per_block():
     assert "bottleneck" in texts and "8x8x" in texts
 
 
-def test_compile_colorizer_picks_the_loss_of_each_head():
+def test_compile_model_picks_the_loss_of_each_head():
     import tensorflow as tf
 
     from colorutils import losses, quantize
 
     q = len(quantize.ab_bins())
-    clf = models.compile_colorizer(models.zhang_classifier(q, W, convs_per_block=1),
+    clf = compiling.compile_model(models.zhang_classifier(q, W, convs_per_block=1),
                                    optimizer="adadelta", run_eagerly=True)
     assert isinstance(clf.loss["ab"], losses.RebalancedCrossEntropy)
     assert isinstance(clf.optimizer, keras.optimizers.Adadelta)
-    assert float(clf.optimizer.learning_rate) == models.OPTIMIZERS["adadelta"]
-    joint = models.compile_colorizer(models.fusion_net(None, 3, W, global_size=32), alpha=0.5,
+    assert float(clf.optimizer.learning_rate) == compiling.OPTIMIZERS["adadelta"]
+    joint = compiling.compile_model(models.fusion_net(None, 3, W, global_size=32), alpha=0.5,
                                      run_eagerly=True)
     assert isinstance(joint.loss["ab"], losses.ABRegressionLoss)
     # the joint loss is L_colour + alpha * L_class, and the dataset's extra keys are dropped
     x = _batch((32, 32), batch=4)
     y = {"ab": np.zeros((4, 32, 32, 2), "float32"), "label": np.array([0, 1, 2, 0], "int32")}
-    ds = models.targets_for(joint, tf.data.Dataset.from_tensors((x, y)))
+    ds = compiling.targets_for(joint, tf.data.Dataset.from_tensors((x, y)))
     logs = joint.evaluate(ds, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], logs["ab_loss"] + 0.5 * logs["label_loss"],
                                rtol=1e-4)
-    only_ab = models.targets_for(clf, tf.data.Dataset.from_tensors((x, y)))
+    only_ab = compiling.targets_for(clf, tf.data.Dataset.from_tensors((x, y)))
     assert set(only_ab.element_spec[1]) == {"ab"}
     assert np.isfinite(clf.fit(only_ab, epochs=1, verbose=0).history["loss"][0])
     with pytest.raises(ValueError, match="with_label=True"):
-        models.targets_for(joint, tf.data.Dataset.from_tensors((x, {"ab": y["ab"]})))
+        compiling.targets_for(joint, tf.data.Dataset.from_tensors((x, {"ab": y["ab"]})))
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
-        models.make_optimizer("rmsprop")
+        compiling.make_optimizer("rmsprop")
     with pytest.raises(ValueError, match="alpha=-1"):
-        models.compile_colorizer(models.regression_cnn(W), alpha=-1)
+        compiling.compile_model(models.regression_cnn(W), alpha=-1)

@@ -239,6 +239,27 @@ def test_bad_scale_names_allowed_values():
         settings.resolve("smoke", epochs=0)
 
 
+TRAINING_CHAPTERS = ("02_regression_vs_classification", "03_rebalancing_and_decoding",
+                     "04_architectures", "05_fusion_network", "06_evaluation", "07_interplay")
+
+
+@pytest.mark.parametrize("stem", TRAINING_CHAPTERS)
+def test_training_chapters_default_to_the_embedded_photos(stem):
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
+    params = next("".join(c["source"]) for c in nb["cells"]
+                  if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert re.search(r'^dataset = "cifar10"', params, re.M), (
+        f"{stem}: the default dataset of a chapter that trains a model is the embedded pack")
+
+
+@pytest.mark.parametrize("stem", TRAINING_CHAPTERS)
+def test_training_chapters_write_their_numbers_where_the_runs_are(stem):
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
+    source = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert f'cfg.chapter_file("{stem}")' in source, (
+        f"{stem}: the numbers its prose quotes go to runs/<scale>/<dataset>/chapters/")
+
+
 def test_the_full_dry_run_table_names_existing_parameters():
     """make test-full shrinks each training chapter through parameters listed in one table;
     a renamed parameter must show up here (quickly), not as a silently ignored papermill -p."""

@@ -91,8 +91,10 @@ def test_records_table_flat_metrics_and_plot(tmp_path):
     summ = stats.summarize_records(records, ["psnr", "acc"])
     assert list(summ) == ["solo", "joint"]
     assert "acc" not in summ["solo"] and summ["joint"]["acc"].mean == pytest.approx(0.6)
-    table = stats.markdown_table(summ, ["psnr", "acc"], digits=1, labels={"psnr": "PSNR"})
-    assert "| solo | 2 | 20.5 ± 0.7 |  |" in table and "PSNR" in table
+    table = stats.summary_table(summ, ["psnr", "acc"], digits=1, labels={"psnr": "PSNR"},
+                                best={"psnr": "max"}).to_markdown()
+    assert "| solo | 2 | 20.5 ± 0.7 |  |" in table and "PSNR ↑" in table
+    assert "| joint | 2 | **22.5 ± 0.7** | 0.6 ± 0.1 |" in table
     flat = stats.flat_metrics(summ)
     assert flat["joint.psnr.mean"] == pytest.approx(22.5) and flat["joint.acc.n"] == 2
     json.dumps(flat)  # JSON-ready

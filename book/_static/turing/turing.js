@@ -9,7 +9,15 @@
  * downloaded as CSV.
  *
  * URL options: ?n=10 (play only 10 pairs), ?seed=42 (reproducible order and sides),
- * ?feedback=1 (say right or wrong after each answer).
+ * ?feedback=1 (say right or wrong after each answer), ?theme=light|dark.
+ *
+ * A set may carry a `note` (how its pairs were chosen), shown above the game.
+ * Keyboard: 1 / 2 choose left / right; the arrow keys move the focus between the two photos
+ * and Enter or Space chooses the focused one. Each new pair and the result are announced to
+ * screen readers (a polite live region); the result heading takes the focus.
+ * Theme: ?theme= wins; else the embedding book page's theme (its embed.js posts
+ * {type: "colorbook-theme", theme} when the frame loads and when the reader switches);
+ * else the system setting (prefers-color-scheme, in turing.css).
  */
 (function () {
   "use strict";
@@ -18,6 +26,36 @@
   var manifest = window.TURING_PAIRS || window.TURING_DEFAULT_PAIRS || null;
 
   function $(id) { return document.getElementById(id); }
+
+  var DEFAULT_NOTE = "This pair set does not say how its photos were chosen.";
+
+  /* Light or dark, as the book page around the frame (or ?theme=) says. */
+  function applyTheme(theme) {
+    if (theme === "light" || theme === "dark") {
+      document.documentElement.setAttribute("data-theme", theme);
+    } else {
+      document.documentElement.removeAttribute("data-theme");  /* system setting */
+    }
+  }
+
+  function followTheme() {
+    var fixed = params.get("theme");
+    if (fixed) { applyTheme(fixed); return; }
+    window.addEventListener("message", function (e) {
+      if (e.source === window.parent && e.data && e.data.type === "colorbook-theme") {
+        applyTheme(e.data.theme);
+      }
+    });
+    if (window.parent !== window) {  /* ask, in case the page posted before we listened */
+      window.parent.postMessage({ type: "colorbook-theme-request" }, "*");
+    }
+  }
+
+  function announce(text) {
+    var live = $("announce");
+    live.textContent = "";
+    setTimeout(function () { live.textContent = text; }, 50);
+  }
 
   /* A small seeded generator (mulberry32) so that ?seed= gives the same game. */
   function makeRandom(seed) {
@@ -68,7 +106,11 @@
     $("progress").textContent = "Pair " + (state.index + 1) + " of " + state.trials.length;
     $("score").textContent = "";
     state.shownAt = Date.now();
+    var first = $("trial").hidden;
     show("trial");
+    if (first || !$("trial").contains(document.activeElement)) { $("left").focus(); }
+    announce("Pair " + (state.index + 1) + " of " + state.trials.length +
+             ": which photo is real? 1 for left, 2 for right.");
   }
 
   function answer(side) {
@@ -105,6 +147,9 @@
       n + ".";
     document.body.setAttribute("data-fooling-rate", (fooled / Math.max(n, 1)).toFixed(6));
     show("result");
+    $("result-title").focus();
+    announce("Result: fooling rate " + rate.toFixed(1) + "%. You picked the colorized photo " +
+             fooled + " times out of " + n + ".");
   }
 
   var COLUMNS = ["trial", "pair_id", "method", "left", "right", "chosen_side", "correct",
@@ -135,7 +180,16 @@
     setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
   }
 
+  function onKey(e) {
+    if ($("trial").hidden || e.altKey || e.ctrlKey || e.metaKey) { return; }
+    if (e.key === "1") { e.preventDefault(); answer("left"); }
+    else if (e.key === "2") { e.preventDefault(); answer("right"); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); $("left").focus(); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); $("right").focus(); }
+  }
+
   function init() {
+    followTheme();
     if (!manifest || !manifest.pairs || !manifest.pairs.length) {
       $("intro").hidden = true;
       $("no-pairs").hidden = false;
@@ -143,15 +197,14 @@
     }
     $("set-info").textContent = manifest.pairs.length + " pairs" +
       (manifest.source ? " (" + manifest.source + ")" : "") + ".";
+    $("pairs-note").textContent = manifest.note ? "How the pairs were chosen: " + manifest.note
+                                                : DEFAULT_NOTE;
     $("start").addEventListener("click", function () { newGame(); showTrial(); });
     $("again").addEventListener("click", function () { newGame(); showTrial(); });
     $("left").addEventListener("click", function () { answer("left"); });
     $("right").addEventListener("click", function () { answer("right"); });
     $("download").addEventListener("click", download);
-    document.addEventListener("keydown", function (e) {
-      if (e.key === "ArrowLeft") { answer("left"); }
-      if (e.key === "ArrowRight") { answer("right"); }
-    });
+    document.addEventListener("keydown", onKey);
     /* for tests and curious readers: the answers so far, as CSV */
     window.turingAnswersCsv = function () { return toCsv(state.answers); };
   }

@@ -1,0 +1,247 @@
+"""Photo files for the ``colorize`` command: read, reduce to lightness, save, find, name.
+
+A colorization model sees only the lightness ``L`` of a photo.  This module turns photo files
+into that input and the results back into files, within a bounded memory:
+
+* :func:`read_image` decodes JPEG, PNG, 16-bit PNG, TIFF, ... with the EXIF orientation
+  applied, and :func:`lightness` reduces any gray or colour photo to CIE L* at full
+  resolution, converting in bands of about :data:`BAND_PIXELS` pixels (:func:`bands`), so the
+  temporary memory does not grow with the photo;
+* :func:`gray_version` (what the model sees, as RGB), :func:`side_by_side` and
+  :func:`save_image` (PNG or JPEG at :data:`JPEG_QUALITY`) make the outputs;
+* :func:`find_images` expands files and folders, and :func:`output_paths` names the outputs
+  (``<stem>_colorized.<ext>``, ``<stem>_compare.<ext>``, a counter for equal stems).
+
+TensorFlow is imported through :func:`import_tf_quietly`, only when a conversion needs it, so
+that the command answers argument errors in one line before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import tempfile
+from collections.abc import Iterable
+
+import numpy as np
+
+from colorutils.errors import first_line
+
+__all__ = ["IMAGE_SUFFIXES", "BAND_PIXELS", "OUTPUT_SUFFIX", "JPEG_QUALITY",
+           "import_tf_quietly", "UnreadableImageError", "read_image", "bands", "lightness",
+           "gray_version", "side_by_side", "save_image", "output_paths", "find_images"]
+
+#: File name endings searched for inside input folders (explicit file inputs may have any).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+#: Pixels per band of the full-resolution colour conversions (bounds their temporary memory).
+BAND_PIXELS = 1 << 20
+#: File name endings of the outputs.
+OUTPUT_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
+JPEG_QUALITY = 95
+
+
+def import_tf_quietly():
+    """Import TensorFlow and Keras without their start-up chatter on stderr.
+
+    The command promises one-line errors; TensorFlow prints several INFO lines to file
+    descriptor 2 while it loads (before Python's logging can filter them).  They are captured
+    and shown only if the import itself fails.
+    """
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"], sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (e.g. some embedded interpreters)
+        import keras
+        import tensorflow as tf
+
+        return tf, keras
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            import keras
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf, keras
+
+
+class UnreadableImageError(OSError):
+    """A file that Pillow cannot decode (not an image, truncated, corrupt)."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode a photo file with its EXIF orientation applied.
+
+    Returns uint8 ``[H, W]`` (8-bit gray), uint16 ``[H, W]`` (16-bit gray), or uint8
+    ``[H, W, 3]`` (anything else: palette, RGB, CMYK, and transparent images composited on
+    white).  16-bit colour PNGs are reduced to 8 bits by Pillow.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    UnreadableImageError
+        If the file is not a readable image (with Pillow's reason).
+    """
+    from PIL import Image, ImageOps  # start-up: Pillow loads with the first photo
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+        # what Pillow raises for a file that is not a complete, sane image
+        reason = first_line(err)
+        raise UnreadableImageError(f"not a readable image ({reason})") from err
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(img).astype(np.uint16)
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if img.mode == "I" or arr.max(initial=0) > 1.0 else 1.0
+        return np.clip(np.round(arr / scale * 65535.0), 0, 65535).astype(np.uint16)
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"))
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("RGB"))
+
+
+def bands(height: int, width: int):
+    """Row slices of at most about :data:`BAND_PIXELS` pixels covering an image."""
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    for r0 in range(0, height, rows):
+        yield slice(r0, min(r0 + rows, height))
+
+
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L* (0..100, float32 ``[H, W]``) of a uint8/uint16 gray or uint8/float RGB image.
+
+    Gray levels go through a lookup table built with :func:`colorutils.color.rgb_to_lab`
+    (exact, one table entry per level); colour images are converted in bands of
+    :data:`BAND_PIXELS` pixels, so the temporary memory does not grow with the photo.
+    """
+    import_tf_quietly()
+    from colorutils import color  # start-up: after the quiet TensorFlow import
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        if image.dtype == np.uint8:
+            levels = np.arange(256, dtype=np.float32) / 255.0
+        elif image.dtype == np.uint16:
+            levels = np.arange(65536, dtype=np.float32) / 65535.0
+        else:
+            raise ValueError(f"a gray image must be uint8 or uint16, got {image.dtype}; "
+                             "convert with (x * 255).round().astype('uint8').")
+        table = np.asarray(color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=1)))[:, 0]
+        return table.astype(np.float32)[image]
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image shape {image.shape}: expected [H, W] gray or [H, W, 3] RGB.")
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)
+        if image.size and (image.min() < 0.0 or image.max() > 1.0):
+            raise ValueError("a float RGB image must lie in [0, 1]; divide by 255 or pass uint8.")
+    out = np.empty(image.shape[:2], np.float32)
+    for band in bands(*image.shape[:2]):
+        lab = color.rgb_to_lab(np.ascontiguousarray(image[band]), validate=False)
+        out[band] = np.asarray(lab)[..., 0]
+    return out
+
+
+def gray_version(image: np.ndarray) -> np.ndarray:
+    """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
+    import_tf_quietly()
+    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
+
+    L = lightness(image)
+    out = np.empty(L.shape + (3,), np.uint8)
+    zeros = np.zeros((1, 1, 2), np.float32)
+    for band in bands(*L.shape):
+        out[band] = arrays.to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
+    return out
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Two uint8 RGB images of equal height, separated by a white gap."""
+    height = left.shape[0]
+    spacer = np.full((height, gap, 3), 255, np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
+def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
+    """Write uint8 RGB as PNG or JPEG (quality :data:`JPEG_QUALITY`)."""
+    from PIL import Image  # start-up: Pillow loads with the first photo
+
+    img = Image.fromarray(rgb)
+    if fmt == "jpeg":
+        img.save(path, format="JPEG", quality=JPEG_QUALITY)
+    else:
+        img.save(path, format="PNG")
+
+
+def output_paths(path: pathlib.Path, out_dir: pathlib.Path, fmt: str = "png",
+                 taken: set | None = None) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(colorized, comparison)`` output paths of one input inside ``out_dir``.
+
+    Names are ``<stem>_colorized.<ext>`` and ``<stem>_compare.<ext>``; when two inputs share a
+    stem (``a/x.jpg``, ``b/x.png``) a counter keeps them apart (``x_2_colorized.png``).
+    """
+    ext = OUTPUT_SUFFIX[fmt]
+    taken = set() if taken is None else taken
+    stem, n = path.stem, 1
+    while True:
+        tag = stem if n == 1 else f"{stem}_{n}"
+        main = out_dir / f"{tag}_colorized{ext}"
+        if main not in taken:
+            taken.add(main)
+            return main, out_dir / f"{tag}_compare{ext}"
+        n += 1
+
+
+def find_images(inputs: Iterable[str | os.PathLike],
+                exclude: str | os.PathLike | None = None) -> list[pathlib.Path]:
+    """Expand files and folders (recursively, :data:`IMAGE_SUFFIXES`, hidden files skipped).
+
+    Earlier outputs found inside ``exclude`` (the output folder), named ``*_colorized.*`` or
+    ``*_compare.*``, are left out, so a second run does not colorize its own outputs.  Explicit file
+    paths are kept whatever their suffix (and whether or not they exist: reading reports it).
+    """
+    excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
+    found: list[pathlib.Path] = []
+    seen: set[pathlib.Path] = set()
+    for item in inputs:
+        p = pathlib.Path(item).expanduser()
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file()
+                           and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if excluded is not None:
+                files = [f for f in files if not _is_earlier_output(f, excluded)]
+        else:
+            files = [p]
+        for f in files:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(f)
+    return found
+
+
+def _is_earlier_output(path: pathlib.Path, out_dir: pathlib.Path) -> bool:
+    return (path.resolve().is_relative_to(out_dir)
+            and path.stem.endswith(("_colorized", "_compare")))

@@ -1,0 +1,177 @@
+"""The colorization Turing test: the (real, colorized) pairs its page plays, written here.
+
+Zhang et al. (2016) {cite}`zhang2016colorful` showed people a real photo and a colorization
+of it, side by side, and counted how often the colorization was taken for the real one (the
+*fooling rate*).  The book's version has five parts; this module is the only Python one:
+
+``book/turing_test.md``
+    the book page that embeds the test (an iframe);
+``book/_static/turing/``
+    the test itself, plain HTML and JavaScript (``index.html``, ``turing.js``, ``turing.css``),
+    with a committed demo set (``pairs.default.js``, ``default/``) and the pairs chapter 06
+    writes (``pairs.js``, ``pairs/``, generated, not committed);
+this module
+    :func:`make_pairs` (photos and a model's colorizations at twice its size),
+    :func:`write_pairs` (the PNG files and their manifest), :func:`write_default_pairs` (the
+    demo set) and :func:`find_page` (the page folder of the checkout);
+``notebooks/06_evaluation.ipynb``
+    picks the best model and calls these;
+``tests/test_turing_page.py``
+    plays the page in headless Chromium (``make test-browser``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from colorutils import arrays, color, data, inference
+
+__all__ = ["PAGE_DIR", "find_page", "make_pairs", "write_pairs", "write_default_pairs"]
+
+#: Folder of the Turing-test page inside the book's static files.
+PAGE_DIR = os.path.join("book", "_static", "turing")
+
+
+def find_page(start: str | os.PathLike | None = None) -> str | None:
+    """The page folder (:data:`PAGE_DIR` holding ``index.html``) seen from ``start`` (default:
+    the working directory) or its parent, e.g. from ``notebooks/``; None if there is none."""
+    here = os.path.abspath(os.fspath(start) if start is not None else os.getcwd())
+    for folder in (here, os.path.dirname(here)):
+        candidate = os.path.join(folder, PAGE_DIR)
+        if os.path.isfile(os.path.join(candidate, "index.html")):
+            return candidate
+    return None
+
+
+def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "test",
+               limit: int | None = None, batch_size: int = 32, predict_kwargs=None):
+    """Real photos and their colorizations by ``model``, at twice the model's size.
+
+    The model sees each photo's lightness at its training size ``image_size``; its ab is
+    upsampled and recombined with the lightness at ``2 * image_size`` (as
+    :mod:`colorutils.colorize` does for full-size photos), so the pairs show the detail a
+    viewer would judge.  ``n`` photos are picked evenly over the first ``limit`` of the split.
+
+    Returns
+    -------
+    (real, fake) : float32 RGB ``[n, 2S, 2S, 3]`` in [0, 1].
+    """
+    big = 2 * image_size
+    l_all, ab_all = data.to_arrays(data.load(source, split, big, batch_size, shuffle=False,
+                                             limit=limit))[:2]
+    pick = np.unique(np.linspace(0, len(l_all) - 1, min(n, len(l_all))).astype(int))
+    big_l, big_ab = l_all[pick], ab_all[pick]
+    small_l = tf.image.resize(big_l, (image_size, image_size), antialias=True)
+    fake_ab = inference.predict_ab(model, small_l, **dict(predict_kwargs or {}))
+    return (color.recombine(big_l, big_ab).numpy(), color.recombine(big_l, fake_ab).numpy())
+
+
+def _to_uint8_images(x, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"{name} has shape {x.shape}; expected [N, H, W, 3] RGB images.")
+    if x.dtype == np.uint8:
+        return x
+    if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+        raise ValueError(f"{name} has values outside [0, 1]; pass uint8 or floats in [0, 1].")
+    return arrays.to_uint8(x)
+
+
+def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int):
+    """Write ``p000_a.png`` / ``p000_b.png`` (real on a random side); the pair entries."""
+    from PIL import Image  # start-up: only when pairs are written
+
+    os.makedirs(folder, exist_ok=True)
+    for old in os.listdir(folder):
+        if re.fullmatch(r"p\d+_[ab]\.png", old):
+            os.remove(os.path.join(folder, old))
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i, (r, f) in enumerate(zip(real, fake, strict=True)):
+        real_tag, fake_tag = ("a", "b") if rng.random() < 0.5 else ("b", "a")
+        names = {}
+        for tag, image in ((real_tag, r), (fake_tag, f)):
+            names[tag] = f"{images_dir}/p{i:03d}_{tag}.png"
+            Image.fromarray(image).save(os.path.join(folder, f"p{i:03d}_{tag}.png"),
+                                        optimize=True)
+        pairs.append({"id": f"p{i:03d}", "real": names[real_tag], "fake": names[fake_tag],
+                      "method": methods[i]})
+    return pairs
+
+
+def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
+                method: str | list[str] = "model", source: str = "",
+                variable: str = "TURING_PAIRS", script: str = "pairs.js",
+                images_dir: str = "pairs", seed: int = 0, note: str = "") -> dict:
+    """Write (real, colorized) image pairs and their manifest for the Turing-test page.
+
+    The page is plain HTML and JavaScript; browsers refuse ``fetch()`` of a JSON file from
+    ``file://``, so the manifest is a script, ``<out_dir>/<script>``, that sets
+    ``window.<variable> = {title, source, pairs: [{id, real, fake, method}]}``.  The PNG files
+    are named ``p000_a.png`` / ``p000_b.png`` with ``a`` and ``b`` assigned at random, so a
+    file name does not tell which one is real.  Earlier PNGs of this pattern in ``images_dir``
+    are removed first.
+
+    Parameters
+    ----------
+    real, fake : arrays ``[N, H, W, 3]``
+        uint8, or floats in ``[0, 1]``; ``fake[i]`` is the colorization of ``real[i]``.
+    out_dir : path
+        The page's folder (default :data:`PAGE_DIR`, copied into the built book).
+    method : str or list of str
+        The method of every pair (or one name per pair), saved in the answers CSV.
+    source : str
+        A line shown on the page (e.g. "chapter 06, scale book, dataset sample").
+    note : str
+        One or two sentences on how the pairs were chosen (which photos, which model), shown
+        above the game; the manifest's ``note`` (left out when empty).
+
+    Returns
+    -------
+    dict : the manifest written.
+    """
+    real, fake = _to_uint8_images(real, "real"), _to_uint8_images(fake, "fake")
+    if real.shape != fake.shape:
+        raise ValueError(f"real has shape {real.shape} but fake has {fake.shape}; give one "
+                         "colorization per real photo, same size.")
+    methods = [method] * len(real) if isinstance(method, str) else list(method)
+    if len(methods) != len(real):
+        raise ValueError(f"method has {len(methods)} names for {len(real)} pairs.")
+    folder = os.path.join(os.fspath(out_dir), images_dir)
+    pairs = _save_pngs(real, fake, folder, images_dir, methods, seed)
+    manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
+    if note:
+        manifest["note"] = note
+    with open(os.path.join(os.fspath(out_dir), script), "w") as fh:
+        fh.write("// Written by colorutils.turing.write_pairs; do not edit.\n")
+        fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
+    return manifest
+
+
+def write_default_pairs(out_dir: str | os.PathLike = PAGE_DIR, n: int = 6,
+                        size: int = 64) -> dict:
+    """The committed demo set of the Turing-test page (``pairs.default.js``, ``default/``).
+
+    It lets the page work before chapter 06 has run.  No trained model is involved: the
+    "colorized" image of each sample photo keeps its true L and rotates its ab by 120 degrees
+    (:func:`colorutils.color.rotate_hue`: a plausible-looking but wrong hue).  Chapter 06
+    writes the real pairs (``pairs.js``), which the page prefers.  Regenerate with
+    ``python -c "from colorutils import turing; turing.write_default_pairs()"``.
+    """
+    l_norm, targets = next(iter(data.load("sample", "test", size, batch_size=n, shuffle=False,
+                                          limit=n)))
+    ab = targets["ab"]
+    return write_pairs(color.recombine(l_norm, ab).numpy(),
+                       color.recombine(l_norm, color.rotate_hue(ab, 120.0)).numpy(), out_dir,
+                       method="demo: hue rotated 120 degrees",
+                       source="demo set: run chapter 06 for model colorizations",
+                       variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
+                       images_dir="default",
+                       note=f"the first {n} photos of the embedded sample set's test split at "
+                            f"{size} px; each 'colorization' keeps the photo's lightness and "
+                            "turns its colours by 120 degrees of hue, no model involved.")
