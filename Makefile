@@ -10,18 +10,22 @@ export KERAS_BACKEND := tensorflow
 # Jupyter's configuration stays inside the virtual environment.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: setup book test test-browser lint bench experiments clean
+.PHONY: setup book test test-colab test-full test-browser lint bench experiments clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml colorutils/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (colorutils)" >/dev/null
 	touch $(STAMP)
 
+# The experiment grids at book scale first (they share the chapters' run folders, so the
+# chapters then load what the grids trained), then the results page, then the book.
 book: setup
+	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
 
@@ -31,6 +35,19 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q tests
 	COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+
+# Every chapter at scale="smoke" on a simulated Colab: Python 3.13 with Colab's package versions
+# (.venv-colab, reused while tests/colab/constraints.txt is unchanged), colorutils installed by
+# the chapters' own set-up cell from this clone's HEAD; fails if pip would change a package
+# Colab ships. Skips (exit 0) where no Python 3.13 is found. Log: _build/test-colab/.
+test-colab: setup
+	$(BIN)/python tests/colab/simulate.py
+
+# Every chapter that trains, at scale="full" with CPU-sized overrides (one table: OVERRIDES in
+# tests/full_dry_run.py): 128 px, the 224 px global path, full widths, the grids, for one epoch
+# on a few dozen photos, from fresh run folders in _build/test-full/. Prints each chapter's time.
+test-full: setup
+	$(BIN)/python tests/full_dry_run.py
 
 # Headless Chromium (system package): the Turing-test page (after `make book` the built book's
 # copy, else the source page), the page checks on seeded pages, and every page of the built

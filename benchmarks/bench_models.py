@@ -32,6 +32,8 @@ def zoo(width: float, q: int) -> dict:
         "zhang (1 conv/block)": lambda: models.zhang_classifier(q, width, convs_per_block=1),
         "zhang (paper blocks)": lambda: models.zhang_classifier(q, width),
         "unet": lambda: models.unet("classification", q, width),
+        "unet, 1/4 output (ch. 02-03)": lambda: models.unet("classification", q, width,
+                                                            output_stride=4),
         "fusion_net": lambda: models.fusion_net(q, None, width, global_size=32),
         "koalarization (frozen)": lambda: models.koalarization_net(
             q, width=width, backbone_alpha=0.35, backbone_size=32, train_backbone=False),
@@ -40,9 +42,9 @@ def zoo(width: float, q: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=int, default=32, help="the chapters train at 32 px")
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
@@ -67,9 +69,9 @@ def main() -> None:
     base = rate["regression_cnn"]
     print(f"training throughput, {args.size} px, width {args.width}, batch {args.batch}, "
           f"{tf.config.list_logical_devices()[-1].device_type}")
-    print(f"{'model':24s} {'params':>10s} {'img/s':>8s} {'vs regression_cnn':>18s}")
+    print(f"{'model':30s} {'params':>10s} {'img/s':>8s} {'vs regression_cnn':>18s}")
     for name, model in built.items():
-        print(f"{name:24s} {models.count_params(model):10,d} {rate[name]:8.1f} "
+        print(f"{name:30s} {models.count_params(model):10,d} {rate[name]:8.1f} "
               f"{rate[name] / base:17.2f}x")
 
 

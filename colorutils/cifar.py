@@ -70,12 +70,16 @@ def _candidates() -> list[pathlib.Path]:
     found = []
     if os.environ.get(DIR_ENV_VAR):
         found.append(pathlib.Path(os.environ[DIR_ENV_VAR]))
-    try:
-        from importlib import resources
+    # The data package has no __init__.py (a namespace package), so ask the import system
+    # for its folders: importlib.resources would hand back a MultiplexedPath, not a folder.
+    from importlib import util
 
-        found.append(pathlib.Path(str(resources.files("colorutils.cifar_pack"))))
-    except (ModuleNotFoundError, TypeError):  # an editable install maps no data package
-        pass
+    try:
+        spec = util.find_spec("colorutils.cifar_pack")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None:  # None: an editable install maps no data package
+        found += [pathlib.Path(p) for p in spec.submodule_search_locations or ()]
     found.append(pathlib.Path(__file__).resolve().parents[1] / "data" / "cifar10")
     return found
 

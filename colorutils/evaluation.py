@@ -39,9 +39,8 @@ import tensorflow as tf
 from colorutils import arrays, color, inference, progress, quantize, tables
 from colorutils import metrics as M
 
-__all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "QUALITY_FIGURES",
-           "direction", "goodness", "ScoreTable", "evaluate", "quality_figures",
-           "dataset_mean_ab", "rebalancing_weights"]
+__all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "direction",
+           "goodness", "ScoreTable", "evaluate", "dataset_mean_ab", "rebalancing_weights"]
 
 BASELINES = ("gray", "mean_ab", "ground_truth")
 #: Metrics in table order, and whether higher is better (None: best at 1).
@@ -56,9 +55,6 @@ HIGHER_IS_BETTER = {
     "correct": True,
 }
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
-#: The three figures of the quality benchmark (``benchmarks/bench_quality.py``) and of the
-#: full-scale recipe's report (:mod:`colorutils.recipes`): error, accuracy, vividness.
-QUALITY_FIGURES = ("psnr", "auc", "colorfulness_ratio")
 #: Column headers of the results tables, with units.
 METRIC_LABELS = {
     "psnr": "PSNR (dB)",
@@ -410,35 +406,6 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
     rows.sort(key=lambda r: list(candidates).index(r["method"]))  # stable: method blocks
     return ScoreTable(rows=rows, images={k: np.concatenate(v) for k, v in kept.items()},
                       notes=notes)
-
-
-def quality_figures(model, l_norm, ab, *, temperature: float = quantize.TEMPERATURE,
-                    smooth_sigma: float | None = None,
-                    batch_size: int = 32) -> dict[str, dict[str, float]]:
-    """:data:`QUALITY_FIGURES` of ``model`` and of the gray baseline on the same images.
-
-    PSNR (dB), AuC and colourfulness ratio (:meth:`ScoreTable.summary`: means over the
-    images; the ratio of mean colourfulness to the photos').  One scoring path
-    (:func:`evaluate`) for the quality benchmark and the full-scale recipe's report.
-
-    Parameters
-    ----------
-    model : keras.Model or callable
-        A colorization model, or a function ``l_norm -> ab``.
-    l_norm, ab : arrays ``[N, H, W, 1]``, ``[N, H, W, 2]``
-        The held-out images (:func:`colorutils.data.to_arrays`).
-    temperature, smooth_sigma
-        Decoding of a classification model (:func:`colorutils.inference.predict_ab`).
-
-    Returns
-    -------
-    dict
-        ``{"model": {"psnr": ..., "auc": ..., "colorfulness_ratio": ...}, "gray": {...}}``.
-    """
-    table = evaluate({"model": model}, (l_norm, ab), baselines=("gray",), batch_size=batch_size,
-                     predict_kwargs=dict(temperature=temperature, smooth_sigma=smooth_sigma))
-    rows = {row["method"]: row for row in table.summary()}
-    return {name: {k: float(rows[name][k]) for k in QUALITY_FIGURES} for name in ("model", "gray")}
 
 
 def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float | None = None):

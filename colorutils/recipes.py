@@ -18,10 +18,10 @@ run folder of another configuration is refused.
     the book's best colorizer (:func:`colorutils.studies.train_best`: chapter 03's U-Net
     classifier rebalanced with :data:`~colorutils.studies.BEST_LAMBDA`) at a scale, in mixed
     precision on a GPU, then a short report (:func:`report_lines`, ``report.json`` in the run
-    folder): epochs, training images per second, and the quality figures of the model
-    against the gray baseline on the test split (:func:`colorutils.evaluation.quality_figures`,
-    decoded at :data:`~colorutils.studies.BEST_TEMPERATURE` with
-    :data:`~colorutils.studies.BEST_SMOOTH_SIGMA`).
+    folder): epochs, training images per second, and the quality benchmark's three figures of
+    the model against the gray image on the test split, with the goal
+    (:func:`colorutils.quality.quality_figures`, decoded at
+    :data:`~colorutils.studies.BEST_TEMPERATURE` with :data:`~colorutils.studies.BEST_SMOOTH_SIGMA`).
 
 Errors caused by the input (an unknown model, a head the model lacks, a source that cannot
 be read, a run folder of another configuration) are :class:`colorutils.errors.UserError`.
@@ -41,7 +41,7 @@ import os
 import time
 from typing import Any
 
-from colorutils import data, evaluation, models, quantize, runs, settings, studies
+from colorutils import data, models, quality, quantize, runs, settings, studies
 from colorutils.errors import UserError, first_line
 
 __all__ = ["HEADS", "RECIPES", "model_arm", "train_model", "best_recipe", "report_lines"]
@@ -275,15 +275,17 @@ def best_recipe(dataset: str, *, scale: str = "full", seed: int = 0,
     run = _data_call(studies.train_best, cfg, seed, val_ds=val_ds, verbose=verbose,
                      mixed_precision=mixed_precision, source=dataset)
     l_test, ab_test = _data_call(lambda: data.to_arrays(split("test", 64))[:2], source=dataset)
-    quality = evaluation.quality_figures(run.model, l_test, ab_test,
-                                         temperature=studies.BEST_TEMPERATURE,
-                                         smooth_sigma=studies.BEST_SMOOTH_SIGMA)
+    figures = quality.quality_figures(run.model, l_test, ab_test,
+                                      temperature=studies.BEST_TEMPERATURE,
+                                      smooth_sigma=studies.BEST_SMOOTH_SIGMA)
+    goal = figures.pop("goal")
     report = dict(recipe="best", dataset=cfg.dataset, scale=cfg.scale, seed=seed,
                   image_size=cfg.image_size, width=cfg.width, run_dir=run.run_dir,
                   trained_now=not run.loaded, **_speed(run, cfg), test_images=len(l_test),
                   decoding=dict(temperature=studies.BEST_TEMPERATURE,
                                 smooth_sigma=studies.BEST_SMOOTH_SIGMA),
-                  rebalancing_lambda=studies.BEST_LAMBDA, quality=quality,
+                  rebalancing_lambda=studies.BEST_LAMBDA, quality=figures,
+                  goal={**goal.as_dict(), "sentence": goal.sentence()},
                   seconds_total=round(time.time() - start, 1))
     report["report_path"] = runs.write_report(run.run_dir, report)
     return report
@@ -309,5 +311,6 @@ def report_lines(report: dict) -> list[str]:
                  f"AuC {_figure(q['model']['auc'], 3)} | {_figure(q['gray']['auc'], 3)}, "
                  f"colourfulness ratio {_figure(q['model']['colorfulness_ratio'], 2)} | "
                  f"{_figure(q['gray']['colorfulness_ratio'], 2)}")
+    lines.append(f"goal: {report['goal']['sentence']}")
     lines.append(f"report: {report['report_path']} ({report['seconds_total']:.0f} s in all)")
     return lines

@@ -248,8 +248,11 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
             static.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(grid.summary_png, static / f"{grid.name}.png")
             parts.append(f"```{{figure}} {RESULTS_STATIC}/{grid.name}.png\n:name: "
-                         f"results-{grid.name}\n\nGrid `{grid.name}`: every metric per run "
-                         "(dots) and the mean of each group of runs (black bar).\n```\n")
+                         f"results-{grid.name}\n:alt: One small dot plot per metric of grid "
+                         f"{grid.name}, each with a column of dots per group of runs and a bar "
+                         "at their mean.\n\nGrid "
+                         f"`{grid.name}`: every metric per run (dots) and the mean of each "
+                         "group of runs (black bar).\n```\n")
     text = "\n".join(parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -52,11 +52,13 @@ import numpy as np
 __all__ = [
     "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE", "BEST_MODEL", "LAST_MODEL", "BACKUP_DIR",
     "RUN_FILES", "RUNS_ENV_VAR", "default_root", "run_path", "write_json_atomic", "read_json",
-    "save_model_atomic", "claim", "conflicts", "clear", "config_difference", "read_config", "read_history",
+    "save_model_atomic", "claim", "conflicts", "clear", "config_difference", "read_config",
+    "read_history",
     "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "read_report",
     "write_report", "is_finished", "model_file",
     "find_config", "config_value", "training_size", "chroma_space", "find_runs",
-    "history_from_records", "records_from_history",
+    "history_from_records", "records_from_history", "CHAPTERS_DIR", "chapter_path",
+    "write_chapter_numbers", "read_chapter_numbers", "shown_path",
 ]
 
 CONFIG_FILE = "config.json"
@@ -92,6 +94,64 @@ def run_path(root: str, scale: str, dataset: str, name: str) -> str:
     """
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     return os.path.join(root, scale, slug, name)
+
+
+#: Folder, next to a scale's and dataset's run folders, of the numbers each chapter quotes.
+CHAPTERS_DIR = "chapters"
+
+
+def chapter_path(root: str, scale: str, dataset: str, notebook: str) -> str:
+    """The JSON file of the numbers a chapter's prose quotes:
+    ``root/scale/dataset/chapters/<notebook>.json``.
+
+    >>> chapter_path("runs", "book", "cifar10", "02_regression_vs_classification")
+    'runs/book/cifar10/chapters/02_regression_vs_classification.json'
+    """
+    return run_path(root, scale, dataset, os.path.join(CHAPTERS_DIR, f"{notebook}.json"))
+
+
+def write_chapter_numbers(path: str | os.PathLike, numbers: Mapping) -> str:
+    """Write a chapter's numbers (means, intervals, per-seed values, model names) to ``path``
+    atomically, creating its folder; returns ``path``.  Tests and scripts read them back with
+    :func:`read_chapter_numbers` instead of parsing the rendered page."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    write_json_atomic(path, dict(numbers))
+    return os.fspath(path)
+
+
+def read_chapter_numbers(path: str | os.PathLike) -> dict:
+    """The numbers a chapter wrote (:func:`write_chapter_numbers`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the chapter has not run at that scale and dataset yet.
+    """
+    numbers = read_json(path)
+    if numbers is None:
+        raise FileNotFoundError(f"{os.fspath(path)!r}: no numbers yet; run the chapter first "
+                                "(make book, or papermill with this scale and dataset).")
+    return numbers
+
+
+def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    """``path`` as a page or a log may show it, without the machine's absolute folders:
+    relative to ``root`` (default: the run root, :func:`default_root`) as ``<runs>/...``
+    when it lies inside it, else relative to the working directory when inside that, else
+    only its last two parts.
+
+    >>> shown_path("/data/runs/book/cifar10/05_joint", root="/data/runs")
+    '<runs>/book/cifar10/05_joint'
+    """
+    full = os.path.abspath(os.fspath(path))
+    base = os.path.abspath(os.fspath(root if root is not None else default_root()))
+    if full == base or full.startswith(base + os.sep):
+        return os.path.join("<runs>", os.path.relpath(full, base))
+    here = os.getcwd()
+    if full.startswith(here + os.sep):
+        return os.path.relpath(full, here)
+    parent, name = os.path.split(full)
+    return os.path.join("...", os.path.basename(parent), name)
 
 
 # --------------------------------------------------------------------------- atomic files

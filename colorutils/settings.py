@@ -49,6 +49,24 @@ class Settings:
         (:func:`colorutils.runs.run_path`)."""
         return runs.run_path(self.run_root, self.scale, self.dataset, name)
 
+    def describe(self) -> str:
+        """One line for a chapter's output: dataset, scale and budget.
+
+        >>> resolve("smoke", "cifar10").describe()
+        'cifar10 at scale smoke: 32 px, batch 16, 1 epoch, width 0.25, seed 0, 64 training images'
+        """
+        photos = ("all training images" if self.train_images is None
+                  else f"{self.train_images} training images")
+        seeds = ", ".join(map(str, self.seeds))
+        return (f"{self.dataset} at scale {self.scale}: {self.image_size} px, batch "
+                f"{self.batch_size}, {self.epochs} epoch{'s' * (self.epochs != 1)}, width "
+                f"{self.width:g}, seed{'s' * (len(self.seeds) != 1)} {seeds}, {photos}")
+
+    def chapter_file(self, notebook: str) -> str:
+        """Where chapter ``notebook`` writes the numbers its prose quotes
+        (:func:`colorutils.runs.chapter_path`)."""
+        return runs.chapter_path(self.run_root, self.scale, self.dataset, notebook)
+
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(image_size=32, batch_size=16, epochs=1, train_images=64, eval_images=32,

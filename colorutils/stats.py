@@ -282,7 +282,8 @@ def summarize_records(records: Sequence[Mapping], metrics: Sequence[str], by: st
 def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Sequence[str],
                   digits: int = 3, labels: Mapping[str, str] | None = None,
                   best: Mapping[str, str] | None = None,
-                  reference_rows: Sequence[str] = ()) -> tables.Table:
+                  reference_rows: Sequence[str] = (), caption: str | None = None
+                  ) -> tables.Table:
     """A results table: one row per arm, ``n``, one ``mean ± std`` column per metric.
 
     Parameters
@@ -298,6 +299,8 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
         Mark the best mean of these metrics (:class:`colorutils.tables.Table`).
     reference_rows : sequence of str
         Arms shown but never marked best (e.g. the ground truth).
+    caption : str, optional
+        A line under the table (:class:`colorutils.tables.Table`).
 
     Returns
     -------
@@ -311,7 +314,8 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
             for arm, by_metric in summaries.items()]
     columns = {"arm": "arm", "n": "n", **{m: labels.get(m, m) for m in metrics}}
     return tables.Table(rows, columns, best=best, digits=digits,
-                        reference_rows=[labels.get(r, r) for r in reference_rows])
+                        reference_rows=[labels.get(r, r) for r in reference_rows],
+                        caption=caption)
 
 
 def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:

@@ -8,6 +8,7 @@ of the model zoo are :mod:`colorutils.blocks`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -92,8 +93,8 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
                       vmax=1 if shown.dtype.kind == "f" else 255)
             ax.set_xticks([])
             ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, fontsize=9)
+            if c == 0:  # long labels wrap, so they stay beside their row
+                ax.set_ylabel(textwrap.fill(label, 14), fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -106,6 +106,25 @@ def test_a_missing_pack_names_where_it_looked_and_the_alternatives(tmp_path, mon
         cifar.read_index.cache_clear()
 
 
+def test_an_installed_pack_is_found_as_a_namespace_package(tmp_path, monkeypatch):
+    """A wheel (pip install from git, as on Colab) carries the pack as colorutils/cifar_pack
+    without an __init__.py; the lookup must find that folder, not a MultiplexedPath."""
+    import colorutils
+
+    installed = tmp_path / "site" / "colorutils"
+    shutil.copytree(PACK, installed / "cifar_pack")
+    monkeypatch.setattr(colorutils, "__path__", [str(installed), *colorutils.__path__])
+    monkeypatch.delitem(sys.modules, "colorutils.cifar_pack", raising=False)
+    monkeypatch.delenv(cifar.DIR_ENV_VAR, raising=False)
+    assert cifar._candidates()[0] == installed / "cifar_pack"
+    cifar.read_index.cache_clear()
+    try:
+        assert cifar.pack_dir() == installed / "cifar_pack"
+        assert cifar.split_sizes() == {"train": 8000, "validation": 1000, "test": 1000}
+    finally:
+        cifar.read_index.cache_clear()
+
+
 @pytest.mark.realdata
 def test_the_builder_recreates_the_committed_pack_byte_for_byte(tmp_path):
     if not SHARED_CIFAR.is_dir():

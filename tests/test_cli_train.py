@@ -117,6 +117,7 @@ def test_the_best_recipe_end_to_end(photo_folder, tmp_path, capsys):
         assert set(report["quality"][who]) == {"psnr", "auc", "colorfulness_ratio"}
     assert report["quality"]["gray"]["colorfulness_ratio"] < 1e-3  # gray: no colour
     assert report["decoding"]["temperature"] > 0 and report["rebalancing_lambda"] < 1
+    assert set(report["goal"]["met"]) == {"ratio", "psnr", "auc"} and "goal" in res.out
     assert "training images/s" in res.out and "PSNR" in res.out and "AuC" in res.out
 
 

@@ -319,6 +319,39 @@ def test_unknown_tfds_name_is_a_clear_error(tmp_path):
         data.load("tfds:no_such_dataset_xyz", "train", 16, data_dir=str(tmp_path))
 
 
+_FAKE_GENCODE = """
+import os
+
+class VersionError(Exception):
+    pass
+
+if os.environ.get("TEMPORARILY_DISABLE_PROTOBUF_VERSION_CHECK") != "true":
+    raise VersionError("Detected incompatible Protobuf Gencode/Runtime versions: gencode "
+                       "6.31.1 runtime 5.29.6.")
+LOADED = True
+"""
+
+
+def test_protos_newer_than_protobuf_load_with_a_warning_and_the_check_restored(tmp_path,
+                                                                                monkeypatch):
+    """Colab pairs tensorflow-metadata 1.21.0 (protobuf 6.31.1 gencode) with protobuf 5.29.6:
+    the import must still work, say so, and leave protobuf's check on for everything else."""
+    (tmp_path / "fake_gencode_pb2.py").write_text(_FAKE_GENCODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(tfds_sources.PROTOBUF_CHECK_ENV_VAR, raising=False)
+    with pytest.warns(RuntimeWarning, match="without protobuf's version check"):
+        module = tfds_sources.import_protos("fake_gencode_pb2")
+    assert module.LOADED
+    assert tfds_sources.PROTOBUF_CHECK_ENV_VAR not in os.environ
+
+
+def test_other_import_errors_of_protos_are_not_hidden(tmp_path, monkeypatch):
+    (tmp_path / "fake_broken_pb2.py").write_text("raise ImportError('really broken')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="really broken"):
+        tfds_sources.import_protos("fake_broken_pb2")
+
+
 def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv(data.OFFLINE_ENV_VAR, "1")
     start = time.perf_counter()

@@ -33,7 +33,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # ---------------------------------------------------------------------------------------
 # The chapters whose figures follow the convention. ADD A CHAPTER HERE when it is rewritten.
 FIGURE_CONVENTION_CHAPTERS = {
-    "01_color_spaces",
+    "00_data", "01_color_spaces", "02_regression_vs_classification",
+    "03_rebalancing_and_decoding", "04_architectures", "05_fusion_network", "06_evaluation",
+    "07_interplay", "08_colorize_your_photos",
 }
 # ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,117 @@
+"""Quality of the book's best recipe against the gray baseline, in one run.
+
+Trains (or loads, if ``make book`` already did) the book's recipe at book scale, exactly as
+chapter 03 does (``studies.train_best``: the U-Net classifier of chapters 02-03 rebalanced
+with ``studies.BEST_LAMBDA``, on the embedded CIFAR-10 photos), then scores it against the
+named baseline **gray** (ab = 0, the lightness alone) on the embedded test split and, where
+``../shared/data`` holds them, on photos the model has never seen the like of (flowers5 and
+the clothing10 test split, resized to the model's 32 px). Three figures
+(``colorutils.quality``), each printed next to gray's:
+
+* the colourfulness ratio (model over the true photos'), goal >= 0.7;
+* the PSNR, goal: within 1 dB of gray's;
+* the AuC of per-pixel ab accuracy (thresholds 0-150), goal: above gray's.
+
+No published model meets all three (Zhang et al. trade PSNR for colour on purpose). The script
+also shows what moves the recipe along the trade-off: the decoding temperature and the chroma
+smoothing (same model, no retraining), and chapter 03's other classifiers (lambda 1 and 0.5)
+when their runs exist. A JSON report goes to ``runs/book/cifar10/bench_quality.json``.
+
+Run: ``.venv/bin/python benchmarks/bench_quality.py`` (about a minute after ``make book``,
+a few minutes from scratch on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from colorutils import data, quality, quantize, runs, settings, studies  # noqa: E402
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Photo sets for an out-of-domain check (never copied into the repository).
+EXTRA = {"flowers5 (test)": ("flowers5", "test"), "clothing10 (test)": ("clothing10", "test")}
+
+
+def test_sets(size: int, limit: int | None) -> dict[str, tuple]:
+    """``{name: (l_norm, ab)}``: the embedded test split, then the shared sets present."""
+    sets = {"cifar10 (embedded test)": data.to_arrays(
+        data.load("cifar10", "test", size, 256, limit=limit))[:2]}
+    for name, (folder, split) in EXTRA.items():
+        root = SHARED / folder
+        if root.is_dir():
+            sets[name] = data.to_arrays(data.load(f"folder:{root}", split, size, 256,
+                                                  limit=limit or 1000))[:2]
+        else:
+            print(f"({root} absent: {name} skipped)")
+    return sets
+
+
+def row(name: str, figures: dict) -> str:
+    m, g, goal = figures["model"], figures["gray"], figures["goal"]
+    mark = {True: "met", False: "missed"}
+    return (f"{name:34s} ratio {m['colorfulness_ratio']:5.2f} ({mark[goal.met['ratio']]:6s}) "
+            f"PSNR {m['psnr']:6.2f} vs gray {g['psnr']:6.2f} = {goal.psnr_gap:+5.2f} dB "
+            f"({mark[goal.met['psnr']]:6s}) AuC {m['auc']:.4f} vs gray {g['auc']:.4f} "
+            f"({mark[goal.met['auc']]})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="book", choices=settings.SCALES)
+    parser.add_argument("--limit", type=int, default=None, help="test photos per set")
+    args = parser.parse_args()
+    cfg = settings.resolve_chapter(args.scale, studies.CLASSIFICATION_PRESETS, dataset="cifar10")
+    start = time.perf_counter()
+    bins = quantize.ab_bins()
+    prior = studies.training_prior(cfg, bins)
+    val_ds = data.load(cfg.dataset, "validation", cfg.image_size, cfg.batch_size,
+                       limit=cfg.eval_images)
+    best = studies.train_best(cfg, val_ds=val_ds, prior=prior)
+    sets = test_sets(cfg.image_size, args.limit)
+    decode = dict(temperature=studies.BEST_TEMPERATURE, smooth_sigma=studies.BEST_SMOOTH_SIGMA)
+    report = {"recipe": {"lambda": studies.BEST_LAMBDA, **decode,
+                         "run": runs.shown_path(best.run_dir, cfg.run_root)},
+              "baseline": "gray (ab = 0)", "sets": {}, "decoding": {}, "lambdas": {}}
+    print(f"The book's recipe: lambda {studies.BEST_LAMBDA}, T {studies.BEST_TEMPERATURE}, "
+          f"smoothing {studies.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
+    print("-- the three figures against gray")
+    for name, (l_norm, ab) in sets.items():
+        figures = quality.quality_figures(best.model, l_norm, ab, **decode)
+        print(row(name, figures))
+        report["sets"][name] = {**figures, "goal": figures["goal"].as_dict(), "photos": len(l_norm)}
+    l_norm, ab = sets["cifar10 (embedded test)"]
+    print("-- what moves it: decoding the same model (embedded test split)")
+    for t in (1.0, studies.BEST_TEMPERATURE, 0.58, quantize.TEMPERATURE):
+        for sigma in (None, studies.BEST_SMOOTH_SIGMA):
+            figures = quality.quality_figures(best.model, l_norm, ab, temperature=t,
+                                              smooth_sigma=sigma)
+            key = f"T={t:g} sigma={sigma or 0:g}"
+            print(row(key, figures))
+            report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
+    print("-- what moves it: rebalancing (chapter 03's runs, where finished)")
+    study = studies.ClassificationStudy(cfg, bins, verbose=0)
+    for lam in (1.0, 0.5):
+        arm = studies.classification_arm_name(lam)
+        if not runs.is_finished(study.run_dir(arm, 0), cfg.epochs):
+            print(f"lambda {lam:g}: no finished run (make book trains it)")
+            continue
+        weights = None if lam == 1.0 else quantize.rebalance_weights(prior, lam)
+        model = study.train(arm, "classification", 0, val_ds, weights=weights, lam=lam).model
+        figures = quality.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
+        print(row(f"lambda {lam:g}, T {quantize.TEMPERATURE}", figures))
+        report["lambdas"][f"{lam:g}"] = {**figures, "goal": figures["goal"].as_dict()}
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    path = pathlib.Path(cfg.run_dir("bench_quality.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=str))
+    print(f"report: {runs.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
