@@ -287,7 +287,8 @@ def best_recipe(dataset: str, *, scale: str = "full", seed: int = 0,
                   rebalancing_lambda=studies.BEST_LAMBDA, quality=figures,
                   goal={**goal.as_dict(), "sentence": goal.sentence()},
                   seconds_total=round(time.time() - start, 1))
-    report["report_path"] = runs.write_report(run.run_dir, report)
+    report["report_path"] = os.path.join(run.run_dir, runs.REPORT_FILE)
+    runs.write_json_atomic(report["report_path"], report)
     return report
 
 

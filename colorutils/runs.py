@@ -54,8 +54,8 @@ __all__ = [
     "RUN_FILES", "RUNS_ENV_VAR", "default_root", "run_path", "write_json_atomic", "read_json",
     "save_model_atomic", "claim", "conflicts", "clear", "config_difference", "read_config",
     "read_history",
-    "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "read_report",
-    "write_report", "is_finished", "model_file",
+    "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "is_finished",
+    "model_file",
     "find_config", "config_value", "training_size", "chroma_space", "find_runs",
     "history_from_records", "records_from_history", "CHAPTERS_DIR", "chapter_path",
     "write_chapter_numbers", "read_chapter_numbers", "shown_path",
@@ -69,8 +69,7 @@ LAST_MODEL = "last.keras"
 BACKUP_DIR = "backup"
 REPORT_FILE = "report.json"
 #: Everything a run folder holds (``force=True`` removes exactly these).
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR,
-             REPORT_FILE)
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR, REPORT_FILE)
 #: Environment variable naming the run root (e.g. a Google Drive folder on Colab).
 RUNS_ENV_VAR = "COLORBOOK_RUNS"
 
@@ -266,9 +265,8 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
     os.makedirs(run_dir, exist_ok=True)
     if force:
         clear(run_dir)
-    wanted = _normalize({"config": dict(config or {}), "seed": int(seed), "monitor": monitor})
-    stored = read_config(run_dir)
-    if stored is None:
+    if read_config(run_dir) is None:
+        wanted = _normalize({"config": dict(config or {}), "seed": int(seed), "monitor": monitor})
         write_json_atomic(os.path.join(run_dir, CONFIG_FILE),
                           {**wanted, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return
@@ -282,9 +280,8 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
 
 def conflicts(run_dir: str, config: Mapping | None, seed: int,
               monitor: str | None = None) -> list[str]:
-    """What differs between the run stored in ``run_dir`` and this one (``[]``: nothing, or
-    no run there yet): what :func:`claim` refuses, checked without touching the folder.
-    ``monitor=None`` leaves the monitor out of the comparison."""
+    """What :func:`claim` would refuse (``[]``: nothing, or no run yet), without touching the
+    folder; ``monitor=None`` leaves the monitor out."""
     stored = read_config(run_dir) if os.path.isdir(run_dir) else None
     if stored is None:
         return []
@@ -338,18 +335,6 @@ def read_metrics(run_dir: str) -> dict | None:
 def write_metrics(run_dir: str, metrics: Mapping) -> None:
     """Write ``metrics.json``: the run is complete from now on."""
     write_json_atomic(os.path.join(run_dir, METRICS_FILE), dict(metrics))
-
-
-def read_report(run_dir: str) -> dict | None:
-    """The ``report.json`` of a run folder (:mod:`colorutils.recipes`), or None."""
-    return read_json(os.path.join(run_dir, REPORT_FILE))
-
-
-def write_report(run_dir: str, report: Mapping) -> str:
-    """Write ``report.json`` (what a recipe measured about the run); returns its path."""
-    path = os.path.join(run_dir, REPORT_FILE)
-    write_json_atomic(path, dict(report))
-    return path
 
 
 def is_finished(run_dir: str, epochs: int | None = None) -> bool:
