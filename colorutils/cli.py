@@ -230,8 +230,8 @@ def _check_train_args(args) -> None:
         raise UserError(f"--seed {args.seed} must be a non-negative integer.")
     if args.lam is not None and not (math.isfinite(args.lam) and 0 < args.lam <= 1):
         raise UserError(f"--lambda {args.lam:g} is outside (0, 1]: 1 trains without "
-                        "rebalancing, smaller values weight rare colours more (the book's best "
-                        "recipe uses 0.7).")
+                        "rebalancing, smaller values weight rare colours more (Zhang et al. "
+                        "use 0.5).")
     if args.recipe:
         given = [f for f, v in (("--model", args.model), ("--head", args.head),
                                 ("--lambda", args.lam), ("--run-dir", args.run_dir)) if v]
