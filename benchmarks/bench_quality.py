@@ -87,11 +87,11 @@ def main() -> None:
         report["sets"][name] = {**figures, "goal": figures["goal"].as_dict(), "photos": len(l_norm)}
     l_norm, ab = sets["cifar10 (embedded test)"]
     print("-- what moves it: decoding the same model (embedded test split)")
-    for t in (1.0, studies.BEST_TEMPERATURE, 0.58, quantize.TEMPERATURE):
-        for sigma in (None, studies.BEST_SMOOTH_SIGMA):
+    for t in (1.0, 0.77, 0.58, quantize.TEMPERATURE, 0.2):
+        for sigma in (0.0, 2.0):
             figures = quality.quality_figures(best.model, l_norm, ab, temperature=t,
                                               smooth_sigma=sigma)
-            key = f"T={t:g} sigma={sigma or 0:g}"
+            key = f"T={t:g} sigma={sigma:g}"
             print(row(key, figures))
             report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
     print("-- what moves it: rebalancing (chapter 03's runs, where finished)")

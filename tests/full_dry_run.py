@@ -51,9 +51,8 @@ OVERRIDES: dict[str, dict] = {
     # two minutes here, so the widths are cut; shapes, sizes and the grid stay the full ones.
     "04_architectures": dict(epochs=1, train_images=32, eval_images=16, width=0.25),
     "05_fusion_network": dict(epochs=1, train_images=32, eval_images=16),
-    # No train_images knob yet: its RGB classifier trains on all 8,000 photos (~4 of its 6 min).
-    "06_evaluation": dict(epochs=1, eval_images=16, classifier_epochs=1, turing_pairs=4,
-                          turing_dir="{work}/turing"),
+    "06_evaluation": dict(epochs=1, train_images=32, eval_images=16, classifier_epochs=1,
+                          turing_pairs=4, turing_dir="{work}/turing"),
     "07_interplay": dict(epochs=1, train_images=32, seeds=[0]),
     "08_colorize_your_photos": dict(epochs=1, max_photos=2),
 }
