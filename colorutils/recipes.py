@@ -129,6 +129,10 @@ def _data_call(func, *args, source: str, **kwargs):
     except UserError:
         raise
     except _DATA_ERRORS as err:
+        if "another configuration" in str(err):  # train.fit refusing the run folder
+            raise UserError(first_line(err).replace(
+                "Use another run_dir, or force=True to discard the old run and train anew.",
+                "Use another --runs-dir, or delete that folder to train anew.")) from None
         raise UserError(f"--dataset {source!r}: {first_line(err)}") from None
 
 
