@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import pathlib
 import re
 import threading
@@ -63,6 +64,26 @@ RULES = ("pipe-table", "error-output", "machine-path", "broken-image", "uncaptio
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-extensions", "--no-first-run"]
+#: Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it) or ``$CHROMIUM``.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@contextlib.contextmanager
+def chromium_browser(args=CHROMIUM_ARGS):
+    """Chromium driven by Playwright, for a pytest fixture; the calling test is skipped, with
+    a message, when Chromium or Playwright is missing."""
+    import pytest
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: install it (apt-get install chromium; "
+                    ".ci/run does) or set $CHROMIUM")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(args))
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @dataclass(frozen=True)

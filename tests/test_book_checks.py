@@ -8,7 +8,6 @@ the built book's, one defect each) are loaded in headless Chromium through the s
 from __future__ import annotations
 
 import io
-import os
 import pathlib
 import textwrap
 
@@ -21,8 +20,6 @@ from book_checks import (
     find_machine_path,
     find_pipe_table,
 )
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 # ------------------------------------------------------------------- text rules (no browser)
@@ -214,14 +211,8 @@ SEEDED = {
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it (apt-get install chromium) or set "
-                    "$CHROMIUM")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=book_checks.CHROMIUM_ARGS)
+    with book_checks.chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = pathlib.Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PAGES = book_checks.book_pages(HTML) if (HTML / "index.html").exists() else []
 
 pytestmark = pytest.mark.browser
@@ -48,14 +47,8 @@ def chromium():
         pytest.skip("checks the built book only when COLORBOOK_CHECK_BOOK=1 (make test-browser)")
     if not (HTML / "index.html").exists():
         pytest.skip(f"no built book at {HTML}: run `make book` first")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it (apt-get install chromium; "
-                    ".ci/run does) or set $CHROMIUM")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=book_checks.CHROMIUM_ARGS)
+    with book_checks.chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

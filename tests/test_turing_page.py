@@ -21,12 +21,12 @@ import pathlib
 import re
 import shutil
 
+import book_checks
 import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGE_DIRS = [ROOT / "_build" / "html" / "_static" / "turing", ROOT / "book" / "_static" / "turing"]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-extensions", "--no-first-run",
         "--allow-file-access-from-files"]
@@ -36,14 +36,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it (apt-get install chromium; "
-                    ".ci/run does) or set $CHROMIUM")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with book_checks.chromium_browser(ARGS) as b:
         yield b
-        b.close()
 
 
 def _manifest(page_dir: pathlib.Path) -> dict:

@@ -29,18 +29,21 @@
 
   var DEFAULT_NOTE = "This pair set does not say how its photos were chosen.";
 
-  /* Light or dark, as the book page around the frame (or ?theme=) says. */
+  /* Light or dark, as the book page around the frame (or ?theme=) says; anything else
+     (the book's "auto", no word at all) follows the system setting. */
+  var systemDark = window.matchMedia("(prefers-color-scheme: dark)");
+  var chosen = null;
   function applyTheme(theme) {
-    if (theme === "light" || theme === "dark") {
-      document.documentElement.setAttribute("data-theme", theme);
-    } else {
-      document.documentElement.removeAttribute("data-theme");  /* system setting */
-    }
+    chosen = (theme === "light" || theme === "dark") ? theme : null;
+    document.documentElement.setAttribute(
+      "data-theme", chosen || (systemDark.matches ? "dark" : "light"));
   }
 
   function followTheme() {
     var fixed = params.get("theme");
-    if (fixed) { applyTheme(fixed); return; }
+    applyTheme(fixed);
+    systemDark.addEventListener("change", function () { if (!chosen) applyTheme(null); });
+    if (fixed) { return; }
     window.addEventListener("message", function (e) {
       if (e.source === window.parent && e.data && e.data.type === "colorbook-theme") {
         applyTheme(e.data.theme);
