@@ -271,3 +271,16 @@ def test_the_full_dry_run_table_names_existing_parameters():
     assert any("no parameter 'no_such_knob'" in p for p in bad)
     assert any("03_rebalancing_and_decoding.ipynb trains a model but has no row" in p
                for p in bad)
+
+
+
+def test_no_notebook_shows_a_machine_path_or_file_address():
+    """The rendered pages show every cell's source (the Colab set-up cell folded): no
+    ``file://`` address or absolute path of a build machine may appear in one."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import book_checks
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            found = book_checks.find_machine_path("".join(cell["source"]))
+            assert found is None, f"{path.name}: {found!r} in a {cell['cell_type']} cell"

@@ -61,7 +61,7 @@ if "google.colab" in sys.modules:
 
     # The release these chapters were written for, without extras: Colab's own packages
     # already satisfy its dependencies, so pip adds colorutils and changes nothing else.
-    # {env_var} (a pip URL such as git+file:///path/to/clone@REF) overrides it.
+    # {env_var} (any pip requirement URL, e.g. a fork at a tag) overrides it.
     source = os.environ.get(
         "{env_var}",
         "git+{url}@v{version}")
