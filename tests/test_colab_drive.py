@@ -67,3 +67,25 @@ def test_outside_colab_the_runs_stay_where_they_were(drive, monkeypatch):
     assert ns["mounted"] == [] and ns["pip"] == [] and ns["cfg"].run_root == "runs"
     monkeypatch.setenv(runs.RUNS_ENV_VAR, "/data/runs")  # colorutils experiments sets it
     assert run_top(TRAINING[0], colab=True)["cfg"].run_root == "/data/runs"
+
+
+def test_the_simulated_colab_counts_the_models_each_chapter_trains(tmp_path):
+    """make test-colab's check that chapters run in order train each model once."""
+    import json
+
+    import simulate
+
+    def history(run, seconds):
+        (tmp_path / run).mkdir(parents=True, exist_ok=True)
+        (tmp_path / run / "history.json").write_text(json.dumps({"seconds": seconds}))
+
+    history("smoke/cifar10/a", [1.0])
+    before = simulate.trained_epochs(tmp_path)
+    history("smoke/cifar10/a", [1.0, 2.0])  # resumed: one more epoch
+    history("smoke/cifar10/b", [3.0])
+    history("smoke/cifar10/c", [])  # created, no epoch finished
+    after = simulate.trained_epochs(tmp_path)
+    assert simulate.newly_trained(before, after) == ["smoke/cifar10/a", "smoke/cifar10/b"]
+    assert simulate.newly_trained(after, after) == []
+    assert simulate.trained_twice({"02": ["a", "b"], "03": ["c"]}) == {}
+    assert simulate.trained_twice({"02": ["a", "b"], "03": ["b"]}) == {"b": ["02", "03"]}
