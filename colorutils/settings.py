@@ -6,6 +6,9 @@ Every notebook has one papermill ``parameters`` cell with a ``scale`` knob:
     seconds on a laptop CPU; what ``make test`` (nbval) runs.
 ``book``
     a few minutes on a 2-core CPU; what ``make book`` renders.
+``colab``
+    a free Colab session: every chapter within 20 minutes on a T4 GPU (an estimate from the
+    models' FLOPs, ``tests/colab/estimate_scale.py``, until a GPU measures it).
 ``full``
     a Colab GPU; the settings that give publishable pictures.
 
@@ -13,17 +16,31 @@ The notebook's own knobs (``image_size``, ``epochs``, ...) default to ``None``, 
 "take the preset of this scale"; any value given explicitly wins.  The default scale comes from
 the ``COLORBOOK_SCALE`` environment variable (the Makefile sets it to ``smoke`` for nbval), and
 ``book`` otherwise.
+
+On Colab the run folders go to Google Drive (:func:`choose_run_root`), so that the chapters
+share their models and a disconnect resumes; a list knob typed as text (``papermill -p seeds
+"[0, 1]"``) is read by :func:`parse_list`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+import time
 
-from colorutils import runs
+import yaml
 
-SCALES = ("smoke", "book", "full")
+from colorutils import errors, runs
+
+SCALES = ("smoke", "book", "colab", "full")
 SCALE_ENV_VAR = "COLORBOOK_SCALE"
+#: Where Colab mounts Google Drive; ``$COLORBOOK_DRIVE_MOUNT`` moves it (the simulated Colab of
+#: ``make test-colab`` mounts a local folder).
+DRIVE_MOUNT = "/content/drive"
+DRIVE_MOUNT_ENV_VAR = "COLORBOOK_DRIVE_MOUNT"
+#: The run root inside the mounted Drive: ``MyDrive/colorization-book/runs``.
+DRIVE_RUN_ROOT = os.path.join("MyDrive", "colorization-book", "runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +90,8 @@ PRESETS: dict[str, dict] = {
                   width=0.25, seeds=(0,)),
     "book": dict(image_size=48, batch_size=32, epochs=8, train_images=None, eval_images=None,
                  width=0.5, seeds=(0, 1, 2)),
+    "colab": dict(image_size=32, batch_size=64, epochs=10, train_images=None, eval_images=None,
+                  width=0.5, seeds=(0, 1, 2)),
     "full": dict(image_size=128, batch_size=64, epochs=30, train_images=None, eval_images=None,
                  width=1.0, seeds=(0, 1, 2)),
 }
@@ -89,7 +108,7 @@ def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
 
     Parameters
     ----------
-    scale : {"smoke", "book", "full"}
+    scale : {"smoke", "book", "colab", "full"}
         The budget of the run.
     dataset : str
         A data source understood by :func:`colorutils.data.load` (``sample``, ``tfds:NAME``,
@@ -125,7 +144,9 @@ def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             raise ValueError(f"{name}={values[name]!r} must be a positive integer.")
     if values["width"] <= 0:
         raise ValueError(f"width={values['width']!r} must be positive.")
-    values["seeds"] = tuple(int(s) for s in values["seeds"])
+    values["seeds"] = tuple(parse_list("seeds", values["seeds"], int))
+    if not values["seeds"]:
+        raise ValueError("seeds=[] names no seed; give at least one, e.g. [0] (or None).")
     return Settings(scale=scale, dataset=dataset, run_root=run_root or runs.default_root(),
                     **values)
 
@@ -149,3 +170,110 @@ def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar1
     merged = {k: (v if v is not None else chapter.get(k)) for k, v in given.items()}
     merged.update({k: v for k, v in chapter.items() if k not in given})
     return resolve(scale, dataset=dataset, run_root=run_root, **merged)
+
+
+def parse_list(name: str, value, convert=None) -> list | None:
+    """A list knob as a reader passes it: a list, one value, or the text of a list.
+
+    ``papermill -p seeds "[0, 1]"`` hands the notebook the string ``"[0, 1]"``; it is read as
+    YAML (``"[0, 1]"``, ``"0, 1"``, ``"[stride_8, l2]"``).  ``None`` stays ``None``; one value
+    becomes a list of one.  ``convert`` (e.g. ``int``, ``float``) is applied to every element.
+
+    Raises
+    ------
+    ValueError
+        One line naming the knob and the value, and how to pass a list.
+
+    Examples
+    --------
+    >>> parse_list("seeds", "[0, 1]", int), parse_list("lambdas", 0.5), parse_list("x", None)
+    ([0, 1], [0.5], None)
+    """
+    if value is None:
+        return None
+    how = (f'pass a list, e.g. papermill -p {name} "[0, 1]" or -y "{name}: [0, 1]", '
+           f"or set {name} = [0, 1] in the parameters cell")
+    typed = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, list):
+            raise ValueError(f"{name}={value!r} is not a list; {how}.")
+        value = parsed
+    elif not isinstance(value, (list, tuple)):
+        value = [value]
+    if convert is None:
+        return list(value)
+    try:
+        return [convert(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={typed!r}: every element must be a {convert.__name__}; "
+                         f"{how}.") from None
+
+
+def choose_run_root(run_root: str | None = None, use_drive: bool = True) -> str:
+    """The folder every chapter keeps its run folders in; also written to ``$COLORBOOK_RUNS``.
+
+    In this order: ``run_root`` when given; ``$COLORBOOK_RUNS`` when set (``colorutils
+    experiments`` sets it); on Google Colab with ``use_drive``, Google Drive
+    (``/content/drive/MyDrive/colorization-book/runs``, mounted here: Colab asks for access
+    once), so that later chapters reuse the models of earlier ones and a disconnect resumes;
+    else ``runs`` in the working folder.  If Drive cannot be mounted, one line says so and the
+    runs stay on the Colab machine.
+    """
+    if run_root:
+        root = os.path.expanduser(os.fspath(run_root))
+    elif os.environ.get(runs.RUNS_ENV_VAR):
+        root = os.environ[runs.RUNS_ENV_VAR]
+    elif use_drive and "google.colab" in sys.modules:
+        root = drive_run_root() or runs.default_root()
+    else:
+        root = runs.default_root()
+    os.environ[runs.RUNS_ENV_VAR] = root
+    if "google.colab" in sys.modules:
+        print(f"run folders: {root}")
+    return root
+
+
+def drive_run_root() -> str | None:
+    """Mount Google Drive (Colab) if it is not mounted, and return the run root on it; ``None``,
+    with one printed line, if it cannot be mounted."""
+    mount = os.environ.get(DRIVE_MOUNT_ENV_VAR, DRIVE_MOUNT)
+    if not os.path.isdir(os.path.join(mount, "MyDrive")):
+        try:
+            from google.colab import drive
+
+            drive.mount(mount)
+        except Exception as err:  # noqa: BLE001 - any failure (declined, no Colab): fall back
+            print(f"Google Drive not mounted ({errors.first_line(err, 120)}): the run folders "
+                  f"go to {os.path.abspath(runs.default_root())} and are lost when the Colab "
+                  "runtime stops (set use_drive = False to skip Drive, or run_root = a folder).")
+            return None
+    root = os.path.join(mount, DRIVE_RUN_ROOT)
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def report_time(cfg: Settings, started: float, images_trained: int = 0,
+                train_seconds: float | None = None) -> dict:
+    """Print a chapter's time and training throughput in one line; return the numbers.
+
+    ``started`` is the chapter's ``time.time()`` at its start; ``images_trained`` the
+    training images processed in this session (epochs x images, summed over the models
+    trained here, not those reused); ``train_seconds`` their training time (default: the
+    chapter's whole time).
+
+    >>> out = report_time(resolve("smoke"), time.time() - 90, 6400, 60)
+    chapter time 1.5 min at scale smoke (cifar10); trained 6,400 images in 60 s: 107 images/s
+    """
+    seconds = time.time() - started
+    spent = seconds if train_seconds is None else train_seconds
+    rate = images_trained / spent if images_trained and spent > 0 else 0.0
+    trained = (f"trained {images_trained:,} images in {spent:.0f} s: {rate:.0f} images/s"
+               if images_trained else "trained nothing (every model came from its run folder)")
+    print(f"chapter time {seconds / 60:.1f} min at scale {cfg.scale} ({cfg.dataset}); {trained}")
+    return {"seconds": round(seconds, 1), "images_trained": int(images_trained),
+            "train_seconds": round(spent, 1), "images_per_second": round(rate, 1)}

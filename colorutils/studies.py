@@ -73,6 +73,7 @@ CLASSIFICATION_PRESETS = {
     "smoke": dict(epochs=1, width=0.125, train_images=32, eval_images=16, seeds=(0,)),
     "book": dict(image_size=32, batch_size=32, epochs=4, width=0.25, train_images=6000,
                  seeds=(0, 1, 2)),
+    "colab": dict(image_size=32, batch_size=64, epochs=20, width=0.5, seeds=(0, 1, 2)),
     "full": dict(epochs=30, width=0.5, seeds=(0, 1, 2)),
 }
 #: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of

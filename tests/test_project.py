@@ -98,7 +98,7 @@ def test_readme_has_two_commands_and_colab_badges():
 
 
 def _setup_cell(nb):
-    return nb["cells"][1]
+    return notebook_setup.first_code_cell(nb)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -107,7 +107,7 @@ def test_colab_setup_cell_installs_the_release_without_extras_and_is_hidden(path
     cell = _setup_cell(nb)
     tags = cell.get("metadata", {}).get("tags", [])
     assert cell["cell_type"] == "code" and "colab-setup" in tags, (
-        f"{path.name}: the second cell must be the Colab set-up cell (tag colab-setup)")
+        f"{path.name}: the first code cell must be the Colab set-up cell (tag colab-setup)")
     assert "remove-cell" in tags, f"{path.name}: the set-up cell must be hidden (remove-cell)"
     src = "".join(cell["source"])
     found = notebook_setup.SOURCE_PATTERN.search(src)
@@ -233,7 +233,7 @@ def test_cli_help_works():
 def test_bad_scale_names_allowed_values():
     from colorutils import settings
 
-    with pytest.raises(ValueError, match="smoke, book, full"):
+    with pytest.raises(ValueError, match="smoke, book, colab, full"):
         settings.resolve("huge")
     with pytest.raises(ValueError, match="epochs"):
         settings.resolve("smoke", epochs=0)
@@ -284,3 +284,46 @@ def test_no_notebook_shows_a_machine_path_or_file_address():
         for cell in json.loads(path.read_text())["cells"]:
             found = book_checks.find_machine_path("".join(cell["source"]))
             assert found is None, f"{path.name}: {found!r} in a {cell['cell_type']} cell"
+
+
+#: Chapters that write no run folder, so have no ``run_root`` (and ask for no Drive).
+NO_RUN_FOLDERS = ("00_data", "01_color_spaces")
+RUN_FOLDER_CODE = ("cfg.run_dir", "cfg.run_root", "chapter_file", "Study(", "train_best", ".fit(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_with_run_folders_choose_their_root_after_the_parameters(path):
+    """On Colab the runs go to Drive (issue 26): ``run_root`` and ``use_drive`` in the
+    parameters cell, applied in the check right after it, so ``papermill -p run_root`` works."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    i = next(k for k, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+    params, check = ("".join(c["source"]) for c in cells[i:i + 2])
+    if path.stem in NO_RUN_FOLDERS:
+        code = "".join("".join(c["source"]) for c in cells)
+        used = [word for word in RUN_FOLDER_CODE if word in code]
+        assert not used, f"{path.name} uses run folders ({used}): give it run_root and use_drive"
+        return
+    assert re.search(r"^run_root = None\b", params, re.M), f"{path.name}: no run_root = None"
+    assert re.search(r"^use_drive = True\b", params, re.M), f"{path.name}: no use_drive = True"
+    call = "settings.choose_run_root(run_root, use_drive)"
+    assert call in check and check.index(call) < check.index("settings.resolve"), (
+        f"{path.name}: the cell after the parameters must call {call} before resolving")
+
+
+def _colab_minutes(text: str) -> str:
+    found = re.search(r'`"colab"`[^\n]*?about (\d+) min', text)
+    return found[1] if found else ""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_chapter_says_what_each_scale_costs_as_the_readme_does(path):
+    cells = json.loads(path.read_text())["cells"]
+    first = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")
+    text = "".join(cells[first + 1]["source"])
+    for scale in ("smoke", "book", "colab"):
+        assert f'`"{scale}"`' in text, f"{path.name}: the cost cell lacks scale {scale}"
+    assert "estimate" in text and "measured" in text, f"{path.name}: say what is measured"
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith(f"| {path.name[:2]} ") and "colab.research" in line)
+    assert _colab_minutes(text) and f"about {_colab_minutes(text)} min" in row, (
+        f"{path.name}: its cost cell and the README's Colab table give other colab minutes")

@@ -5,8 +5,8 @@ Four parts of each ``notebooks/*.ipynb`` belong to this script; it touches nothi
 1. the notebook metadata: ``accelerator: GPU`` and ``colab: {name, provenance}`` (Colab opens
    a GPU runtime and shows the name), next to the ``kernelspec`` python3 that papermill needs;
 2. in the first markdown cell, right after its title line, the "Open in Colab" badge;
-3. the second cell, the Colab set-up cell (tags ``colab-setup`` and ``remove-cell``, so the
-   rendered book hides it): on Colab only, ``pip install "colorutils @ git+URL@vVERSION"``, the
+3. the first code cell, the Colab set-up cell (tags ``colab-setup`` and ``remove-cell``, so
+   the rendered book hides it): on Colab only, ``pip install "colorutils @ git+URL@vVERSION"``, the
    runtime dependencies only (no extras), at the release tag of ``colorutils.__version__``;
 4. the metadata of every cell that nbval compares (``NBVAL_CHECK_OUTPUT`` in its source): the
    tag ``nbval-check-output`` (nbval reads the comment only when the line is exactly
@@ -53,6 +53,8 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 SETUP_TEMPLATE = '''\
 # Colab set-up (hidden in the book): on Google Colab, install the book's library colorutils.
+# A chapter that trains keeps its models on Google Drive there (parameters run_root and
+# use_drive), so that later chapters reuse them and a disconnect resumes.
 import sys
 
 if "google.colab" in sys.modules:
@@ -130,11 +132,10 @@ def apply(nb: dict, name: str, url: str | None = None, branch: str | None = None
         rest = rest[2:]
     first_md["source"] = [src[0], "\n", badge(name, url, branch) + "\n"] + rest
 
-    if len(cells) < 2 or cells[1]["cell_type"] != "code" or not (
-            "colab-setup" in cells[1].get("metadata", {}).get("tags", [])
-            or "google.colab" in "".join(cells[1]["source"])):
-        raise ValueError(f"{name}: the second cell must be the Colab set-up code cell")
-    setup = cells[1]
+    setup = first_code_cell(nb)
+    if setup is None or not ("colab-setup" in setup.get("metadata", {}).get("tags", [])
+                             or "google.colab" in "".join(setup["source"])):
+        raise ValueError(f"{name}: the first code cell must be the Colab set-up cell")
     setup["source"] = _lines(setup_source(url, ver))
     tags = setup.setdefault("metadata", {}).get("tags", [])
     setup["metadata"]["tags"] = SETUP_TAGS + [t for t in tags if t not in SETUP_TAGS]
@@ -160,6 +161,12 @@ def apply(nb: dict, name: str, url: str | None = None, branch: str | None = None
         raise ValueError(f"{name}: kernelspec python3 missing (papermill needs it)")
     nb["metadata"] = dict(sorted(meta.items()))
     return nb
+
+
+def first_code_cell(nb: dict) -> dict | None:
+    """The set-up cell's place: the first code cell (after the title cell and, where a chapter
+    has it, the cell saying what each scale costs)."""
+    return next((c for c in nb["cells"] if c["cell_type"] == "code"), None)
 
 
 def dumps(nb: dict) -> str:

@@ -22,10 +22,20 @@ What it builds and checks, in order:
    ``--dry-run --report -`` is printed as a table; it fails if pip would upgrade, downgrade or
    replace any package of the environment or any package Colab ships at another version.
 4. **Every chapter** (``notebooks/*.ipynb``) executed by papermill with ``-k colab-sim`` and
-   ``-p scale smoke``, from an empty working folder (Colab's ``/content`` has no checkout, so
-   ``colorutils`` and its CIFAR-10 pack come from the installed package), with fresh run
-   folders.  The first chapter's set-up cell does the real install.
-5. **pip freeze before and after**: the set-up cells may add ``colorutils`` and nothing else.
+   ``-p scale smoke``, in order, from an empty working folder (Colab's ``/content`` has no
+   checkout, so ``colorutils`` and its CIFAR-10 pack come from the installed package), with
+   fresh run folders on a stand-in Google Drive: ``google.colab.drive.mount`` makes
+   ``MOUNT/MyDrive`` a local folder (``$COLORBOOK_DRIVE_MOUNT`` points the chapters at it), and
+   no ``$COLORBOOK_RUNS`` is set, so the run root is the chapters' Drive default.  The first
+   chapter's set-up cell does the real install.
+5. **Each model trained once**: the run folders' ``history.json`` before and after each chapter
+   give the models every chapter trained; no run may be trained by two chapters (chapter 03
+   trains nothing chapter 02 trained), and the count per chapter is printed.
+6. **A disconnect resumes from Drive**: chapter 02 runs again into another root on the
+   stand-in Drive (``-p run_root``, 3 epochs, seeds given as the text ``"[0]"``), is killed
+   (papermill and its kernel) once a run has finished an epoch, and is run again: that run
+   keeps the epochs it had and trains only the rest.
+7. **pip freeze before and after**: the set-up cells may add ``colorutils`` and nothing else.
 
 Logs and executed notebooks go to ``_build/test-colab/``.  Exit status 1 on any failure.
 """
@@ -63,11 +73,22 @@ HEADLINE = ("tensorflow", "keras", "tensorflow-datasets", "numpy", "protobuf", "
 STAMP_FORMAT = 1
 STAND_IN = '''"""Stand-in for Colab's ``google.colab`` package, written by tests/colab/simulate.py.
 
-Only its presence matters: the chapters' set-up cells take their Colab branch when
+Its presence matters: the chapters' set-up cells take their Colab branch when
 ``google.colab`` is in ``sys.modules``, which the ``colab-sim`` kernel arranges at start-up.
+``drive.mount`` is the stand-in of Google Drive.
 """
 SIMULATED = True
 '''
+DRIVE_STAND_IN = '''"""Stand-in for ``google.colab.drive``: ``mount`` makes ``MOUNTPOINT/MyDrive`` a local folder."""
+import os
+
+
+def mount(mountpoint, force_remount=False, timeout_ms=120000, readonly=False):
+    os.makedirs(os.path.join(mountpoint, "MyDrive"), exist_ok=True)
+    print(f"Mounted at {mountpoint}")
+'''
+DRIVE_MOUNT_ENV_VAR = "COLORBOOK_DRIVE_MOUNT"
+DRIVE_RUN_ROOT = ("MyDrive", "colorization-book", "runs")  # colorutils.settings.DRIVE_RUN_ROOT
 
 
 def say(msg: str = "") -> None:
@@ -172,6 +193,7 @@ def install_stand_in(site: pathlib.Path) -> pathlib.Path:
     target = google / "colab" / "__init__.py"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(STAND_IN, encoding="utf-8")
+    (target.parent / "drive.py").write_text(DRIVE_STAND_IN, encoding="utf-8")
     return target
 
 
@@ -324,6 +346,124 @@ def freeze_changes(before: dict[str, str], after: dict[str, str], allowed=("colo
     return lines
 
 
+# --------------------------------------------------------------------------- runs on Drive
+
+
+def trained_epochs(root: pathlib.Path) -> dict[str, list]:
+    """``{run folder relative to root: its history's epoch records}`` of every run under
+    ``root`` (the ``seconds`` of each epoch tell a kept epoch from a retrained one)."""
+    out = {}
+    for history in sorted(root.rglob("history.json")) if root.is_dir() else []:
+        try:
+            data = json.loads(history.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # being written this instant
+            continue
+        out[str(history.parent.relative_to(root))] = list(data.get("seconds", []))
+    return out
+
+
+def newly_trained(before: dict[str, list], after: dict[str, list]) -> list[str]:
+    """The runs that gained epochs between two :func:`trained_epochs` snapshots."""
+    return sorted(run for run, epochs in after.items() if len(epochs) > len(before.get(run, [])))
+
+
+def trained_twice(by_chapter: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{run: [chapters]}`` of the runs that more than one chapter trained."""
+    seen: dict[str, list[str]] = {}
+    for chapter, trained in by_chapter.items():
+        for run in trained:
+            seen.setdefault(run, []).append(chapter)
+    return {run: chapters for run, chapters in seen.items() if len(chapters) > 1}
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Kill papermill and its kernel (which runs in a session of its own), as a lost VM would."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [*family, psutil.Process(proc.pid)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    proc.wait()
+
+
+class Chapters:
+    """Runs chapters with papermill on the simulated Colab kernel."""
+
+    def __init__(self, kernel, env, content, out_dir, logs, timeout):
+        self.kernel, self.env, self.content = kernel, env, content
+        self.out_dir, self.logs, self.timeout = out_dir, logs, timeout
+
+    def start(self, nb: pathlib.Path, log: pathlib.Path, *params: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "papermill", str(nb), str(self.out_dir / nb.name),
+               "-k", self.kernel, "-p", "scale", "smoke", *params, "--cwd", str(self.content),
+               "--execution-timeout", str(self.timeout), "--no-progress-bar", "--log-output"]
+        with open(log, "w") as fh:
+            return subprocess.Popen(cmd, env=self.env, stdout=fh, stderr=subprocess.STDOUT)
+
+    def run(self, nb: pathlib.Path, *params: str, log_name: str | None = None) -> bool:
+        log = self.logs / f"{log_name or nb.stem}.log"
+        ok = self.start(nb, log, *params).wait() == 0
+        if not ok:
+            say(f"  FAILED (log: {log})\n  " + "\n  ".join(
+                log.read_text(errors="replace").splitlines()[-25:]))
+        return ok
+
+    def run_in_order(self, notebooks, root: pathlib.Path):
+        """Every chapter in order; the models each trains (runs under ``root``) are counted."""
+        failed, times, by_chapter = [], {}, {}
+        for nb in notebooks:
+            before, t0 = trained_epochs(root), time.monotonic()
+            ok = self.run(nb)
+            times[nb.name] = time.monotonic() - t0
+            by_chapter[nb.stem[:2]] = newly_trained(before, trained_epochs(root))
+            say(f"test-colab: {nb.name:<40} {times[nb.name]:6.0f} s  "
+                f"{len(by_chapter[nb.stem[:2]]):2} models trained  {'ok' if ok else 'FAILED'}")
+            if not ok:
+                failed.append(nb.name)
+        twice = trained_twice(by_chapter)
+        say(f"test-colab: run root on the stand-in Drive: {root} "
+            f"({len(trained_epochs(root))} runs); models trained by two chapters: "
+            f"{twice or 'none'}")
+        return failed, times, twice
+
+    def kill_and_resume(self, nb: pathlib.Path, root: pathlib.Path, epochs: int = 3,
+                        train_images: int = 512) -> str:
+        """Kill ``nb`` once a run under ``root`` has an epoch, rerun it; '' if it resumed.
+
+        ``epochs`` of ``train_images`` photos: enough steps that the kill lands between the
+        first epoch and the last (smoke scale trains eagerly, a few seconds an epoch)."""
+        params = ("-p", "run_root", str(root), "-p", "epochs", str(epochs),
+                  "-p", "train_images", str(train_images), "-p", "seeds", "[0]")
+        proc = self.start(nb, self.logs / f"{nb.stem}.killed.log", *params)
+        at_kill: dict[str, list] = {}
+        while proc.poll() is None and not at_kill:
+            at_kill = {r: e for r, e in trained_epochs(root).items() if 0 < len(e) < epochs}
+            time.sleep(0.2)
+        time.sleep(1.0)  # the epoch's backup is written just after its history entry
+        kill_tree(proc)
+        if not at_kill:
+            return "no run had finished an epoch and not all its epochs when the chapter ended"
+        run = next(iter(at_kill))
+        kept = trained_epochs(root)[run]
+        say(f"test-colab: killed {nb.name} (papermill and kernel) with {run} at epoch "
+            f"{len(kept)} of {epochs}; running it again")
+        if len(kept) >= epochs:
+            return f"{run} finished all {epochs} epochs before the kill; give it more photos"
+        if not self.run(nb, *params, log_name=f"{nb.stem}.resumed"):
+            return "the rerun failed"
+        final = trained_epochs(root).get(run, [])
+        say(f"test-colab: {run}: seconds of its epochs before the kill {kept}, after the "
+            f"rerun {final}")
+        # Resumed: its first epoch is the one trained before the kill, and it has all epochs.
+        if len(final) != epochs or final[0] != kept[0]:
+            return f"{run} has epochs {final}: expected the first, {kept[0]}, kept, {epochs} in all"
+        return ""
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -351,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.monotonic()
     reused = ensure_venv(venv, python)
+    install_stand_in(site_packages(venv))  # the current stand-in, also in a reused venv
     say(f"test-colab: {'reused' if reused else 'built'} {venv} in {time.monotonic() - t0:.0f} s")
     if "colorutils" in freeze(venv):  # a fresh Colab runtime has no colorutils
         pip(venv, "uninstall", "-q", "-y", "colorutils")
@@ -406,25 +547,22 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     for var in ("PYTHONPATH", "COLORBOOK_SCALE", "VIRTUAL_ENV"):
         env.pop(var, None)
-    env.update({PIP_SOURCE_ENV_VAR: pip_source, "COLORBOOK_RUNS": str(work / "runs"),
+    for var in ("COLORBOOK_RUNS", DRIVE_MOUNT_ENV_VAR):
+        env.pop(var, None)
+    env.update({PIP_SOURCE_ENV_VAR: pip_source, DRIVE_MOUNT_ENV_VAR: str(work / "drive"),
                 "JUPYTER_PATH": str(venv / "share" / "jupyter"),
                 "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2")})
-    failed, times = [], {}
-    for nb in notebooks:
-        t0 = time.monotonic()
-        log = logs / f"{nb.stem}.log"
-        with open(log, "w") as fh:
-            proc = subprocess.run(
-                [sys.executable, "-m", "papermill", str(nb), str(out_dir / nb.name),
-                 "-k", KERNEL_NAME, "-p", "scale", "smoke", "--cwd", str(content),
-                 "--execution-timeout", str(args.timeout), "--no-progress-bar", "--log-output"],
-                env=env, stdout=fh, stderr=subprocess.STDOUT)
-        times[nb.name] = time.monotonic() - t0
-        status = "ok" if proc.returncode == 0 else f"FAILED (log: {log})"
-        say(f"test-colab: {nb.name:<40} {times[nb.name]:6.0f} s  {status}")
-        if proc.returncode:
-            failed.append(nb.name)
-            say("  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-25:]))
+    chapters = Chapters(KERNEL_NAME, env, content, out_dir, logs, args.timeout)
+    failed, times, twice = chapters.run_in_order(notebooks, work / "drive" / pathlib.Path(
+        *DRIVE_RUN_ROOT))
+    if twice:
+        failed.append("each model trained once")
+    if any(nb.name.startswith("02_") for nb in notebooks) and not failed:
+        resume = chapters.kill_and_resume(
+            next(nb for nb in notebooks if nb.name.startswith("02_")),
+            work / "drive" / "MyDrive" / "resume-check")
+        if resume:
+            failed.append(f"resume from Drive ({resume})")
 
     after = freeze(venv)
     changes = freeze_changes(before, after)
