@@ -7,6 +7,10 @@ must need nothing else of the chapter), and the model it defines is compared wit
 weight shapes, the same number of parameters, the same output, for the chapters' settings
 and for others. A student who edits the chapter's function, or a change to the library's
 builder, that makes the two differ fails here.
+
+The chapters show the code a student needs to redo their experiment: at least 40 % of each
+chapter's code lines visible (``book_checks.code_lines``, the Colab set-up cell aside), and
+every cell that stays folded says in its first line what it does.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from __future__ import annotations
 import json
 import pathlib
 
+import book_checks
 import numpy as np
 import pytest
 
 from colorutils import models, quantize
 
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "04_architectures.ipynb"
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK = NOTEBOOKS / "04_architectures.ipynb"
+# Chapter 08 (photos) is held to the same rule by tests/test_book_pages.py on the built book.
+OPEN_CHAPTERS = sorted(NOTEBOOKS.glob("0[0-7]_*.ipynb"))
 TAG = "unet-definition"
 
 
@@ -61,3 +69,20 @@ def test_the_written_out_unet_is_the_librarys(book_unet, width, output_stride):
                                mine(x, training=False)["ab"].numpy(), rtol=1e-5, atol=1e-5)
     assert mine(x)["ab"].shape == (2, 32 // output_stride, 32 // output_stride, num_bins)
 
+
+
+@pytest.mark.parametrize("path", OPEN_CHAPTERS, ids=[p.stem for p in OPEN_CHAPTERS])
+def test_chapter_shows_its_code_and_names_each_fold(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    visible, folded = book_checks.code_lines(nb)
+    assert visible >= book_checks.MIN_VISIBLE_CODE * (visible + folded), (
+        f"{path.name}: {visible} of {visible + folded} code lines visible")
+    for cell in nb["cells"]:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell["cell_type"] != "code" or not tags & book_checks.FOLDED_TAGS:
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        first = source.lstrip().splitlines()[0] if source.strip() else ""
+        assert first.startswith("# ") and len(first) > 8, (
+            f"{path.name} cell {cell.get('id')}: a folded cell's first line says what it does "
+            f"(e.g. '# Plumbing: load the test split'), not {first[:60]!r}")
