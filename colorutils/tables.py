@@ -45,8 +45,8 @@ DIRECTIONS = {"max": "↑", "min": "↓", "one": "→1"}
 
 #: Inline styles of the HTML table: padded cells (texts never touch), a font a little
 #: smaller than the prose so that eight or nine columns fit the book's 704 px text column.
-TABLE_STYLE = "border-collapse: collapse; font-size: 0.88em; margin: 0.5em 0"
-CELL_STYLE = "padding: 0.3em 0.55em; line-height: 1.3;"
+TABLE_STYLE = "border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0"
+CELL_STYLE = "padding: 0.3em 0.5em; line-height: 1.3;"
 
 
 def _is_number(value) -> bool:
