@@ -192,25 +192,31 @@ class Table:
         """The table in HTML (what a notebook and the rendered book show).
 
         The styles are inline so that they hold in any theme (the book, Jupyter, Colab):
-        cells are padded (no two cells' texts touch), numbers and ``mean ± std`` do not wrap,
-        headers wrap at spaces (a long header takes two lines rather than widening the
-        table past the text column), and the table's text is a little smaller than the
-        prose.
+        cells are padded (no two cells' texts touch), a number never breaks across lines but
+        ``mean ± std`` may put its ``± std`` on a second line, headers wrap at spaces (a long
+        header takes two lines rather than widening the table past the text column), and the
+        table's text is a little smaller than the prose.
         """
         right = {c: self._numeric(c) for c in self.columns}
 
         def td(tag, text, column):  # numbers right-aligned, text left (whatever the theme)
             align = "right" if right[column] else "left"
-            wrap = "normal" if tag == "th" or not right[column] else "nowrap"
             valign = "bottom" if tag == "th" else "top"
-            return (f'<{tag} style="{CELL_STYLE} text-align: {align}; white-space: {wrap}; '
+            return (f'<{tag} style="{CELL_STYLE} text-align: {align}; white-space: normal; '
                     f'vertical-align: {valign}">{text}</{tag}>')
+
+        def unbroken(text):  # a number never breaks; "mean ± std" may take two lines
+            if not text:
+                return text
+            parts = html.escape(text).split(" ± ")
+            return " ".join(f'<span style="white-space: nowrap">{"± " * (i > 0)}{p}</span>'
+                            for i, p in enumerate(parts))
 
         head = "".join(td("th", html.escape(self.header(c)), c) for c in self.columns)
         body = "".join(
             "<tr>" + "".join(td("td", text, c) for text, c in zip(cells, self.columns,
                                                                  strict=True)) + "</tr>"
-            for cells in self._grid(lambda t: f"<strong>{t}</strong>", html.escape))
+            for cells in self._grid(lambda t: f"<strong>{t}</strong>", unbroken))
         caption = (f'<caption style="caption-side: top; text-align: left">'
                    f"{html.escape(self.caption)}</caption>" if self.caption else "")
         legend = self.legend()
