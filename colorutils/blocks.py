@@ -188,17 +188,27 @@ def _layout(graph: BlockGraph, xgap: float, ygap: float) -> dict[str, tuple[floa
     return pos
 
 
-def _draw_edge(ax, start_pos, end_pos, box_width, box_height, xgap) -> None:
+def _draw_edge(ax, start_pos, end_pos, box_width, box_height, gap, vertical=False) -> None:
     (x0, y0), (x1, y1) = start_pos, end_pos
-    if x1 > x0:
-        start, end = (x0 + box_width / 2, y0), (x1 - box_width / 2, y1)
-    elif x1 < x0:
-        start, end = (x0 - box_width / 2, y0), (x1 + box_width / 2, y1)
+    if vertical:  # the data flow runs down the page: edges leave a box's bottom
+        if y1 < y0:
+            start, end = (x0, y0 - box_height / 2), (x1, y1 + box_height / 2)
+        elif y1 > y0:
+            start, end = (x0, y0 + box_height / 2), (x1, y1 - box_height / 2)
+        else:
+            sign = 1 if x1 > x0 else -1
+            start, end = (x0 + sign * box_width / 2, y0), (x1 - sign * box_width / 2, y1)
+        skips = abs(round((y1 - y0) / gap)) > 1
     else:
-        sign = 1 if y1 > y0 else -1
-        start, end = (x0, y0 + sign * box_height / 2), (x1, y1 - sign * box_height / 2)
-    # an edge that skips a column bends further, so it does not cross the box between
-    skips = abs(round((x1 - x0) / xgap)) > 1
+        if x1 > x0:
+            start, end = (x0 + box_width / 2, y0), (x1 - box_width / 2, y1)
+        elif x1 < x0:
+            start, end = (x0 - box_width / 2, y0), (x1 + box_width / 2, y1)
+        else:
+            sign = 1 if y1 > y0 else -1
+            start, end = (x0, y0 + sign * box_height / 2), (x1, y1 - sign * box_height / 2)
+        skips = abs(round((x1 - x0) / gap)) > 1
+    # an edge that skips a column (a row) bends further, so it does not cross the box between
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
                                  color="0.25",
                                  connectionstyle=f"arc3,rad={0.55 if skips else 0.05}"))
@@ -206,24 +216,42 @@ def _draw_edge(ax, start_pos, end_pos, box_width, box_height, xgap) -> None:
 
 def plot_blocks(graph: BlockGraph, title: str = "Architecture",
                 colors: Mapping[str, str] | None = None, box_width: float = 2.3,
-                box_height: float = 1.0):
+                box_height: float = 1.0, vertical: bool = True, fontsize: float = 9):
     """Draw a block diagram of a model from :func:`block_graph`.
 
     One box per block (name, number of layers, parameters, output shapes at the probe size),
-    placed in columns along the data flow, with an arrow for every connection.
+    placed in rows (``vertical=True``, the data flow running down the page) or columns
+    (``vertical=False``, left to right) along the data flow, with an arrow for every
+    connection.  The vertical layout keeps the boxes' text readable in a 704 px text column
+    however long the network is; a long network drawn left to right is shrunk to fit.
 
     Parameters
     ----------
     graph : BlockGraph
     title : str
     colors : mapping block name -> matplotlib colour, optional
+    vertical : bool
+        Data flow from top to bottom (default) or from left to right.
+    fontsize : float
+        Size of the boxes' text, in points.
     """
+    if vertical:
+        box_width, box_height = box_width * 1.25, box_height * 1.05
     xgap, ygap = box_width + 0.9, box_height + 0.6
-    pos = _layout(graph, xgap, ygap)
     ncols = len({b.column for b in graph.blocks})
     nrows = max(sum(b.column == c for b in graph.blocks) for c in {b.column for b in graph.blocks})
-    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.65 * xgap * ncols)),
-                                    max(2.5, 0.9 * ygap * nrows + 1)))
+    if vertical:  # depth goes down the page, parallel paths across it
+        depth_gap, side_gap = box_height + 0.8, box_width + 0.5
+        across = _layout(graph, depth_gap, side_gap)
+        pos = {name: (-y, -x) for name, (x, y) in across.items()}
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * side_gap * nrows + 1.5),
+                                        max(3.0, 0.75 * depth_gap * ncols + 1)))
+        gap = depth_gap
+    else:
+        pos = _layout(graph, xgap, ygap)
+        fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.65 * xgap * ncols)),
+                                        max(2.5, 0.9 * ygap * nrows + 1)))
+        gap = xgap
     palette = plt.get_cmap("tab10")
     for i, block in enumerate(graph.blocks):
         x, y = pos[block.name]
@@ -234,16 +262,22 @@ def plot_blocks(graph: BlockGraph, title: str = "Architecture",
         shapes = ", ".join("x".join(str(s) for s in shape) for shape in block.shapes[:2])
         params = f"{block.params / 1e6:.2f}M" if block.params >= 1e5 else f"{block.params:,}"
         ax.text(x, y, f"{block.name}\n{len(block.layers)} layers, {params} params\n{shapes}",
-                ha="center", va="center", fontsize=7)
+                ha="center", va="center", fontsize=fontsize)
     for src, dst in graph.edges:
-        _draw_edge(ax, pos[src], pos[dst], box_width, box_height, xgap)
+        _draw_edge(ax, pos[src], pos[dst], box_width, box_height, gap, vertical=vertical)
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - box_width, max(xs) + box_width)
-    ax.set_ylim(min(ys) - 1.5 * box_height, max(ys) + box_height)
+    if vertical:
+        ax.set_xlim(min(xs) - 0.75 * box_width, max(xs) + 0.75 * box_width)
+        ax.set_ylim(min(ys) - box_height, max(ys) + box_height)
+        ax.set_xlabel("parallel paths")
+        ax.set_ylabel("data flow (top to bottom)")
+    else:
+        ax.set_xlim(min(xs) - box_width, max(xs) + box_width)
+        ax.set_ylim(min(ys) - 1.5 * box_height, max(ys) + box_height)
+        ax.set_xlabel("data flow (left to right)")
+        ax.set_ylabel("parallel paths")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel("data flow (left to right)")
-    ax.set_ylabel("parallel paths")
     in_shape = "x".join(str(s) for s in graph.input_shape)
     ax.set_title(f"{title} (shapes for a {in_shape} input)")
     for spine in ax.spines.values():

@@ -81,9 +81,26 @@ def _cell(values: list[float], digits: int) -> str:
     return f"{s.mean:.{digits}g} ± {s.std:.2g}" if s.has_spread else f"{s.mean:.{digits}g}"
 
 
+#: Metric columns per table: with the run label and the count of complete runs, more would
+#: not fit the book's 704 px text column (a longer list is split into several tables).
+MAX_METRIC_COLUMNS = 4
+_WORDS = {"auc": "AuC", "psnr": "PSNR (dB)", "ssim": "SSIM", "acc": "accuracy", "std": "(std)"}
+
+
+def metric_header(name: str) -> str:
+    """A column header a reader can read for a metric key: ``color.auc.mean`` -> ``color AuC``,
+    ``joint.semantic_acc.mean`` -> ``joint semantic accuracy`` (words wrap; dots do not)."""
+    parts = name.split(".")
+    if len(parts) > 1 and parts[-1] == "mean":
+        parts = parts[:-1]
+    words = [w for part in parts for w in part.split("_") if w]
+    return " ".join(_WORDS.get(w, w) for w in words) or name
+
+
 def summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -> str:
     """Markdown: one row per group of runs (the replicate parameters, e.g. seeds, averaged),
-    ``mean ± std`` per metric (a :class:`colorutils.tables.Table`)."""
+    ``mean ± std`` per metric (a :class:`colorutils.tables.Table`); at most
+    :data:`MAX_METRIC_COLUMNS` metrics per table, so that each fits the text column."""
     rows = collect(grid) if rows is None else rows
     names = metric_names(grid, rows)
     table_rows = []
@@ -92,7 +109,12 @@ def summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -
         table_rows.append({"runs": label, "complete": f"{len(done)}/{len(members)}", **{
             name: _cell([float(r[name]) for r in done if isinstance(r.get(name), (int, float))],
                         digits) for name in names}})
-    return tables.Table(table_rows, ["runs", "complete", *names]).to_markdown()
+    chunks = [names[i:i + MAX_METRIC_COLUMNS]
+              for i in range(0, len(names), MAX_METRIC_COLUMNS)] or [[]]
+    return "\n\n".join(
+        tables.Table(table_rows, {"runs": "runs", "complete": "complete",
+                                  **{n: metric_header(n) for n in chunk}}).to_markdown()
+        for chunk in chunks)
 
 
 def aggregate(grid: Grid) -> list[dict]:
@@ -241,7 +263,8 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
         when = max((runs.read_json(r.run_dir / STATUS_FILE) or {}).get("started", "")
                    for r in grid.runs)
         parts.append(f"{done} of {len(rows)} run(s) complete (latest started {when}). Each "
-                     "row pools the replicate runs (seeds): mean ± standard deviation.\n")
+                     "row pools the replicate runs (seeds): mean ± standard deviation over its "
+                     "runs; a row of one run shows that run's value alone.\n")
         parts.append(summary_table(grid, rows) + "\n")
         plot_summary(grid, rows)
         if grid.summary_png.exists():

@@ -43,6 +43,12 @@ __all__ = ["Table", "DIRECTIONS", "format_value"]
 DIRECTIONS = {"max": "↑", "min": "↓", "one": "→1"}
 
 
+#: Inline styles of the HTML table: padded cells (texts never touch), a font a little
+#: smaller than the prose so that eight or nine columns fit the book's 704 px text column.
+TABLE_STYLE = "border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0"
+CELL_STYLE = "padding: 0.3em 0.5em; line-height: 1.3;"
+
+
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -183,24 +189,42 @@ class Table:
         return (f"{self.caption}\n\n" if self.caption else "") + "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """The table in HTML (what a notebook and the rendered book show)."""
+        """The table in HTML (what a notebook and the rendered book show).
+
+        The styles are inline so that they hold in any theme (the book, Jupyter, Colab):
+        cells are padded (no two cells' texts touch), a number never breaks across lines but
+        ``mean ± std`` may put its ``± std`` on a second line, headers wrap at spaces (a long
+        header takes two lines rather than widening the table past the text column), and the
+        table's text is a little smaller than the prose.
+        """
         right = {c: self._numeric(c) for c in self.columns}
 
         def td(tag, text, column):  # numbers right-aligned, text left (whatever the theme)
             align = "right" if right[column] else "left"
-            return f'<{tag} style="text-align: {align}">{text}</{tag}>'
+            valign = "bottom" if tag == "th" else "top"
+            return (f'<{tag} style="{CELL_STYLE} text-align: {align}; white-space: normal; '
+                    f'vertical-align: {valign}">{text}</{tag}>')
+
+        def unbroken(text):  # a number never breaks; "mean ± std" may take two lines
+            if not text:
+                return text
+            parts = html.escape(text).split(" ± ")
+            return " ".join(f'<span style="white-space: nowrap">{"± " * (i > 0)}{p}</span>'
+                            for i, p in enumerate(parts))
 
         head = "".join(td("th", html.escape(self.header(c)), c) for c in self.columns)
         body = "".join(
             "<tr>" + "".join(td("td", text, c) for text, c in zip(cells, self.columns,
                                                                  strict=True)) + "</tr>"
-            for cells in self._grid(lambda t: f"<strong>{t}</strong>", html.escape))
-        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+            for cells in self._grid(lambda t: f"<strong>{t}</strong>", unbroken))
+        caption = (f'<caption style="caption-side: top; text-align: left">'
+                   f"{html.escape(self.caption)}</caption>" if self.caption else "")
         legend = self.legend()
-        foot = (f'<tfoot><tr><td colspan="{len(self.columns)}" style="text-align: left; '
-                f'font-size: smaller">{html.escape(legend)}</td></tr></tfoot>' if legend else "")
-        return (f'<table class="colorutils-table">{caption}<thead><tr>{head}</tr></thead>'
-                f"<tbody>{body}</tbody>{foot}</table>")
+        foot = (f'<tfoot><tr><td colspan="{len(self.columns)}" style="{CELL_STYLE} '
+                f'text-align: left; font-size: smaller">{html.escape(legend)}</td></tr></tfoot>'
+                if legend else "")
+        return (f'<table class="colorutils-table" style="{TABLE_STYLE}">{caption}<thead><tr>'
+                f"{head}</tr></thead><tbody>{body}</tbody>{foot}</table>")
 
     def legend(self) -> str:
         """What the marks mean, for the directions in use ("" when nothing is ranked)."""

@@ -17,6 +17,10 @@ from matplotlib.colors import LinearSegmentedColormap, LogNorm
 
 from colorutils import color
 
+#: Images across a grid at most: six tiles share the book's 704 px text column at about
+#: 100 px each, the least at which a reader can judge colour (a wider grid is shrunk to fit).
+MAX_COLUMNS = 6
+
 
 def _as_display(image) -> np.ndarray:
     """Return ``image`` as a numpy array matplotlib can show (H, W) gray or (H, W, 3) RGB."""
@@ -41,7 +45,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
     titles : sequence of str, optional
         One short caption per image.
     ncols : int
-        Images per row.
+        Images per row, at most :data:`MAX_COLUMNS` (more images wrap to further rows).
     title : str, optional
         Figure title.
     """
@@ -50,7 +54,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
         raise ValueError("images is empty: nothing to show")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
-    ncols = max(1, min(ncols, len(images)))
+    ncols = max(1, min(ncols, MAX_COLUMNS, len(images)))
     nrows = math.ceil(len(images) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
                              squeeze=False)
@@ -68,22 +72,28 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
     return fig
 
 
-def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: float = 1.6,
-                 max_cols: int = 8):
+def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: float = 1.8,
+                 max_cols: int = MAX_COLUMNS):
     """One row per method (gray input, ground truth, each model), one column per image.
+
+    Row labels are written horizontally to the left of their row (wrapped at 14 characters),
+    so that they read without turning the head.
 
     Parameters
     ----------
     rows : mapping of row label -> sequence of images
         All rows show the same images in the same order.
+    max_cols : int
+        Images shown per row, at most :data:`MAX_COLUMNS`.
     """
     labels = list(rows)
     if not labels:
         raise ValueError("rows is empty: nothing to compare")
-    ncols = min(max_cols, min(len(rows[k]) for k in labels))
+    ncols = min(max_cols, MAX_COLUMNS, min(len(rows[k]) for k in labels))
     if ncols == 0:
         raise ValueError("every row must hold at least one image")
-    fig, axes = plt.subplots(len(labels), ncols, figsize=(size * ncols + 1.2, size * len(labels)),
+    fig, axes = plt.subplots(len(labels), ncols,
+                             figsize=(size * ncols + 1.4, size * len(labels) + (0.5 if title else 0.1)),
                              squeeze=False)
     for r, label in enumerate(labels):
         for c in range(ncols):
@@ -93,11 +103,12 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
                       vmax=1 if shown.dtype.kind == "f" else 255)
             ax.set_xticks([])
             ax.set_yticks([])
-            if c == 0:  # long labels wrap, so they stay beside their row
-                ax.set_ylabel(textwrap.fill(label, 14), fontsize=8)
+            if c == 0:  # horizontal, wrapped: long labels stay beside their row
+                ax.set_ylabel(textwrap.fill(label, 14), fontsize=9, rotation=0,
+                              ha="right", va="center", labelpad=6)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=0.3, h_pad=0.3)
     return fig
 
 

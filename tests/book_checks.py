@@ -36,6 +36,13 @@ thing a reader would notice.  The rules (``Defect.rule``):
     An image in the article whose ``alt`` is missing, empty, a file name or path
     (``_images/3fa….png``, ``x.png``, its own ``src``), a placeholder word ("image", "png",
     "figure", "plot", ...), or shorter than two words.
+``wide-table``
+    A table in the article wider than the text column (the article's content box, 704 px in
+    the book's theme at a 1280 px window): the columns it holds past the edge sit behind a
+    horizontal scroll bar.
+``touching-cells``
+    Two neighbouring cells of a table row whose texts are less than :data:`MIN_CELL_GAP_PX`
+    apart (no padding): they read as one value, "25.33 ± 0.110.912".
 ``console-error``
     A ``console.error`` message, an uncaught exception (page error), a request to a local
     address of the book that failed or answered HTTP 400 or more.  A resource a page marks
@@ -43,6 +50,19 @@ thing a reader would notice.  The rules (``Defect.rule``):
     set) may be missing: its failed request and the browser's "Failed to load resource"
     message for it are not counted.  Requests to other hosts are answered with an empty
     body by the test (the check runs offline) and not judged.
+
+Two more rules read a chapter's notebook source rather than its page (:func:`check_notebook`,
+rules in :data:`NOTEBOOK_RULES`):
+
+``folded-code``
+    A chapter whose visible code (code cells without a ``hide-input``, ``remove-input`` or
+    ``remove-cell`` tag) is under :data:`MIN_VISIBLE_CODE` of its code lines, non-blank lines
+    counted, the Colab set-up cell (tag ``colab-setup``) aside: a student cannot redo the
+    experiment from what the page shows.
+``few-exercises``
+    A chapter with fewer than :data:`MIN_EXERCISES` exercises: ``exercise`` directives of
+    sphinx-exercise (```` ```{exercise} ````, ``:::{exercise}``, also the ``exercise-start``
+    form) in its markdown cells.
 """
 
 from __future__ import annotations
@@ -58,7 +78,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 RULES = ("pipe-table", "error-output", "machine-path", "broken-image", "uncaptioned-figure",
-         "bad-alt", "console-error")
+         "bad-alt", "wide-table", "touching-cells", "console-error")
+NOTEBOOK_RULES = ("folded-code", "few-exercises")
+
+#: Neighbouring cells' texts closer than this (CSS px) touch: "1,00025.446".
+MIN_CELL_GAP_PX = 6.0
+#: Share of a chapter's code lines (Colab set-up cell aside) that its page must show.
+MIN_VISIBLE_CODE = 0.40
+#: Exercises a chapter must end with.
+MIN_EXERCISES = 3
 
 # Headless Chromium as the Turing-page test starts it (Debian's package, through Playwright).
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -262,6 +290,19 @@ def check_page(page: str, facts: dict, events: list[dict] | None = None, *,
         if problem:
             add("bad-alt", f"{name}: {problem}")
 
+    # tables: wider than the text column, or cells whose texts touch
+    for table in facts.get("tables", []):
+        column = table.get("column") or 0
+        if column and table["width"] > column + 1:
+            add("wide-table", f"{table['width']:.0f} px in a {column:.0f} px column: "
+                              f"{_snippet(table.get('head', ''), 0, 70)}")
+        for pair in table.get("gaps", []):
+            if pair["gap"] < MIN_CELL_GAP_PX:
+                add("touching-cells", f"{pair['left']!r} and {pair['right']!r} "
+                                      f"{pair['gap']:.0f} px apart, read as "
+                                      f"{pair['left'] + pair['right']!r}")
+                break  # one pair per table tells the reader's problem
+
     # console errors, page errors, failed local requests
     defects.extend(_console_defects(page, events or [], facts.get("optional", []), base_url,
                                     defects))
@@ -317,6 +358,54 @@ def format_report(defects: list[Defect]) -> str:
         lines.append(f"  {page}")
         lines += [f"    {d.rule}: {d.snippet}" for d in defects if d.page == page]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- notebooks
+FOLDED_TAGS = frozenset({"hide-input", "remove-input", "remove-cell"})
+_EXERCISE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})[ \t]*\{exercise(?:-start)?\}", re.M)
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def code_lines(notebook: dict) -> tuple[int, int]:
+    """``(visible, folded)``: non-blank lines of a notebook's code cells that its page shows and
+    hides (tags :data:`FOLDED_TAGS`), the Colab set-up cell (tag ``colab-setup``) not counted."""
+    visible = folded = 0
+    for cell in notebook.get("cells", []):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.get("cell_type") != "code" or "colab-setup" in tags:
+            continue
+        n = sum(1 for line in _source(cell).splitlines() if line.strip())
+        if tags & FOLDED_TAGS:
+            folded += n
+        else:
+            visible += n
+    return visible, folded
+
+
+def count_exercises(notebook: dict) -> int:
+    """The ``exercise`` directives (sphinx-exercise) in a notebook's markdown cells."""
+    return sum(len(_EXERCISE.findall(_source(c))) for c in notebook.get("cells", [])
+               if c.get("cell_type") == "markdown")
+
+
+def check_notebook(page: str, notebook: dict) -> list[Defect]:
+    """The chapter-level defects of one notebook (rules :data:`NOTEBOOK_RULES`)."""
+    defects = []
+    visible, folded = code_lines(notebook)
+    if visible + folded and visible < MIN_VISIBLE_CODE * (visible + folded):
+        defects.append(Defect(page, "folded-code",
+                              f"{visible} of {visible + folded} code lines visible "
+                              f"({visible / (visible + folded):.0%}; at least "
+                              f"{MIN_VISIBLE_CODE:.0%}): unfold the experiment's code"))
+    n = count_exercises(notebook)
+    if n < MIN_EXERCISES:
+        defects.append(Defect(page, "few-exercises",
+                              f"{n} exercise(s); a chapter ends with at least {MIN_EXERCISES}"))
+    return defects
 
 
 # ---------------------------------------------------------------------------- the book
@@ -409,11 +498,36 @@ async () => {
       } : null,
     };
   });
+  const style = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(style.paddingLeft || 0)
+                 - parseFloat(style.paddingRight || 0);
+  const textRect = el => {
+    const r = document.createRange();
+    r.selectNodeContents(el);
+    return r.getBoundingClientRect();
+  };
+  const clean = s => s.replace(/\s+/g, ' ').trim();
+  const tables = [...article.querySelectorAll('table')]
+    .filter(t => !t.closest('pre, .math, mjx-container, .cell_input') && t.getClientRects().length)
+    .map(t => {
+      const gaps = [];
+      for (const row of t.rows) {
+        const cells = [...row.cells];
+        for (let i = 0; i + 1 < cells.length; i++) {
+          const a = clean(cells[i].textContent), b = clean(cells[i + 1].textContent);
+          if (!a || !b) continue;
+          const gap = textRect(cells[i + 1]).left - textRect(cells[i]).right;
+          if (gap < 12 && gaps.length < 5) gaps.push({left: a, right: b, gap});
+        }
+      }
+      return {width: t.getBoundingClientRect().width, column,
+              head: clean((t.rows[0] || t).textContent).slice(0, 120), gaps};
+    });
   const clone = article.cloneNode(true);
   clone.querySelectorAll('script, style, template, noscript').forEach(n => n.remove());
   const optional = [...document.querySelectorAll('[data-optional]')]
     .map(e => e.src || e.href || '');
-  return {title: document.title, blocks, outputs, images, text: clone.textContent,
+  return {title: document.title, blocks, outputs, images, tables, text: clone.textContent,
           optional, iframes: [...document.querySelectorAll('iframe')].map(f => f.src)};
 }
 """

@@ -159,9 +159,22 @@ from <code>runs/book/sample/seed0</code>; code may say <code>| a | b |</code>.</
 """
 
 
+# The book theme's text column and its table cells' padding, as the built pages have them.
+THEME = ("<style>article.bd-article { width: 704px; padding: 0 8px; }"
+         " td, th { padding: 0.25em 0.6em; }</style>")
+
+TABLE_ROW = "<tr>{}</tr>"
+
+
+def _table(rows, cell_style: str = "") -> str:
+    cells = "".join(TABLE_ROW.format("".join(f'<td style="text-align: right;{cell_style}">{c}</td>'
+                                             for c in row)) for row in rows)
+    return f'<div class="output text_html"><table class="colorutils-table">{cells}</table></div>'
+
+
 def _page(body: str, head: str = "") -> str:
     return textwrap.dedent(f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-    <title>seeded</title>{head}</head><body>
+    <title>seeded</title>{THEME}{head}</head><body>
     <header><img src="_images/logo.png" alt=""></header>
     <main><article class="bd-article" role="main">{body}</article></main>
     <script src="pairs.js" data-optional onerror="void 0"></script>
@@ -202,6 +215,12 @@ SEEDED = {
                          {"bad-alt"}),
     "alt_empty": (FIGURE.replace('alt="The astronaut photo split into its RGB, Lab, HSV '
                                  'and YUV channels"', 'alt=""'), "", {"bad-alt"}),
+    "wide_table": (_cell(_table([[f"colour.auc.rebalanced.mean {i}" for i in range(8)],
+                                 [f"{0.9 + i / 100:.3f} ± 0.011" for i in range(8)]],
+                                " white-space: nowrap")), "", {"wide-table"}),
+    "touching_cells": (_cell(_table([["rebalanced", "25.33 ± 0.11", "0.912"],
+                                     ["1,000", "25.446", "0.905"]], " padding: 0")), "",
+                       {"touching-cells"}),
     "console_error": ("<p>text</p><script>console.error('boom')</script>", "", {"console-error"}),
     "declared_twice": ("<p>text</p>", "<script>const THEBE_JS_URL = 1</script>"
                        "<script>const THEBE_JS_URL = 1</script>", {"console-error"}),
@@ -246,6 +265,17 @@ def test_seeded_page_reports_exactly_its_defect(chromium, seeded_site, name):
         assert any("ValueError" in o["text"] for o in facts["outputs"])
 
 
+def test_measured_tables_are_judged_by_width_and_gap():
+    facts = {"tables": [{"width": 705.5, "column": 704, "head": "model PSNR", "gaps": []},
+                        {"width": 300, "column": 704, "head": "a b",
+                         "gaps": [{"left": "25.33 ± 0.11", "right": "0.912", "gap": 0.0}]},
+                        {"width": 704.5, "column": 704, "head": "fits", "gaps": [
+                            {"left": "1,000", "right": "25.446", "gap": 9.6}]}]}
+    defects = check_page("p.html", facts)
+    assert [d.rule for d in defects] == ["wide-table", "touching-cells"]
+    assert "25.33 ± 0.110.912" in defects[1].snippet
+
+
 def test_seeded_pages_cover_every_rule():
     assert set().union(*(rules for _, _, rules in SEEDED.values())) == set(book_checks.RULES)
 
@@ -262,3 +292,54 @@ def test_book_pages_skip_static_files_and_redirects(tmp_path):
 
 def test_module_is_importable_from_the_tests_folder():
     assert pathlib.Path(book_checks.__file__).parent == pathlib.Path(__file__).parent
+
+
+# ------------------------------------------------------------------- seeded notebooks
+def _nb(*cells) -> dict:
+    return {"cells": [dict(c, metadata={"tags": list(c.get("tags", ()))}) for c in cells],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _code(lines: int, *tags: str) -> dict:
+    return {"cell_type": "code", "source": "\n".join(f"x{i} = {i}" for i in range(lines)) + "\n\n",
+            "tags": tags}
+
+
+def _md(text: str) -> dict:
+    return {"cell_type": "markdown", "source": text}
+
+
+EXERCISES = _md("## Exercises\n\n```{exercise}\n:label: ex-a\nWhy?\n```\n\n"
+                "```{solution} ex-a\n:class: dropdown\nBecause.\n```\n\n"
+                ":::{exercise}\nChange T.\n:::\n\n::::{exercise} Extend\n:label: ex-c\nMore.\n::::\n")
+
+
+def test_a_chapter_with_its_code_open_and_three_exercises_is_clean():
+    nb = _nb(_code(40, "colab-setup", "remove-cell"), _code(8, "parameters"),
+             _code(6, "hide-input"), _code(4), EXERCISES)
+    assert book_checks.code_lines(nb) == (12, 6)  # the set-up cell and blank lines not counted
+    assert book_checks.count_exercises(nb) == 3
+    assert book_checks.check_notebook("ch.ipynb", nb) == []
+
+
+@pytest.mark.parametrize("tag", ["hide-input", "remove-input", "remove-cell"])
+def test_seeded_notebook_with_its_code_folded_fails(tag):
+    nb = _nb(_code(2, "parameters"), _code(4), _code(10, tag), EXERCISES)  # 6 of 16 visible
+    defects = book_checks.check_notebook("ch.ipynb", nb)
+    assert [d.rule for d in defects] == ["folded-code"]
+    assert "6 of 16 code lines visible (38%" in defects[0].snippet
+
+
+def test_the_colab_set_up_cell_does_not_count_either_way():
+    nb = _nb(_code(30, "colab-setup", "remove-cell"), _code(3), _code(5, "hide-input"), EXERCISES)
+    assert [d.rule for d in book_checks.check_notebook("ch.ipynb", nb)] == ["folded-code"]
+
+
+def test_seeded_notebook_with_two_exercises_fails():
+    two = _md("```{exercise}\nOne.\n```\n\n```{solution}\nA solution is not an exercise.\n```\n"
+              "\n:::{exercise}\nTwo.\n:::\n\nThe word {exercise} in prose is not one.\n")
+    in_code = {"cell_type": "code", "source": "```{exercise}\n", "tags": ()}
+    nb = _nb(_code(4), two, in_code)
+    defects = book_checks.check_notebook("ch.ipynb", nb)
+    assert [d.rule for d in defects] == ["few-exercises"]
+    assert defects[0].snippet.startswith("2 exercise(s)")

@@ -4,8 +4,10 @@ The book (``_build/html``, from ``make book``) is served on localhost and each p
 in a fresh browser context (a first-time visitor: empty local storage). The rules are those
 of ``tests/book_checks.py``: no markdown-table text, no traceback or error output, no
 absolute path of the build machine, no image that fails to load, no figure without a
-numbered caption, no image without a meaningful alt text, no console error. One test per
-page; a failure lists ``page: rule: snippet`` for each defect.
+numbered caption, no image without a meaningful alt text, no table wider than the text
+column, no table cells whose texts touch, no console error. One test per page; a failure
+lists ``page: rule: snippet`` for each defect. Each chapter's notebook is read too: at least
+40 % of its code visible, at least three exercises (``book_checks.check_notebook``).
 
 Runs only when ``COLORBOOK_CHECK_BOOK=1`` (``make test-browser`` sets it, after ``make book`` in
 ``.ci/run``): in a plain ``make test`` a book built earlier may be stale. Skips when Chromium
@@ -15,6 +17,7 @@ Runs only when ``COLORBOOK_CHECK_BOOK=1`` (``make test-browser`` sets it, after 
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 
@@ -72,4 +75,16 @@ def test_page_reads_clean(chromium, book_url, page):
         context.close()
     defects = book_checks.check_page(page, facts, events, base_url=book_url,
                                      machine_roots=[str(ROOT), str(HTML)])
+    assert not defects, book_checks.format_report(defects)
+
+
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_shows_its_code_and_ends_with_exercises(notebook):
+    if os.environ.get("COLORBOOK_CHECK_BOOK") != "1":
+        pytest.skip("checks the book's chapters only when COLORBOOK_CHECK_BOOK=1 (make test-browser)")
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    defects = book_checks.check_notebook(f"notebooks/{notebook.name}", nb)
     assert not defects, book_checks.format_report(defects)

@@ -33,8 +33,8 @@ def test_best_value_per_column_is_bold_and_the_reference_never_wins():
 def test_html_marks_the_same_cells_escapes_text_and_explains_the_marks():
     rows = ROWS + [{"method": "<b>&", "psnr": 1.0, "ab": 50.0, "ratio": 3.0}]
     out = tables.Table(rows, COLUMNS, best={"psnr": "max"}, caption="Scores")._repr_html_()
-    assert out.count("<strong>") == 1 and "<strong>24.000</strong>" in out
-    assert "&lt;b&gt;&amp;" in out and "<caption>Scores</caption>" in out
+    assert out.count("<strong>") == 1 and ">24.000</span></strong>" in out
+    assert "&lt;b&gt;&amp;" in out and ">Scores</caption>" in out
     assert "PSNR (dB) ↑" in out and "higher is better" in out
 
 
@@ -62,3 +62,22 @@ def test_summary_table_of_seeds_ranks_by_the_mean():
     table = stats.summary_table(stats.summarize_records(records, ["psnr"]), ["psnr"],
                                 labels={"psnr": "PSNR (dB)"}, best={"psnr": "max"}, digits=1)
     assert "| y | 2 | **22.5 ± 0.7** |" in table.to_markdown()
+
+
+def test_html_cells_are_padded_numbers_do_not_break_and_headers_wrap():
+    import re
+
+    summ = stats.summarize([25.2, 25.4, 25.5])
+    out = tables.Table([{"model": "rebalanced", "psnr": summ, "ssim": 0.912}],
+                       {"model": "model", "psnr": "PSNR (dB)", "ssim": "SSIM"},
+                       best={"ssim": "max"})._repr_html_()
+    cells = re.findall(r'<(td|th) style="([^"]*)">(.*?)</(?:td|th)>', out)
+    assert len(cells) == 6  # 3 headers, 3 cells
+    for tag, style, _text in cells:  # every cell padded: "25.37 ± 0.15" never touches "0.912"
+        assert re.search(r"padding: 0\.\d+em 0\.\d+em", style), (tag, style)
+    nowrap = '<span style="white-space: nowrap">'
+    text_of = {re.sub("<[^>]+>", "", text): text for _, _, text in cells}
+    # a number is one unbreakable piece; mean and "± std" may go on two lines, each whole
+    assert text_of["25.367 ± 0.153"] == f"{nowrap}25.367</span> {nowrap}± 0.153</span>"
+    assert text_of["0.912"] == f"<strong>{nowrap}0.912</span></strong>"
+    assert nowrap not in text_of["PSNR (dB)"]  # a header wraps at its spaces

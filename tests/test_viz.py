@@ -33,6 +33,20 @@ def test_compare_rows_labels_rows():
     fig = viz.compare_rows(rows, title="cmp")
     assert len(fig.axes) == 6
     assert fig.axes[0].get_ylabel() == "gray" and fig.axes[3].get_ylabel() == "truth"
+    assert fig.axes[0].yaxis.label.get_rotation() == 0  # read without turning the head
+
+
+def test_grids_are_at_most_six_images_wide():
+    rows = {"gray input": [np.zeros((4, 4))] * 10, "a long model name (T = 0.38)": [np.ones((4, 4, 3))] * 10}
+    fig = viz.compare_rows(rows, max_cols=10, title="ten photos asked for, six shown")
+    assert len(fig.axes) == 2 * viz.MAX_COLUMNS == 12
+    assert 704 * fig.axes[0].get_position().width >= 98  # shrunk to the 704 px column
+    fig = viz.show_images([np.zeros((4, 4))] * 10, ncols=10)
+    assert len(fig.axes) == 12  # two rows of six
+    # at the book's 704 px column a row of six tiles gets >= 100 px per tile
+    width_in = fig.get_size_inches()[0]
+    tile_in = fig.axes[0].get_position().width * width_in
+    assert 704 * tile_in / width_in >= 100
 
 
 def test_plot_history_draws_each_loss():
