@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from colorutils import arrays, color, data, inference
 
-__all__ = ["PAGE_DIR", "find_page", "make_pairs", "write_pairs", "write_default_pairs"]
+__all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs", "write_default_pairs"]
 
 #: Folder of the Turing-test page inside the book's static files.
 PAGE_DIR = os.path.join("book", "_static", "turing")
@@ -48,14 +48,29 @@ def find_page(start: str | os.PathLike | None = None) -> str | None:
     return None
 
 
+def spread(total: int, n: int, exclude=()) -> np.ndarray:
+    """``n`` photo indices picked evenly over ``range(total)`` without those in ``exclude``
+    (fewer if fewer are left).  Chapter 06 picks the game's photos with it, then the photos
+    of its figure with ``exclude=`` the game's, so that no pair shown with its answer is one
+    of the game."""
+    if total < 0 or n < 0:
+        raise ValueError(f"total={total!r}, n={n!r}: give counts >= 0.")
+    left = np.setdiff1d(np.arange(total), np.asarray(list(exclude), dtype=int))
+    if n == 0 or len(left) == 0:
+        return np.zeros(0, dtype=int)
+    return left[np.unique(np.linspace(0, len(left) - 1, min(n, len(left))).astype(int))]
+
+
 def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "test",
-               limit: int | None = None, batch_size: int = 32, predict_kwargs=None):
+               limit: int | None = None, batch_size: int = 32, predict_kwargs=None,
+               indices=None):
     """Real photos and their colorizations by ``model``, at twice the model's size.
 
     The model sees each photo's lightness at its training size ``image_size``; its ab is
     upsampled and recombined with the lightness at ``2 * image_size`` (as
     :mod:`colorutils.colorize` does for full-size photos), so the pairs show the detail a
-    viewer would judge.  ``n`` photos are picked evenly over the first ``limit`` of the split.
+    viewer would judge.  ``n`` photos are picked evenly over the first ``limit`` of the split
+    (:func:`spread`), or ``indices`` (positions in the split) are taken as given.
 
     Returns
     -------
@@ -64,7 +79,10 @@ def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "tes
     big = 2 * image_size
     l_all, ab_all = data.to_arrays(data.load(source, split, big, batch_size, shuffle=False,
                                              limit=limit))[:2]
-    pick = np.unique(np.linspace(0, len(l_all) - 1, min(n, len(l_all))).astype(int))
+    pick = spread(len(l_all), n) if indices is None else np.asarray(indices, dtype=int)
+    if len(pick) and (pick.min() < 0 or pick.max() >= len(l_all)):
+        raise ValueError(f"indices run from {pick.min()} to {pick.max()} but the {split} split "
+                         f"has {len(l_all)} photos; give positions in 0..{len(l_all) - 1}.")
     big_l, big_ab = l_all[pick], ab_all[pick]
     small_l = tf.image.resize(big_l, (image_size, image_size), antialias=True)
     fake_ab = inference.predict_ab(model, small_l, **dict(predict_kwargs or {}))
@@ -82,7 +100,8 @@ def _to_uint8_images(x, name: str) -> np.ndarray:
     return arrays.to_uint8(x)
 
 
-def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int):
+def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int,
+               photos=None):
     """Write ``p000_a.png`` / ``p000_b.png`` (real on a random side); the pair entries."""
     from PIL import Image  # start-up: only when pairs are written
 
@@ -101,13 +120,16 @@ def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], see
                                         optimize=True)
         pairs.append({"id": f"p{i:03d}", "real": names[real_tag], "fake": names[fake_tag],
                       "method": methods[i]})
+        if photos is not None:
+            pairs[-1]["photo"] = int(photos[i])
     return pairs
 
 
 def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
                 method: str | list[str] = "model", source: str = "",
                 variable: str = "TURING_PAIRS", script: str = "pairs.js",
-                images_dir: str = "pairs", seed: int = 0, note: str = "") -> dict:
+                images_dir: str = "pairs", seed: int = 0, note: str = "",
+                photos=None) -> dict:
     """Write (real, colorized) image pairs and their manifest for the Turing-test page.
 
     The page is plain HTML and JavaScript; browsers refuse ``fetch()`` of a JSON file from
@@ -130,6 +152,9 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
     note : str
         One or two sentences on how the pairs were chosen (which photos, which model), shown
         above the game; the manifest's ``note`` (left out when empty).
+    photos : list of int, optional
+        The position of each pair's photo in its split, recorded as the pair's ``photo``
+        (tests check that the pairs a chapter shows with their answers are not the game's).
 
     Returns
     -------
@@ -142,8 +167,11 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
     methods = [method] * len(real) if isinstance(method, str) else list(method)
     if len(methods) != len(real):
         raise ValueError(f"method has {len(methods)} names for {len(real)} pairs.")
+    if photos is not None and len(photos) != len(real):
+        raise ValueError(f"photos has {len(photos)} indices for {len(real)} pairs; give one "
+                         "split position per pair, or None.")
     folder = os.path.join(os.fspath(out_dir), images_dir)
-    pairs = _save_pngs(real, fake, folder, images_dir, methods, seed)
+    pairs = _save_pngs(real, fake, folder, images_dir, methods, seed, photos)
     manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
     if note:
         manifest["note"] = note
