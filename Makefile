@@ -54,7 +54,7 @@ test-full: setup
 # book as a reader sees it (tests/test_book_pages.py: run `make book` first).
 test-browser: setup
 	@test -x $${CHROMIUM:-/usr/bin/chromium} || echo "no Chromium: apt-get install chromium (the tests skip)"
-	COLORBOOK_CHECK_BOOK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py tests/test_book_checks.py tests/test_book_pages.py
+	COLORBOOK_CHECK_BOOK=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_turing_page.py tests/test_book_checks.py tests/test_book_pages.py tests/test_book_model.py
 
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

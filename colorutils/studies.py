@@ -110,16 +110,17 @@ def recipe_rank(row: Mapping[str, float]) -> tuple:
     1. the colourfulness part of the goal (ratio >= ``quality.MIN_RATIO``) met.  It comes
        first because a candidate that misses it is close to the gray image, which meets the
        PSNR part for free: counting parts alone would crown the dullest classifier;
-    2. more parts of the goal met (``quality.QualityGoal.met``);
-    3. among candidates meeting the colour part, the larger PSNR gap (the least PSNR paid
-       for the colour); among those missing it, the larger ratio (the closest to meeting it);
-    4. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
+    2. among candidates meeting it: more parts of the goal met (``quality.QualityGoal.met``),
+       then the larger PSNR gap (the least PSNR paid for the colour); among candidates
+       missing it: the larger ratio (the closest to meeting it), then more parts met;
+    3. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
     """
     goal = quality.QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
     colour = goal.met["ratio"]
-    return (not colour, -sum(goal.met.values()),
-            -(row["psnr_gap"] if colour else row["ratio"]), -row["auc_gap"],
-            -row.get("lambda", 0.0), -row.get("temperature", 0.0))
+    parts = sum(goal.met.values())
+    middle = (-parts, -row["psnr_gap"]) if colour else (-row["ratio"], -parts)
+    return (not colour, *middle, -row["auc_gap"], -row.get("lambda", 0.0),
+            -row.get("temperature", 0.0))
 
 
 def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
