@@ -26,12 +26,14 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
 from colorutils import color, inference, metrics
 
-__all__ = ["MIN_RATIO", "MAX_PSNR_LOSS", "QualityGoal", "quality_figures"]
+__all__ = ["MIN_RATIO", "MAX_PSNR_LOSS", "QualityGoal", "recipe_rank", "choose_recipe",
+           "quality_figures"]
 
 #: Colourfulness of the model over the true photos' (at least).
 MIN_RATIO = 0.7
@@ -74,6 +76,50 @@ class QualityGoal:
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "psnr_gap": self.psnr_gap, "auc_gap": self.auc_gap,
                 "met": self.met, "all_met": self.all_met}
+
+
+def recipe_rank(row: Mapping[str, float]) -> tuple:
+    """The sort key of one candidate recipe against the quality goal (smaller: better).
+
+    ``row`` holds ``ratio`` (colourfulness over the true photos'), ``psnr_gap`` (dB, the
+    candidate's PSNR minus gray's) and ``auc_gap`` (its AuC minus gray's), measured on the
+    validation split.  The rule, in order:
+
+    1. the colourfulness part of the goal (ratio >= ``MIN_RATIO``) met.  It comes
+       first because a candidate that misses it is close to the gray image, which meets the
+       PSNR part for free: counting parts alone would crown the dullest classifier;
+    2. among candidates meeting it: more parts of the goal met (``QualityGoal.met``),
+       then the larger PSNR gap (the least PSNR paid for the colour); among candidates
+       missing it: the larger ratio (the closest to meeting it), then more parts met;
+    3. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
+    """
+    goal = QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
+    colour = goal.met["ratio"]
+    parts = sum(goal.met.values())
+    middle = (-parts, -row["psnr_gap"]) if colour else (-row["ratio"], -parts)
+    return (not colour, *middle, -row["auc_gap"], -row.get("lambda", 0.0),
+            -row.get("temperature", 0.0))
+
+
+def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
+    """The candidate (a dict with ``lambda``, ``temperature``, ``ratio``, ``psnr_gap``,
+    ``auc_gap``) that meets the quality goal best, by :func:`recipe_rank`.  Chapter 03 calls
+    it on the validation split's figures of every (lambda, T) it trained and decoded; the
+    library's recipe is ``studies.BEST_LAMBDA`` and ``studies.BEST_TEMPERATURE``.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is empty or a row lacks one of the three figures.
+    """
+    if not rows:
+        raise ValueError("rows is empty: give one dict per (lambda, temperature) candidate.")
+    for row in rows:
+        missing = [k for k in ("ratio", "psnr_gap", "auc_gap") if k not in row]
+        if missing:
+            raise ValueError(f"a row lacks {missing}: {dict(row)!r}; give ratio, psnr_gap and "
+                             "auc_gap (the figures of QualityGoal) for every row.")
+    return dict(min(rows, key=recipe_rank))
 
 
 def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,

@@ -57,22 +57,11 @@ from typing import Any
 
 import numpy as np
 
-from colorutils import (
-    compiling,
-    data,
-    devices,
-    losses,
-    models,
-    quality,
-    quantize,
-    runs,
-    settings,
-    train,
-)
+from colorutils import compiling, data, devices, losses, models, quantize, runs, settings, train
 
 __all__ = ["Arm", "Trained", "Study", "ClassificationStudy", "CLASSIFICATION_PRESETS",
            "BEST_LAMBDA", "BEST_TEMPERATURE", "BEST_SMOOTH_SIGMA", "classification_arm_name",
-           "training_prior", "train_best", "recipe_rank", "choose_recipe"]
+           "training_prior", "train_best"]
 
 #: The budget of every arm of chapters 02 and 03 (and of the book's best recipe), per scale;
 #: :func:`colorutils.settings.resolve_chapter` merges it with the scale's presets.  At book
@@ -99,48 +88,6 @@ BEST_LAMBDA = 0.7
 BEST_TEMPERATURE = quantize.TEMPERATURE
 BEST_SMOOTH_SIGMA = 0.0
 
-
-def recipe_rank(row: Mapping[str, float]) -> tuple:
-    """The sort key of one candidate recipe against the quality goal (smaller: better).
-
-    ``row`` holds ``ratio`` (colourfulness over the true photos'), ``psnr_gap`` (dB, the
-    candidate's PSNR minus gray's) and ``auc_gap`` (its AuC minus gray's), measured on the
-    validation split.  The rule, in order:
-
-    1. the colourfulness part of the goal (ratio >= ``quality.MIN_RATIO``) met.  It comes
-       first because a candidate that misses it is close to the gray image, which meets the
-       PSNR part for free: counting parts alone would crown the dullest classifier;
-    2. among candidates meeting it: more parts of the goal met (``quality.QualityGoal.met``),
-       then the larger PSNR gap (the least PSNR paid for the colour); among candidates
-       missing it: the larger ratio (the closest to meeting it), then more parts met;
-    3. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
-    """
-    goal = quality.QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
-    colour = goal.met["ratio"]
-    parts = sum(goal.met.values())
-    middle = (-parts, -row["psnr_gap"]) if colour else (-row["ratio"], -parts)
-    return (not colour, *middle, -row["auc_gap"], -row.get("lambda", 0.0),
-            -row.get("temperature", 0.0))
-
-
-def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
-    """The candidate (a dict with ``lambda``, ``temperature``, ``ratio``, ``psnr_gap``,
-    ``auc_gap``) that meets the quality goal best, by :func:`recipe_rank`.  Chapter 03 calls
-    it on the validation split's figures of every (lambda, T) it trained and decoded.
-
-    Raises
-    ------
-    ValueError
-        If ``rows`` is empty or a row lacks one of the three figures.
-    """
-    if not rows:
-        raise ValueError("rows is empty: give one dict per (lambda, temperature) candidate.")
-    for row in rows:
-        missing = [k for k in ("ratio", "psnr_gap", "auc_gap") if k not in row]
-        if missing:
-            raise ValueError(f"a row lacks {missing}: {dict(row)!r}; give ratio, psnr_gap and "
-                             "auc_gap (the figures of quality.QualityGoal) for every row.")
-    return dict(min(rows, key=recipe_rank))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
