@@ -78,12 +78,14 @@ CLASSIFICATION_PRESETS = {
 }
 #: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
 #: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
-#: temperature with this chroma smoothing (pixels; 0: none).  Chosen against the quality goal
-#: of colorutils.quality on the embedded photos (6 epochs on all 8,000 training photos at the
-#: time): lambda 0.7 between the dull unrebalanced classifier (lambda 1) and the vivid but
-#: often wrong paper setting (0.5); the paper's temperature (the decoding sweep of
-#: benchmarks/bench_quality.py shows T trading colour against PSNR without meeting both
-#: goals at any T); no smoothing, which costs more colour than it gains in PSNR.
+#: temperature with this chroma smoothing (pixels; 0: none).  The book model: chapter 03's run
+#: of this lambda, seed 0, at the budget of CLASSIFICATION_PRESETS, which chapters 06 and 08
+#: and `colorutils colorize` use.  First set against the quality goal of colorutils.quality
+#: on the embedded test split (6 epochs on all 8,000 training photos at the time): lambda 0.7
+#: between the dull unrebalanced classifier (lambda 1) and the vivid but often wrong paper
+#: setting (0.5), the paper's temperature, no smoothing.  Chapter 03 now chooses (lambda, T)
+#: on the validation split at every `make book` (quality.choose_recipe) and says on its page
+#: whether its choice is this one; change these constants only from that choice.
 BEST_LAMBDA = 0.7
 BEST_TEMPERATURE = quantize.TEMPERATURE
 BEST_SMOOTH_SIGMA = 0.0
