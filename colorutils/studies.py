@@ -91,7 +91,6 @@ BEST_TEMPERATURE = quantize.TEMPERATURE
 BEST_SMOOTH_SIGMA = 0.0
 
 
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Arm:
     """One model of a study: what to build, how to compile it, what defines its run.
