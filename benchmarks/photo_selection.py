@@ -29,7 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from colorutils import data, quantize, recipes, settings, studies  # noqa: E402
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = pathlib.Path(os.environ.get("COLORBOOK_SHARED_DATA",
+                                     pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 DATASET = f"folder:{SHARED / 'caltech101'}"
 
 
