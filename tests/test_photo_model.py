@@ -178,13 +178,14 @@ def test_an_installed_wheel_colorizes_a_photo_with_no_model_and_no_checkout(tmp_
                     str(ROOT), "-w", str(wheels)], check=True, cwd=tmp_path, timeout=300)
     wheel = next(wheels.glob("colorutils-*.whl"))
     venv = _make_venv(tmp_path)
+    # no PYTHONPATH anywhere: a checkout on it would count as colorutils "already installed"
+    env = {k: v for k, v in ENV.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "--no-deps", "--no-index", "--quiet", str(wheel)], check=True,
-                   timeout=300)
+                    "install", "--no-deps", "--no-index", "--force-reinstall", "--quiet",
+                    str(wheel)], check=True, env=env, cwd=tmp_path, timeout=300)
     work = tmp_path / "elsewhere"
     work.mkdir()
     Image.fromarray(_colour_photo()).save(work / "photo.png")
-    env = {k: v for k, v in ENV.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import colorutils; print(colorutils.__file__)"],
