@@ -10,7 +10,7 @@ export KERAS_BACKEND := tensorflow
 # Jupyter's configuration stays inside the virtual environment.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: setup book test test-colab test-full test-browser lint bench experiments clean
+.PHONY: setup book test test-colab test-full test-browser lint bench experiments photo-model clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,20 @@ bench: setup
 experiments: setup
 	@status=0; for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || status=1; done; \
 	$(BIN)/colorutils experiments report && exit $$status
+
+# The photo model that ships inside the package (colorutils/weights/, issue 25): the photo
+# recipe on Caltech 101 (about 8,200 photos at 128 px, CC BY 4.0; not in the repository: set
+# PHOTO_DATA), then its quality figures on the held-out test split and on flowers5 (where
+# present) against gray and the CIFAR recipe, written into the sidecar. Not part of `make book`.
+# Resumable (the same command continues); `make clean` first to retrain from scratch.
+PHOTO_DATA ?= ../shared/data/caltech101
+PHOTO_EXTRA ?= ../shared/data/flowers5
+PHOTO_CREDIT := Caltech 101 (Fei-Fei, Fergus and Perona, CVPR Workshop 2004), CC BY 4.0, data.caltech.edu
+photo-model: setup
+	$(BIN)/colorutils train --recipe photo --dataset folder:$(PHOTO_DATA) --quiet \
+	    --export colorutils/weights/photo_unet.keras --credit "$(PHOTO_CREDIT)"
+	$(BIN)/python benchmarks/bench_quality.py --model colorutils/weights/photo_unet.keras \
+	    --dataset folder:$(PHOTO_DATA) $(if $(wildcard $(PHOTO_EXTRA)),--dataset folder:$(PHOTO_EXTRA)) --sidecar
 
 clean:
 	rm -rf _build runs .pytest_cache .ruff_cache

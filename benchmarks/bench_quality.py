@@ -19,6 +19,12 @@ when their runs exist. A JSON report goes to ``runs/book/cifar10/bench_quality.j
 
 Run: ``.venv/bin/python benchmarks/bench_quality.py`` (about a minute after ``make book``,
 a few minutes from scratch on 2 CPU cores).
+
+With ``--model FILE.keras --dataset folder:PATH [--dataset ...]`` it scores a trained model
+instead (the shipped photo model, ``make photo-model``) on the test split of each source, at
+the model's training size and decoding (its sidecar), next to gray and to the CIFAR recipe
+above (trained here at book scale if missing) on the same photos at the recipe's 32 px;
+``--sidecar`` also writes the figures into the model's sidecar (``provenance.quality_sets``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorutils import data, quality, quantize, runs, settings, studies  # noqa: E402
+from colorutils import colorize, data, quality, quantize, runs, settings, shipped, studies  # noqa: E402,E501
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Photo sets for an out-of-domain check (never copied into the repository).
@@ -61,11 +67,75 @@ def row(name: str, figures: dict) -> str:
             f"({mark[goal.met['auc']]})")
 
 
+def figures_dict(figures: dict, photos: int) -> dict:
+    """Rounded figures of ``quality.quality_figures`` (model, gray, goal) for a JSON file."""
+    out = {k: {m: round(v, 4) for m, v in figures[k].items()} for k in ("model", "gray")}
+    return {**out, "goal": figures["goal"].as_dict(), "photos": photos}
+
+
+def cifar_recipe():
+    """The CIFAR recipe (chapter 03's best colorizer at book scale), trained if missing."""
+    cfg = settings.resolve_chapter("book", studies.CLASSIFICATION_PRESETS, dataset="cifar10")
+    val_ds = data.load(cfg.dataset, "validation", cfg.image_size, cfg.batch_size)
+    return studies.train_best(cfg, val_ds=val_ds, verbose=0), cfg
+
+
+def score_model(args) -> None:
+    """``--model``: the model (and the CIFAR recipe) on each ``--dataset``'s test split."""
+    start = time.perf_counter()
+    model, size = colorize.load_colorizer(args.model)
+    sidecar = shipped.read_sidecar(args.model) or {}
+    temperature = sidecar.get("temperature", studies.BEST_TEMPERATURE)
+    smooth = sidecar.get("smooth_sigma", studies.BEST_SMOOTH_SIGMA)
+    cifar, cfg = cifar_recipe()
+    print(f"{args.model}: {size} px, T {temperature}; CIFAR recipe: {cfg.image_size} px, "
+          f"T {studies.BEST_TEMPERATURE} ({runs.shown_path(cifar.run_dir, cfg.run_root)})")
+    sets = {}
+    for source in args.dataset:
+        name = f"{os.path.basename(os.path.normpath(source.partition(':')[2] or source))} (test)"
+        l_norm, ab = data.to_arrays(data.load(source, "test", size, 64, limit=args.limit))[:2]
+        ours = quality.quality_figures(model, l_norm, ab, temperature=temperature,
+                                       smooth_sigma=smooth)
+        print(row(f"{name}, this model", ours))
+        l_small, ab_small = data.to_arrays(data.load(source, "test", cfg.image_size, 64,
+                                                     limit=args.limit))[:2]
+        theirs = quality.quality_figures(cifar.model, l_small, ab_small,
+                                         temperature=studies.BEST_TEMPERATURE,
+                                         smooth_sigma=studies.BEST_SMOOTH_SIGMA)
+        print(row(f"{name}, CIFAR recipe", theirs))
+        sets[name] = {"model": figures_dict(ours, len(l_norm)),
+                      "cifar_recipe": figures_dict(theirs, len(l_small))}
+    report = {"model": os.path.basename(args.model), "image_size": size,
+              "temperature": temperature, "cifar_recipe": {
+                  "image_size": cfg.image_size, "temperature": studies.BEST_TEMPERATURE,
+                  "lambda": studies.BEST_LAMBDA, "epochs": cfg.epochs,
+                  "train_images": cfg.train_images}, "sets": sets,
+              "seconds": round(time.perf_counter() - start, 1)}
+    path = pathlib.Path(cfg.run_dir("bench_quality_photo.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=str))
+    if args.sidecar and sidecar:
+        sidecar.setdefault("provenance", {})["quality_sets"] = report
+        runs.write_json_atomic(str(pathlib.Path(args.model).with_suffix(".json")), sidecar)
+        print(f"figures written into {pathlib.Path(args.model).with_suffix('.json').name}")
+    print(f"report: {runs.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="book", choices=settings.SCALES)
     parser.add_argument("--limit", type=int, default=None, help="test photos per set")
+    parser.add_argument("--model", default=None,
+                        help="score this .keras file (with its sidecar) instead of the recipe")
+    parser.add_argument("--dataset", action="append", default=None,
+                        help="with --model: a source whose test split to score on (repeat)")
+    parser.add_argument("--sidecar", action="store_true",
+                        help="with --model: write the figures into its sidecar JSON")
     args = parser.parse_args()
+    if args.model:
+        if not args.dataset:
+            parser.error("--model needs at least one --dataset folder:PATH (e.g. caltech101)")
+        return score_model(args)
     cfg = settings.resolve_chapter(args.scale, studies.CLASSIFICATION_PRESETS, dataset="cifar10")
     start = time.perf_counter()
     bins = quantize.ab_bins()

@@ -6,8 +6,8 @@ the ``evaluate`` command from the modules it combines):
 ``colorutils train --dataset SOURCE --model NAME`` / ``colorutils train --recipe best``
     train a model of the zoo, or the book's best colorizer with a report; rerunning the same
     command resumes (:func:`train_command`, with :mod:`colorutils.recipes`).
-``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``
-    colorize photos with a trained model (:func:`colorutils.colorize.cli_main`).
+``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR``
+    colorize photos with a trained model (default: the shipped photo model) (:func:`colorutils.colorize.cli_main`).
 ``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
     score a model and the baselines on a held-out split (:func:`evaluate_command`, with
     :func:`colorutils.evaluation.evaluate`).
@@ -57,10 +57,16 @@ def _add_train(sub) -> None:
     p.add_argument("--lambda", dest="lam", type=float, default=None,
                    help="class rebalancing of a classification head in (0, 1]; 1 (default): "
                    "none")
-    p.add_argument("--recipe", choices=("best",), default=None,
-                   help="the book's best colorizer (chapter 03) and a report on it")
+    p.add_argument("--recipe", choices=("best", "photo"), default=None,
+                   help="the book's best colorizer (chapter 03) and a report on it; photo: "
+                   "the same model at the photo recipe's budget (the shipped photo model)")
     p.add_argument("--scale", choices=settings.SCALES, default=None,
-                   help="presets of the knobs below (default: book; full with --recipe)")
+                   help="presets of the knobs below (default: book; full with --recipe best)")
+    p.add_argument("--export", default=None, metavar="FILE.keras",
+                   help="with --recipe: also write the model as FILE.keras and its sidecar "
+                   "FILE.json (what colorize needs, and its provenance)")
+    p.add_argument("--credit", default=None,
+                   help="with --export: the data set's credit and licence, for the sidecar")
     for flag, kind, what in (("--image-size", int, "side length of the training images"),
                              ("--epochs", int, "total epochs of the run"),
                              ("--batch-size", int, "images per step"),
@@ -90,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("colorize", help="colorize photos with a trained model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--model", required=True, help="a run folder or a .keras model file")
+    p.add_argument("--model", default=None,
+                   help="a run folder or a .keras model file (default: the photo model "
+                   "shipped with colorutils)")
     p.add_argument("--out", required=True,
                    help="output folder: the input folders' trees are mirrored inside it")
     p.add_argument("--temperature", type=float, default=None,
@@ -238,6 +246,9 @@ def _check_train_args(args) -> None:
         if given:
             raise UserError(f"--recipe {args.recipe} fixes the model, its head, lambda and run "
                             f"folder; drop {', '.join(given)}.")
+    if args.export and not (args.recipe and args.export.endswith(".keras")):
+        raise UserError(f"--export {args.export!r} needs --recipe and a .keras file name "
+                        "(e.g. --recipe photo --export photo_unet.keras).")
     kind, _, path = args.dataset.partition(":")
     if kind == "folder" and path and not os.path.isdir(os.path.expanduser(path)):
         raise UserError(f"--dataset {args.dataset!r}: no such folder; give folder:PATH of a "
@@ -262,9 +273,14 @@ def train_command(args) -> int:
     knobs = {k: getattr(args, k) for k in (*_TRAIN_NUMBERS, "width")}
     with progress.forced(False) if args.quiet else contextlib.nullcontext():
         if args.recipe:
-            report = recipes.best_recipe(args.dataset, scale=args.scale or "full",
-                                         seed=args.seed, run_root=args.runs_dir, **knobs)
+            default_scale = "book" if args.recipe == "photo" else "full"
+            report = recipes.best_recipe(args.dataset, recipe=args.recipe,
+                                         scale=args.scale or default_scale, seed=args.seed,
+                                         run_root=args.runs_dir, **knobs)
             print("\n".join(recipes.report_lines(report)))
+            if args.export:
+                recipes.export_colorizer(report, args.export, credit=args.credit)
+                print(f"exported: {args.export} (+ its .json sidecar)")
             run_dir, colorizer = report["run_dir"], True
         else:
             run = recipes.train_model(

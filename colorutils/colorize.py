@@ -73,11 +73,12 @@ from colorutils.photos import (
     save_result,
     side_by_side,
 )
+from colorutils.shipped import PHOTO_MODEL, read_sidecar
 
 __all__ = [
-    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "check_temperature", "check_size",
-    "load_colorizer", "model_shape", "colorize_batch", "colorize_lightness", "colorize_array",
-    "colorize_file", "ColorizeReport", "colorize_paths", "cli_main",
+    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "PHOTO_MODEL", "check_temperature",
+    "check_size", "load_colorizer", "model_shape", "colorize_batch", "colorize_lightness",
+    "colorize_array", "colorize_file", "ColorizeReport", "colorize_paths", "cli_main",
     # photo files (colorutils.photos), re-exported: the command's Python API in one place
     "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
     "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
@@ -135,16 +136,16 @@ def check_size(size: int | None) -> int | None:
 # --------------------------------------------------------------------------- model
 
 
-def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
+def load_colorizer(model_path: str | os.PathLike | None = None, size: int | None = None):
     """Load a trained colorization model and the size it should run at.
 
     Parameters
     ----------
-    model_path : path
-        A run folder written by :func:`colorutils.train.fit` or a ``.keras`` file.
+    model_path : path, optional
+        A run folder of :func:`colorutils.train.fit` or a ``.keras`` file (:data:`PHOTO_MODEL`).
     size : int, optional
-        Model-side image size; default: ``image_size`` from the run folder's ``config.json``
-        (the training size), else the model's fixed input size.
+        Model-side image size; default: the training size (``config.json`` of the run
+        folder, or the ``.keras`` file's sidecar), else the model's fixed input size.
 
     Returns
     -------
@@ -156,10 +157,10 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
         Missing path, unloadable file, a model that is not a colorization model, or no way to
         tell the size (then pass ``size``).
     """
-    path = pathlib.Path(model_path).expanduser()
+    path = pathlib.Path(PHOTO_MODEL if model_path is None else model_path).expanduser()
     size = check_size(size)
     if not path.exists():
-        raise UserError(f"--model {str(model_path)!r} does not exist; give a run folder "
+        raise UserError(f"--model {str(path)!r} does not exist; give a run folder "
                           "(e.g. runs/book/sample/<name>) or a .keras file.")
     import_tf_quietly()
     from colorutils import inference, train  # start-up: after the quiet TensorFlow import
@@ -171,7 +172,7 @@ def load_colorizer(model_path: str | os.PathLike, size: int | None = None):
                         f"({type(err).__name__}: {first_line(err, 200)})") from None
     inference.check_colorizer(model)
     if size is None:
-        size = runs.training_size(runs.find_config(path))
+        size = runs.training_size(runs.find_config(path) or read_sidecar(path))
     if size is None:
         fixed = model.inputs[0].shape[1:3]
         if all(isinstance(d, int) for d in fixed):
@@ -475,7 +476,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
 
 
 def cli_main(args) -> int:
-    """``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``.
+    """``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR`` (:data:`PHOTO_MODEL`).
 
     Exit status: 0 if every photo was colorized (or kept from an earlier run), 1 if some were
     unreadable (each reported on stderr, then a summary line), 2 for a usage error (one line,
@@ -489,10 +490,11 @@ def cli_main(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {args.out!r} is a file; give a folder for the outputs.")
     plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
-    model, size = load_colorizer(args.model, size)
-    temperature = check_temperature(args.temperature)
+    model, size = load_colorizer(args.model, size)  # no --model: the shipped photo model
+    own = (read_sidecar(args.model or PHOTO_MODEL) or {}).get("temperature")  # its own T
+    temperature = check_temperature(own if args.temperature is None else args.temperature)
     report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare, space=runs.chroma_space(args.model),
+                            compare=args.compare, space=runs.chroma_space(args.model or PHOTO_MODEL),
                             overwrite=args.overwrite)
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

@@ -27,7 +27,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
     ["errors", "progress", "runs", "tables", "settings", "stats", "color", "arrays", "cifar",
-     "sample"],
+     "sample", "shipped"],
     # data, quantization, losses, where training runs
     ["sources", "tfds_sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures

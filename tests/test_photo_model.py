@@ -1,0 +1,200 @@
+"""The photo model that ships inside the package (issue 25): what a user who installs
+``colorutils`` and runs ``colorutils colorize photo.jpg`` without ``--model`` gets.
+
+The shipped file loads through the default of the Python API, reports its provenance (recipe,
+data set and split, commit, training time, quality figures) and colorizes a real photo; and an
+installed wheel, run from a folder with no checkout files, colorizes a photo with it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "colorutils" / "weights"
+#: The issue's bound on the shipped file.
+MAX_MODEL_BYTES = 5 * 1024 * 1024
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+       "OMP_NUM_THREADS": "2"}
+
+
+def _sidecar() -> dict:
+    from colorutils import shipped
+
+    sidecar = shipped.read_sidecar(shipped.PHOTO_MODEL)
+    assert sidecar is not None, f"no readable sidecar beside {shipped.PHOTO_MODEL}"
+    return sidecar
+
+
+def _colour_photo() -> np.ndarray:
+    """A real colour photo of the sample set (the coffee cup: brown coffee, red saucer)."""
+    from colorutils import photos, sample
+
+    coffee = next(p for p in sample.PHOTOS if p.name == "coffee")
+    return photos.read_image(sample.photo_path(coffee))
+
+
+def test_the_shipped_model_is_small_and_in_the_wheel_s_package_data():
+    from colorutils import shipped
+
+    assert shipped.PHOTO_MODEL.parent == WEIGHTS
+    size = shipped.PHOTO_MODEL.stat().st_size
+    assert 0 < size <= MAX_MODEL_BYTES, f"{shipped.PHOTO_MODEL.name}: {size:,} bytes"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"colorutils.weights"' in pyproject and "photo_unet.keras" in pyproject
+    assert "photo_unet.json" in pyproject
+
+
+def test_the_shipped_model_reports_what_it_is_and_where_it_came_from():
+    from colorutils import quantize, recipes, studies
+
+    sidecar = _sidecar()
+    assert sidecar["head"] == "classification" and sidecar["space"] == "lab"
+    assert sidecar["grid_size"] == quantize.GRID_SIZE
+    assert 0 < sidecar["temperature"] <= 1 and sidecar["lambda"] == studies.BEST_LAMBDA
+    assert sidecar["image_size"] == recipes.PHOTO_PRESETS["book"]["image_size"]
+    prov = sidecar["provenance"]
+    assert prov["recipe"] == "photo" and prov["dataset"].endswith("caltech101")
+    assert "CC BY 4.0" in prov["credit"] and "md5" in prov["split_rule"]
+    assert prov["split_sizes"] == {"train": 6567, "validation": 828, "test": 830}
+    assert len(prov["commit"]) == 40 and prov["date"].startswith("20")
+    assert 0 < prov["train_seconds"] < 45 * 60 and prov["images_per_s"] > 0
+    # the quality figures on the held-out test split, the model's and gray's
+    test = prov["quality"]
+    assert set(test) == {"model", "gray"} and prov["test_images"] == 830
+    assert test["model"]["colorfulness_ratio"] > test["gray"]["colorfulness_ratio"]
+    assert "caltech101 (test)" in prov["quality_sets"]["sets"]
+
+
+def test_load_colorizer_without_a_path_loads_the_shipped_model_and_colorizes_a_photo():
+    from colorutils import colorize, metrics
+
+    model, size = colorize.load_colorizer()
+    assert size == _sidecar()["image_size"]
+    photo = _colour_photo()
+    out = colorize.colorize_array(model, photo, size, _sidecar()["temperature"])
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    truth = photo.astype(np.float32)[None] / 255.0
+    ratio = float(metrics.colorfulness_ratio(truth, out.astype(np.float32)[None] / 255.0)[0])
+    assert ratio > 0.2, f"the shipped model left the coffee photo nearly gray ({ratio:.2f})"
+
+
+def test_colorize_without_a_model_uses_the_shipped_one_and_its_temperature(tmp_path):
+    Image.fromarray(_colour_photo()).save(tmp_path / "coffee.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "colorutils.cli", "colorize", str(tmp_path / "coffee.png"),
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = np.asarray(Image.open(tmp_path / "out" / "coffee_colorized.png"))
+    assert out.shape == _colour_photo().shape
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """class/file folder: 2 classes x 16 colourful 24 x 32 photos (blurred colour fields)."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("meadow", "sunset")):
+        (root / name).mkdir()
+        for i in range(16):
+            coarse = rng.uniform(0, 255, (2, 3, 3)) * (0.5 + 0.5 * c)
+            img = Image.fromarray(coarse.astype(np.uint8)).resize((32, 24), Image.BILINEAR)
+            img.save(root / name / f"{i:02d}.jpg", quality=95)
+    return root
+
+
+def test_the_photo_recipe_exports_a_model_that_colorize_runs_without_a_run_folder(
+        photo_folder, tmp_path, capsys):
+    """In-process at a tiny size: the recipe chooses its temperature on the validation
+    split, the export writes the .keras file and its sidecar, and the file alone (moved away
+    from its run folder) is a colorizer at the recorded size and temperature."""
+    from colorutils import cli, colorize, recipes, shipped
+
+    exported = tmp_path / "ship" / "tiny.keras"
+    status = cli.main(["train", "--recipe", "photo", "--dataset", f"folder:{photo_folder}",
+                       "--runs-dir", str(tmp_path / "runs"), "--scale", "smoke",
+                       "--image-size", "16", "--train-images", "16", "--eval-images", "8",
+                       "--batch-size", "8", "--export", str(exported), "--credit", "CC0 test"])
+    res = capsys.readouterr()
+    assert status == 0, res.err
+    assert "photo recipe" in res.out and "exported" in res.out
+    sidecar = shipped.read_sidecar(exported)
+    assert sidecar["image_size"] == 16 and sidecar["provenance"]["credit"] == "CC0 test"
+    sweep = sidecar["provenance"]["validation_temperatures"]
+    assert [row["temperature"] for row in sweep] == list(recipes.PHOTO_TEMPERATURES)
+    assert sidecar["temperature"] in recipes.PHOTO_TEMPERATURES
+    assert sidecar["provenance"]["split_sizes"]["test"] > 0
+    run_dir = pathlib.Path(res.out.strip().splitlines()[-1].split(": ", 1)[1])
+    # shipped without the optimizer's state: a third of the run's checkpoint (Adam: 2 slots)
+    assert exported.stat().st_size < 0.5 * (run_dir / "best.keras").stat().st_size
+    model, size = colorize.load_colorizer(exported)
+    assert size == 16 and model.count_params() == sidecar["provenance"]["parameters"]
+
+
+def test_export_needs_a_recipe_and_a_keras_name():
+    res = subprocess.run([sys.executable, "-m", "colorutils.cli", "train", "--export", "m.h5"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert res.returncode == 2 and "--export 'm.h5' needs --recipe" in res.stderr, res.stderr
+
+
+def _setuptools_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("setuptools").split(".")[0])
+    except Exception:  # noqa: BLE001 - not installed, or an odd version string
+        return 0
+
+
+def _make_venv(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A fresh venv that sees this environment's third-party packages (TensorFlow, ...) but
+    not its colorutils: the parent site-packages is a plain path (``.pth``), so the editable
+    install's import hook (a ``.pth`` of its own there) never runs."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; "
+                           "print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    pathlib.Path(site, "parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_colorizes_a_photo_with_no_model_and_no_checkout(tmp_path):
+    wheels = tmp_path / "wheels"
+    # pyproject.toml asks for setuptools>=77: use this environment's where it has one
+    # (offline), else pip's isolated build (from its cache or the package index)
+    isolation = [] if _setuptools_major() < 77 else ["--no-build-isolation"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "--quiet",
+                    str(ROOT), "-w", str(wheels)], check=True, cwd=tmp_path, timeout=300)
+    wheel = next(wheels.glob("colorutils-*.whl"))
+    venv = _make_venv(tmp_path)
+    # no PYTHONPATH anywhere: a checkout on it would count as colorutils "already installed"
+    env = {k: v for k, v in ENV.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--no-deps", "--no-index", "--force-reinstall", "--quiet",
+                    str(wheel)], check=True, env=env, cwd=tmp_path, timeout=300)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    Image.fromarray(_colour_photo()).save(work / "photo.png")
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import colorutils; print(colorutils.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=work, check=True)
+    assert str(venv) in where.stdout, f"colorutils came from {where.stdout.strip()}"
+    result = subprocess.run([str(venv / "bin" / "colorutils"), "colorize", "photo.png",
+                             "--out", "colorized"], capture_output=True, text=True, env=env,
+                            cwd=work, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = np.asarray(Image.open(work / "colorized" / "photo_colorized.png"))
+    chroma = np.ptp(out.astype(int), axis=-1).mean()
+    assert out.shape == _colour_photo().shape and chroma > 3, f"mean chroma {chroma:.1f}"
