@@ -6,7 +6,7 @@ with ``studies.BEST_LAMBDA``, on the embedded CIFAR-10 photos), then scores it a
 named baseline **gray** (ab = 0, the lightness alone) on the embedded test split and, where
 ``../shared/data`` holds them, on photos the model has never seen the like of (flowers5 and
 the clothing10 test split, resized to the model's 32 px). Three figures
-(``colorutils.quality``), each printed next to gray's:
+(``colorutils.evaluation``), each printed next to gray's:
 
 * the colourfulness ratio (model over the true photos'), goal >= 0.7;
 * the PSNR, goal: within 1 dB of gray's;
@@ -31,7 +31,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorutils import data, quality, quantize, runs, settings, studies  # noqa: E402
+from colorutils import data, evaluation, quantize, runs, settings, studies  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Photo sets for an out-of-domain check (never copied into the repository).
@@ -82,15 +82,15 @@ def main() -> None:
           f"smoothing {studies.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
     print("-- the three figures against gray")
     for name, (l_norm, ab) in sets.items():
-        figures = quality.quality_figures(best.model, l_norm, ab, **decode)
+        figures = evaluation.quality_figures(best.model, l_norm, ab, **decode)
         print(row(name, figures))
         report["sets"][name] = {**figures, "goal": figures["goal"].as_dict(), "photos": len(l_norm)}
     l_norm, ab = sets["cifar10 (embedded test)"]
     print("-- what moves it: decoding the same model (embedded test split)")
     for t in (1.0, 0.77, 0.58, quantize.TEMPERATURE, 0.2):
         for sigma in (0.0, 2.0):
-            figures = quality.quality_figures(best.model, l_norm, ab, temperature=t,
-                                              smooth_sigma=sigma)
+            figures = evaluation.quality_figures(best.model, l_norm, ab, temperature=t,
+                                                 smooth_sigma=sigma)
             key = f"T={t:g} sigma={sigma:g}"
             print(row(key, figures))
             report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
@@ -103,7 +103,7 @@ def main() -> None:
             continue
         weights = None if lam == 1.0 else quantize.rebalance_weights(prior, lam)
         model = study.train(arm, "classification", 0, val_ds, weights=weights, lam=lam).model
-        figures = quality.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
+        figures = evaluation.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
         print(row(f"lambda {lam:g}, T {quantize.TEMPERATURE}", figures))
         report["lambdas"][f"{lam:g}"] = {**figures, "goal": figures["goal"].as_dict()}
     report["seconds"] = round(time.perf_counter() - start, 1)

@@ -51,9 +51,9 @@ import tensorflow as tf
 __all__ = [
     "AB_SCALE", "L_SCALE", "GAMUT_TOLERANCE", "RANGE_TOLERANCE",
     "xyz_from_rgb", "rgb_from_xyz", "yuv_from_rgb", "rgb_from_yuv", "D65_WHITE",
-    "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz", "xyz_to_rgb",
+    "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz",
     "rgb_to_hsv", "hsv_to_rgb", "rgb_to_yuv", "yuv_to_rgb",
-    "normalize_l", "denormalize_l", "normalize_ab", "denormalize_ab",
+    "normalize_l", "denormalize_l",
     "split_lab", "recombine", "rotate_hue",
 ]
 
@@ -313,17 +313,6 @@ def rgb_to_xyz(rgb, *, validate: bool = True) -> tf.Tensor:
     return tf.cast(_apply_matrix(linear, xyz_from_rgb), out_dtype)
 
 
-def xyz_to_rgb(xyz) -> tf.Tensor:
-    """Convert CIE XYZ (D65) to sRGB, *without* clipping (see :func:`lab_to_rgb` for that).
-
-    References
-    ----------
-    .. [1] https://en.wikipedia.org/wiki/SRGB
-    """
-    x, out_dtype = _prepare(xyz, "xyz", is_rgb=False)
-    return tf.cast(_linear_to_srgb(_apply_matrix(x, rgb_from_xyz)), out_dtype)
-
-
 def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
     """Convert sRGB to CIE L*a*b* (D65 white, 2 degree observer).
 
@@ -574,16 +563,6 @@ def normalize_l(L):
 def denormalize_l(l_norm):
     """Model input [-1, 1] -> Lab lightness [0, 100]: ``(l_norm + 1) * L_SCALE``."""
     return (l_norm + 1.0) * L_SCALE
-
-
-def normalize_ab(ab):
-    """ab in Lab units -> about [-1, 1]: ``ab / AB_SCALE``."""
-    return ab / AB_SCALE
-
-
-def denormalize_ab(ab_norm):
-    """``ab_norm * AB_SCALE``: back to Lab units."""
-    return ab_norm * AB_SCALE
 
 
 def split_lab(lab):

@@ -27,7 +27,7 @@ and :mod:`colorutils.tfds_sources`; their public names are re-exported here, so 
 
 The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpreter):
 
-1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`read_image`;
+1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`decode_file`;
    large JPEGs are decoded at reduced scale in the DCT domain, see :func:`decode_image`);
 2. resize so the short side is ``image_size`` (antialiased), optionally drop near-gray
    images, take ``limit`` images, ``cache``;
@@ -66,19 +66,18 @@ import tensorflow as tf
 from colorutils import cifar, color, progress, quantize, sample, sources, tfds_sources
 from colorutils.sources import (
     AUTOTUNE,
-    IMAGE_EXTENSIONS,
     SPLITS,
     BadImagesWarning,
     Source,
     check_image_file,
+    decode_file,
     decode_image,
-    read_image,
 )
 from colorutils.tfds_sources import OFFLINE_ENV_VAR, DatasetNotAvailableError
 
 __all__ = [
-    "AUTOTUNE", "IMAGE_EXTENSIONS", "SPLITS", "OFFLINE_ENV_VAR", "DatasetInfo",
-    "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "read_image",
+    "AUTOTUNE", "SPLITS", "OFFLINE_ENV_VAR", "DatasetInfo",
+    "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "decode_file",
     "decode_image", "check_image_file", "label_counts", "parse_source", "throughput",
     "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
 ]
@@ -364,7 +363,8 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
         if listing.derived:
             note += f"; splits {', '.join(listing.derived)} derived by hashing file names"
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
-                           len(listing.class_names), sources.split_sizes(listing), source, note)
+                           len(listing.class_names), sources.folder_split_sizes(listing), source,
+                           note)
     builder = tfds_sources.get_builder(arg, data_dir, prepare=False)
     _, label_key = tfds_sources.features(builder)
     names = tuple(builder.info.features[label_key].names) if label_key else ()

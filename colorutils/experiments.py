@@ -9,7 +9,7 @@ crash or a memory leak in one run cannot take the others down, into ``runs/<grid
 
     <notebook>.ipynb    the executed notebook (on failure: up to the failing cell, marked)
     parameters.json     the parameters injected into it
-    metrics.json        what the notebook measured (colorutils.grids.write_metrics)
+    metrics.json        what the notebook measured (colorutils.grids.write_notebook_metrics)
     log.txt             papermill's log: every cell's output, and the traceback of a failure
     status.json         complete / failed, duration, error line
 
@@ -18,7 +18,8 @@ are reported and skipped until ``--retry-failed``.  At the end ``summary.csv``, 
 and ``summary.png`` are written into ``runs/<grid>/`` (:func:`colorutils.results.aggregate`).
 
 The names a notebook or script needs from the three modules are re-exported here
-(``experiments.write_metrics``, ``experiments.load_grid``, ``experiments.write_results_page``).
+(``experiments.write_notebook_metrics``, ``experiments.load_grid``,
+``experiments.write_results_page``).
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ from colorutils.grids import (
     load_grid,
     notebook_parameters,
     run_id_for,
-    write_metrics,
+    write_notebook_metrics,
 )
 from colorutils.results import aggregate, write_results_page
 
-__all__ = ["RunResult", "execute_run", "run_grid", "cli_main", "Grid", "Run", "load_grid",
-           "notebook_parameters", "run_id_for", "write_metrics", "aggregate",
+__all__ = ["RunResult", "execute_run", "run_grid", "experiments_command", "Grid", "Run",
+           "load_grid", "notebook_parameters", "run_id_for", "write_notebook_metrics", "aggregate",
            "write_results_page"]
 
 
@@ -111,7 +112,8 @@ def execute_run(run: Run, timeout_per_cell: float | None = None) -> RunResult:
     elif proc.returncode == 0:
         status = "failed"
         error = (f"the notebook finished but wrote no {run.metrics_file.name}; call "
-                 f"colorutils.experiments.write_metrics({METRICS_PARAMETER}, ...) at its end")
+                 f"colorutils.experiments.write_notebook_metrics({METRICS_PARAMETER}, ...) at "
+                 "its end")
     else:
         status, error = "failed", _last_error_line(run.log_file.read_text(errors="replace"))
     runs.write_json_atomic(str(run.run_dir / STATUS_FILE), {
@@ -173,7 +175,7 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
 # --------------------------------------------------------------------------- command line
 
 
-def cli_main(args) -> int:
+def experiments_command(args) -> int:
     """``colorutils experiments run GRID.yml`` / ``colorutils experiments report``."""
     action = getattr(args, "experiments_command", None)
     if action == "report":

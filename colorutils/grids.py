@@ -23,8 +23,8 @@ and :mod:`colorutils.results` aggregates them.
 **The metrics contract.**  The runner always injects one more parameter, ``metrics_path``
 (the run folder's ``metrics.json``), so the notebook's parameters cell must declare
 ``metrics_path = None``.  At its end the notebook writes a flat JSON object of numbers there
-with :func:`write_metrics` (a no-op when ``metrics_path`` is None, as in the book build).  A
-run is *complete* when papermill exits successfully and ``metrics.json`` exists.
+with :func:`write_notebook_metrics` (a no-op when ``metrics_path`` is None, as in the book
+build).  A run is *complete* when papermill exits successfully and ``metrics.json`` exists.
 
 Parameters are validated before anything starts: every name must be assigned in the
 notebook's ``parameters`` cell (read with :mod:`ast`, nothing is executed), and ``scale`` must
@@ -55,8 +55,8 @@ from colorutils import runs
 from colorutils.errors import UserError
 from colorutils.settings import SCALES
 
-__all__ = ["METRICS_PARAMETER", "REPLICATE_NAMES", "GRID_KEYS", "STATUS_FILE", "write_metrics",
-           "notebook_parameters", "Run", "Grid", "run_id_for", "load_grid"]
+__all__ = ["METRICS_PARAMETER", "REPLICATE_NAMES", "GRID_KEYS", "STATUS_FILE",
+           "write_notebook_metrics", "notebook_parameters", "Run", "Grid", "run_id_for", "load_grid"]
 
 METRICS_PARAMETER = "metrics_path"
 REPLICATE_NAMES = ("seed", "seeds")
@@ -67,10 +67,10 @@ STATUS_FILE = "status.json"
 # --------------------------------------------------------------------------- notebook side
 
 
-def write_metrics(metrics_path: str | None, metrics: Mapping[str, Any]) -> dict | None:
+def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any]) -> dict | None:
     """Write a notebook's measurements for the experiment runner (atomically).
 
-    Call it in the last cell of a chapter: ``write_metrics(metrics_path, {...})``.  Does
+    Call it in the last cell of a chapter: ``write_notebook_metrics(metrics_path, {...})``.  Does
     nothing when ``metrics_path`` is None (a normal, non-grid run).  Values must be numbers
     (or None); nested dicts are flattened with dots (``{"a": {"psnr": 1}}`` -> ``a.psnr``).
 
@@ -284,7 +284,7 @@ def _check_parameters(path: pathlib.Path, notebook: pathlib.Path, fixed: dict,
         raise UserError(f"{notebook}: the parameters cell must declare "
                         f"`{METRICS_PARAMETER} = None` (the runner sets it to the run's "
                         "metrics.json, which the notebook writes with "
-                        "colorutils.experiments.write_metrics).")
+                        "colorutils.experiments.write_notebook_metrics).")
     for key in [*fixed, *varied]:
         if key == METRICS_PARAMETER:
             raise UserError(f"grid file {path}: {METRICS_PARAMETER} is set by the runner; "

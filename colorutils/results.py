@@ -2,7 +2,7 @@
 
 After a grid has run (:mod:`colorutils.experiments`), :func:`aggregate` writes into
 ``runs/<grid>/`` a ``summary.csv`` (one row per run: status, seconds, the varied parameters,
-every metric), a ``summary.md`` (:func:`summary_table`: the replicate runs, e.g. seeds, pooled
+every metric), a ``summary.md`` (:func:`grid_summary_table`: the replicate runs, e.g. seeds, pooled
 as ``mean ± std``) and a ``summary.png`` (:func:`plot_summary`); :func:`write_results_page`
 turns every grid into the book's results page (``book/results.md``).  Nothing is retrained:
 these functions only read run folders.
@@ -23,7 +23,7 @@ import yaml
 from colorutils import runs, stats, tables
 from colorutils.grids import REPLICATE_NAMES, STATUS_FILE, Grid, load_grid
 
-__all__ = ["RESULTS_STATIC", "collect", "metric_names", "summary_table", "aggregate",
+__all__ = ["RESULTS_STATIC", "collect", "metric_names", "grid_summary_table", "aggregate",
            "plot_summary", "RESULTS_INTRO", "write_results_page"]
 
 RESULTS_STATIC = "_static/results"
@@ -81,7 +81,7 @@ def _cell(values: list[float], digits: int) -> str:
     return f"{s.mean:.{digits}g} ± {s.std:.2g}" if s.has_spread else f"{s.mean:.{digits}g}"
 
 
-def summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -> str:
+def grid_summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -> str:
     """Markdown: one row per group of runs (the replicate parameters, e.g. seeds, averaged),
     ``mean ± std`` per metric (a :class:`colorutils.tables.Table`)."""
     rows = collect(grid) if rows is None else rows
@@ -108,7 +108,7 @@ def aggregate(grid: Grid) -> list[dict]:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, grid.summary_csv)
-    (grid.root / "summary.md").write_text(summary_table(grid, rows) + "\n")
+    (grid.root / "summary.md").write_text(grid_summary_table(grid, rows) + "\n")
     plot_summary(grid, rows)
     return rows
 
@@ -207,7 +207,7 @@ below. Nothing is retrained on your machine; the report only reads the run folde
 def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
                        out="book/results.md") -> str:
     """Write the book's results page: the fixed introduction, then per grid its description,
-    the aggregated table (:func:`summary_table`) and figure, or a note that it has not run.
+    the aggregated table (:func:`grid_summary_table`) and figure, or a note that it has not run.
 
     Figures are copied to ``book/_static/results/<grid>.png`` so that the book needs nothing
     outside ``book/``.  Returns the page text.
@@ -242,7 +242,7 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
                    for r in grid.runs)
         parts.append(f"{done} of {len(rows)} run(s) complete (latest started {when}). Each "
                      "row pools the replicate runs (seeds): mean ± standard deviation.\n")
-        parts.append(summary_table(grid, rows) + "\n")
+        parts.append(grid_summary_table(grid, rows) + "\n")
         plot_summary(grid, rows)
         if grid.summary_png.exists():
             static.mkdir(parents=True, exist_ok=True)

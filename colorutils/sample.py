@@ -185,7 +185,7 @@ def crop_boxes(height: int, width: int, split: str, count: int,
     return boxes
 
 
-def build(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
+def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
     """Cut the sample set from the installed photos (deterministic, ~1 s).
 
     Returns
@@ -239,7 +239,7 @@ _MEMORY: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
 
 def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
                 cache: bool = True) -> dict[str, np.ndarray]:
-    """The sample set as NumPy arrays (see :func:`build`), built on first use and cached.
+    """The sample set as NumPy arrays (see :func:`build_arrays`), built on first use and cached.
 
     Parameters
     ----------
@@ -248,7 +248,7 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
         processes never read a half-written file).  ``False`` always rebuilds in memory.
     """
     if not cache:
-        return build(crop_size, seed)
+        return build_arrays(crop_size, seed)
     path = cache_path(crop_size, seed)
     key = (str(path), crop_size, seed)
     if key in _MEMORY:
@@ -261,7 +261,7 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
         except (OSError, ValueError, EOFError):  # a damaged cache file: rebuild it
             arrays = None
     if arrays is None:
-        arrays = build(crop_size, seed)
+        arrays = build_arrays(crop_size, seed)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)

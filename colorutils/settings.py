@@ -18,7 +18,6 @@ the ``COLORBOOK_SCALE`` environment variable (the Makefile sets it to ``smoke`` 
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from colorutils import runs
 
@@ -76,11 +75,6 @@ PRESETS: dict[str, dict] = {
     "full": dict(image_size=128, batch_size=64, epochs=30, train_images=None, eval_images=None,
                  width=1.0, seeds=(0, 1, 2)),
 }
-
-
-def default_scale() -> str:
-    """The scale a notebook uses when nobody passed one: ``$COLORBOOK_SCALE`` or ``book``."""
-    return os.environ.get(SCALE_ENV_VAR, "book")
 
 
 def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,

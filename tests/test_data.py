@@ -57,8 +57,8 @@ def cache_env(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 def test_sample_is_identical_across_two_builds_and_cached(cache_env):
-    first = sample.build()
-    second = sample.build()
+    first = sample.build_arrays()
+    second = sample.build_arrays()
     assert sample.fingerprint(first) == sample.fingerprint(second)
     cached = sample.load_arrays()  # builds and writes the cache file
     assert sample.cache_path().is_file() and str(cache_env) in str(sample.cache_path())
@@ -163,26 +163,26 @@ def test_info_and_label_counts_of_sample():
 
 
 # ---------------------------------------------------------------------------------------------
-# read_image and the folder source
+# decode_file and the folder source
 # ---------------------------------------------------------------------------------------------
 
-def test_read_image_gray_rgba_16bit(tmp_path):
+def test_decode_file_gray_rgba_16bit(tmp_path):
     Image.fromarray(np.full((5, 6), 90, np.uint8)).save(tmp_path / "gray.png")
-    np.testing.assert_array_equal(data.read_image(str(tmp_path / "gray.png")).numpy(),
+    np.testing.assert_array_equal(data.decode_file(str(tmp_path / "gray.png")).numpy(),
                                   np.full((5, 6, 3), 90))
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0], rgba[:2, :, 3] = 200, 255  # top opaque red, bottom transparent
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
-    out = data.read_image(str(tmp_path / "rgba.png")).numpy()
+    out = data.decode_file(str(tmp_path / "rgba.png")).numpy()
     assert out.shape == (4, 4, 3)
     assert out[0, 0].tolist() == [200, 0, 0] and out[3, 0].tolist() == [255, 255, 255]
     v16 = (np.arange(24).reshape(2, 4, 3) * 2500).astype(np.uint16)
     tf.io.write_file(str(tmp_path / "deep.png"), tf.io.encode_png(tf.constant(v16)))
-    np.testing.assert_array_equal(data.read_image(str(tmp_path / "deep.png")).numpy(),
+    np.testing.assert_array_equal(data.decode_file(str(tmp_path / "deep.png")).numpy(),
                                   np.round(v16 / 257.0))
     jpg = tmp_path / "c.jpg"
     _save_colour(jpg)
-    graph = tf.function(data.read_image)(tf.constant(str(jpg)))
+    graph = tf.function(data.decode_file)(tf.constant(str(jpg)))
     assert graph.dtype == tf.uint8 and graph.shape == (30, 40, 3)
 
 
@@ -473,11 +473,11 @@ def test_reduced_size_jpeg_decoding_keeps_short_side_and_content(tmp_path):
     smooth = tf.image.resize(rng.rand(1, 10, 12, 3) * 255, (200, 240)).numpy()[0]
     Image.fromarray(smooth.astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
     path = str(tmp_path / "big.jpg")
-    assert data.read_image(path).shape == (200, 240, 3)
-    assert data.read_image(path, min_side=100).shape == (100, 120, 3)  # 1/2 scale
-    assert data.read_image(path, min_side=40).shape == (50, 60, 3)  # 1/4: 50 >= 40
-    assert data.read_image(path, min_side=101).shape == (200, 240, 3)  # 1/2 would be < 101
-    full = data.resize_short_side(data.read_image(path), 40).numpy()
-    fast = data.resize_short_side(data.read_image(path, min_side=40), 40).numpy()
+    assert data.decode_file(path).shape == (200, 240, 3)
+    assert data.decode_file(path, min_side=100).shape == (100, 120, 3)  # 1/2 scale
+    assert data.decode_file(path, min_side=40).shape == (50, 60, 3)  # 1/4: 50 >= 40
+    assert data.decode_file(path, min_side=101).shape == (200, 240, 3)  # 1/2 would be < 101
+    full = data.resize_short_side(data.decode_file(path), 40).numpy()
+    fast = data.resize_short_side(data.decode_file(path, min_side=40), 40).numpy()
     assert fast.shape == full.shape
     assert 10 * np.log10(255**2 / np.mean((full - fast) ** 2)) > 30  # PSNR in dB

@@ -33,9 +33,3 @@ def test_compare_rows_labels_rows():
     fig = viz.compare_rows(rows, title="cmp")
     assert len(fig.axes) == 6
     assert fig.axes[0].get_ylabel() == "gray" and fig.axes[3].get_ylabel() == "truth"
-
-
-def test_plot_history_draws_each_loss():
-    fig = viz.plot_history({"loss": [3, 2, 1], "val_loss": [3.5, 2.5, 2.0], "acc": [0, 1, 1]})
-    lines = fig.axes[0].get_lines()
-    assert len(lines) == 2 and list(lines[0].get_ydata()) == [3, 2, 1]
