@@ -30,7 +30,7 @@ The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpr
 1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`decode_file`;
    large JPEGs are decoded at reduced scale in the DCT domain, see :func:`decode_image`);
 2. resize so the short side is ``image_size`` (antialiased), optionally drop near-gray
-   images, take ``limit`` images, ``cache``;
+   images, take ``limit`` images, ``cache`` (in memory within :data:`MEMORY_CACHE_BYTES`);
 3. train split: a random square crop of 80-100 % of the short side, resized to ``image_size``,
    and a random horizontal flip ("random-resized crop", as in most ImageNet pipelines);
    validation / test: the centre square;
@@ -80,12 +80,19 @@ __all__ = [
     "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "decode_file",
     "decode_image", "check_image_file", "label_counts", "parse_source", "throughput",
     "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
+    "MEMORY_CACHE_BYTES", "CACHE_ASPECT", "cache_bytes",
 ]
 
 #: Smallest side of the random training crop, as a fraction of the image's short side.
 TRAIN_MIN_CROP = 0.8
 #: Shuffle buffer cap (elements are cached images of ``image_size``).
 MAX_SHUFFLE_BUFFER = 4096
+#: Most bytes :func:`load` caches in memory (``cache=True``): 2 GiB, a sixth of Colab's RAM.
+#: A split whose resized images may need more (:func:`cache_bytes`) is not cached at all.
+MEMORY_CACHE_BYTES = 2 * 1024**3
+#: Long side over short side allowed for in :func:`cache_bytes` (photos are rarely wider
+#: than 2:1; the images are cached with their short side at ``image_size``).
+CACHE_ASPECT = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +208,19 @@ def _check_args(split, image_size, batch_size, output, limit):
         raise ValueError(f"limit={limit!r} must be a positive integer or None (all images).")
 
 
+def cache_bytes(count: int | None, image_size: int) -> float:
+    """Upper estimate of the memory that caching ``count`` resized images takes:
+    ``count · S · (CACHE_ASPECT · S) · 3`` bytes (uint8 RGB, short side ``S``); infinite when
+    the count is unknown.
+
+    >>> cache_bytes(8000, 32) / 2**20  # CIFAR-10's training split at 32 px, in MiB
+    46.875
+    """
+    if not count:
+        return float("inf")
+    return float(count) * image_size * CACHE_ASPECT * image_size * 3
+
+
 def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     """Resized uint8 images: short side ``size``, gray ones dropped, ``limit`` taken, cached.
 
@@ -217,8 +237,10 @@ def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     if limit is not None:
         ds = ds.take(int(limit))
         count = min(count, int(limit)) if count else int(limit)
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if isinstance(cache, str):
+        ds = ds.cache(cache)
+    elif cache and cache_bytes(count, size) <= MEMORY_CACHE_BYTES:
+        ds = ds.cache()
     return ds, count
 
 
@@ -297,7 +319,11 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     data_dir : str, optional
         TFDS data folder (default: TFDS's own, ``~/tensorflow_datasets``).
     cache : bool or str
-        Cache the decoded, resized images in memory (``True``) or in this file prefix.
+        ``True``: cache the decoded, resized images in memory when they fit the budget,
+        :func:`cache_bytes` ``<=`` :data:`MEMORY_CACHE_BYTES` (about 350,000 images at
+        32 px, 5,000 at 256 px), otherwise not at all (every epoch decodes the files again:
+        an ImageNet-sized folder at ``scale="full"`` does not exhaust the RAM).  A string:
+        cache on disk under this file prefix, whatever the size.  ``False``: no cache.
     augment : bool, optional
         Random-resized crop and flip (default: the train split); otherwise the centre crop.
 

@@ -481,3 +481,22 @@ def test_reduced_size_jpeg_decoding_keeps_short_side_and_content(tmp_path):
     fast = data.resize_short_side(data.decode_file(path, min_side=40), 40).numpy()
     assert fast.shape == full.shape
     assert 10 * np.log10(255**2 / np.mean((full - fast) ** 2)) > 30  # PSNR in dB
+
+
+@pytest.mark.parametrize("budget, cached", [(None, True), (1, False)])
+def test_load_caches_in_memory_only_within_the_budget(tmp_path, monkeypatch, budget, cached):
+    """A split that fits MEMORY_CACHE_BYTES is read once; a larger one is read every epoch
+    (seen here by deleting the files between two epochs)."""
+    folder = tmp_path / "photos" / "train" / "things"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((20, 24, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    if budget is not None:
+        monkeypatch.setattr(data, "MEMORY_CACHE_BYTES", budget)
+    assert (data.cache_bytes(6, 16) <= data.MEMORY_CACHE_BYTES) == cached
+    ds = data.load(f"folder:{tmp_path / 'photos'}", "train", 16, batch_size=4, shuffle=False)
+    n = _count(ds)
+    assert n == data.info(f"folder:{tmp_path / 'photos'}").split_sizes["train"] > 0
+    for path in folder.iterdir():
+        path.unlink()
+    assert _count(ds) == (n if cached else 0)
