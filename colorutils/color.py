@@ -27,9 +27,8 @@ Model normalisation lives here and only here: the network sees ``normalize_l(L) 
 in [-1, 1] and predicts ab in Lab units, scaled by ``AB_SCALE`` where a bounded output is needed.
 L + ab -> RGB has one name, :func:`recombine`.
 
-This module is longer than the library's 500-line guide on purpose: every conversion sits
-beside its inverse and the one validator they all share (``_prepare``), as in scikit-image's
-``colorconv.py``; splitting it would separate each pair.
+Every conversion sits beside its inverse and the one validator they all share (``_prepare``),
+as in scikit-image's ``colorconv.py``.
 
 References
 ----------

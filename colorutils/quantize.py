@@ -41,9 +41,9 @@ set).  A class that no training pixel can belong to only costs parameters, so th
 does not change the method; the book uses the exact sRGB set, and any model built with
 ``num_bins = len(ab_bins())`` follows it.
 
-This module is longer than the library's 500-line guide on purpose: it is one recipe, and its
-parts (bins, soft encoding, prior, decoding) share the bin set, its checks and its lookup table;
-a chapter reads it top to bottom as the method of the paper.
+The module is one recipe: its parts (bins, soft encoding, prior, decoding) share the bin set,
+its checks and its lookup table, and a chapter reads it top to bottom as the method of the
+paper.
 
 References
 ----------
