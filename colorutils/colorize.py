@@ -179,7 +179,7 @@ def _recombined(L: np.ndarray, ab_small, return_gray: bool):
     """The photo of lightness ``L`` with the model-side ``ab`` enlarged to it: uint8 RGB (and
     the gray rendering of ``L``), converted in bands of :data:`BAND_PIXELS` pixels."""
     tf, _ = import_tf_quietly()
-    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
+    from colorutils import color  # start-up: after the quiet TensorFlow import
 
     height, width = L.shape
     ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32)[None], (height, width),
@@ -188,9 +188,9 @@ def _recombined(L: np.ndarray, ab_small, return_gray: bool):
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
     for band in bands(height, width):
         l_norm = color.normalize_l(L[band][None, :, :, None])
-        rgb[band] = arrays.to_uint8(color.recombine(l_norm, ab[band][None])[0])
+        rgb[band] = color.to_uint8(color.recombine(l_norm, ab[band][None])[0])
         if return_gray:
-            gray[band] = arrays.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
+            gray[band] = color.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
     del ab
     return (rgb, gray) if return_gray else rgb
 

@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, color, inference, progress, quantize, tables
+from colorutils import color, inference, progress, quantize, tables
 from colorutils import metrics as M
 
 __all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "direction",
@@ -347,9 +347,9 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
             row.update({k: float(v[i]) for k, v in scores.items()})
             rows.append(row)
         if keep_images:
-            kept.setdefault(name, []).append(arrays.to_uint8(rgb_pred))
+            kept.setdefault(name, []).append(color.to_uint8(rgb_pred))
     if keep_images and "ground_truth" not in candidates:
-        kept.setdefault("ground_truth", []).append(arrays.to_uint8(rgb_true))
+        kept.setdefault("ground_truth", []).append(color.to_uint8(rgb_true))
 
 
 def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, losses, quantize, runs, train
+from colorutils import color, losses, quantize, runs, train
 from colorutils.errors import UserError, first_line
 
 __all__ = ["SIDECAR_KEYS", "Colorizer", "as_colorizer", "load_colorizer", "load_colorizers",
@@ -78,7 +78,7 @@ SIDECAR_KEYS = ("image_size", "space", "bins", "grid_size", "temperature", "smoo
 
 
 def _l_batch(l_norm):
-    return arrays.as_batch(l_norm, 1, "l_norm",
+    return color.as_batch(l_norm, 1, "l_norm",
                            hint="normalised lightness in [-1, 1], colorutils.color.split_lab")
 
 

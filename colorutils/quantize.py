@@ -573,7 +573,7 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     ``r = max(1, ceil(3σ))`` (float64; ``sigma`` in samples).
 
     >>> gaussian_kernel(0.5).round(3).tolist()
-    [0.054, 0.893, 0.054]
+    [0.0, 0.106, 0.787, 0.106, 0.0]
     """
     radius = max(1, int(np.ceil(3.0 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)

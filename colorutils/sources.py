@@ -1,7 +1,7 @@
 """Where the photos come from: decoding image files and the offline sources of the book.
 
 :mod:`colorutils.data` reads four kinds of source through one entry point; this module holds
-what the offline ones need (the TensorFlow Datasets source is :mod:`colorutils.tfds_sources`):
+what the offline ones need (the TensorFlow Datasets source is in :mod:`colorutils.data`):
 
 * decoding JPEG / PNG (8- or 16-bit) / BMP / GIF bytes to uint8 RGB as TensorFlow ops, with
   alpha composited over white, large JPEGs decoded at reduced scale in the DCT domain and a

@@ -29,7 +29,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, color, data, inference
+from colorutils import color, data, inference
 
 __all__ = ["PAGE_DIR", "find_page", "make_pairs", "write_pairs"]
 
@@ -82,7 +82,7 @@ def _to_uint8_images(x, name: str) -> np.ndarray:
         return x
     if x.min() < -1e-3 or x.max() > 1 + 1e-3:
         raise ValueError(f"{name} has values outside [0, 1]; pass uint8 or floats in [0, 1].")
-    return arrays.to_uint8(x)
+    return color.to_uint8(x)
 
 
 def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int):

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorutils import color, data, sample, sources, tfds_sources
+from colorutils import color, data, sample, sources
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -338,18 +338,18 @@ def test_protos_newer_than_protobuf_load_with_a_warning_and_the_check_restored(t
     the import must still work, say so, and leave protobuf's check on for everything else."""
     (tmp_path / "fake_gencode_pb2.py").write_text(_FAKE_GENCODE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv(tfds_sources.PROTOBUF_CHECK_ENV_VAR, raising=False)
+    monkeypatch.delenv(data.PROTOBUF_CHECK_ENV_VAR, raising=False)
     with pytest.warns(RuntimeWarning, match="without protobuf's version check"):
-        module = tfds_sources.import_protos("fake_gencode_pb2")
+        module = data.import_protos("fake_gencode_pb2")
     assert module.LOADED
-    assert tfds_sources.PROTOBUF_CHECK_ENV_VAR not in os.environ
+    assert data.PROTOBUF_CHECK_ENV_VAR not in os.environ
 
 
 def test_other_import_errors_of_protos_are_not_hidden(tmp_path, monkeypatch):
     (tmp_path / "fake_broken_pb2.py").write_text("raise ImportError('really broken')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match="really broken"):
-        tfds_sources.import_protos("fake_broken_pb2")
+        data.import_protos("fake_broken_pb2")
 
 
 def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
@@ -368,7 +368,7 @@ def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
 def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
     start = time.perf_counter()
-    if tfds_sources.network_available():
+    if data.network_available():
         pytest.skip("this machine reaches storage.googleapis.com: load would download")
     with pytest.raises(data.DatasetNotAvailableError, match="offline"):
         data.load("tfds:cifar10", "test", 16, data_dir=str(tmp_path))
@@ -377,9 +377,9 @@ def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
 
 def test_network_probe_returns_within_seconds_when_unreachable(monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
-    monkeypatch.setattr(tfds_sources, "NETWORK_PROBE", ("unreachable.invalid", 443))
+    monkeypatch.setattr(data, "NETWORK_PROBE", ("unreachable.invalid", 443))
     start = time.perf_counter()
-    assert tfds_sources.network_available(timeout=2.0) is False
+    assert data.network_available(timeout=2.0) is False
     assert time.perf_counter() - start < 5
 
 

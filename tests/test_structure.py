@@ -26,10 +26,10 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
     # and photo files (Pillow; TensorFlow only inside functions)
-    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "arrays", "cifar",
+    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "cifar",
      "sample", "photos"],
     # data, quantization, losses, where training runs
-    ["sources", "tfds_sources", "data", "quantize", "losses", "devices"],
+    ["sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
     ["train"],
