@@ -35,7 +35,7 @@ LAYERS = [
     ["train"],
     ["inference"],
     ["metrics", "evaluation", "turing"],
-    ["grids", "results", "experiments", "studies", "recipes"],
+    ["experiments", "studies", "recipes"],
     # the colorize command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
     # never names from the package)
