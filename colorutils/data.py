@@ -90,10 +90,8 @@ __all__ = [
     "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "decode_file",
     "decode_image", "check_image_file", "label_counts", "parse_source", "throughput",
     "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
-    "MEMORY_CACHE_BYTES", "CACHE_ASPECT", "cache_bytes",
+    "MEMORY_CACHE_BYTES", "cache_bytes",
     "NETWORK_PROBE", "PROTOBUF_CHECK_ENV_VAR", "network_available", "import_protos",
-    "tensorflow_datasets", "quiet_absl", "get_builder", "features", "split_expression",
-    "tfds_source", "tfds_labels",
 ]
 
 #: Smallest side of the random training crop, as a fraction of the image's short side.
@@ -176,7 +174,7 @@ def import_protos(module: str):
                 os.environ[PROTOBUF_CHECK_ENV_VAR] = previous
 
 
-def tensorflow_datasets():
+def _tensorflow_datasets():
     """The ``tensorflow_datasets`` module, imported after its metadata protos
     (:func:`import_protos`), so that it also loads with Colab's packages."""
     try:
@@ -189,7 +187,7 @@ def tensorflow_datasets():
 
 
 @contextlib.contextmanager
-def quiet_absl():
+def _quiet_absl():
     """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json", which
     is the expected state of a dataset that is not prepared)."""
     from absl import logging as absl_logging  # start-up: with TFDS only
@@ -202,14 +200,14 @@ def quiet_absl():
         absl_logging.set_verbosity(verbosity)
 
 
-def get_builder(arg: str, data_dir: str | None, prepare: bool = True):
+def _get_builder(arg: str, data_dir: str | None, prepare: bool = True):
     """The TFDS builder of ``NAME[:CONFIG]``; with ``prepare``, download it if needed and
     possible, else raise :class:`DatasetNotAvailableError` (never hangs offline)."""
-    tfds = tensorflow_datasets()
+    tfds = _tensorflow_datasets()
 
     name, _, config = arg.partition(":")
     full = f"{name}/{config}" if config else name
-    with quiet_absl():
+    with _quiet_absl():
         try:
             builder = tfds.builder(full, data_dir=data_dir)
         except tfds.core.registered.DatasetNotFoundError:
@@ -232,9 +230,9 @@ def get_builder(arg: str, data_dir: str | None, prepare: bool = True):
     return builder
 
 
-def features(builder) -> tuple[str, str | None]:
+def _features(builder) -> tuple[str, str | None]:
     """The keys of the image feature and of the class label (None if unlabelled)."""
-    tfds = tensorflow_datasets()
+    tfds = _tensorflow_datasets()
 
     features = builder.info.features
     images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
@@ -248,7 +246,7 @@ def features(builder) -> tuple[str, str | None]:
     return image_key, label_key
 
 
-def split_expression(available, split: str) -> str:
+def _split_expression(available, split: str) -> str:
     """The TFDS split expression for our ``split``: the dataset's own split when it has it,
     else a slice of ``train`` (see :data:`DERIVED_SPLIT_PERCENT` for the percentages)."""
     available = set(available)
@@ -266,14 +264,14 @@ def split_expression(available, split: str) -> str:
             "test": held_out}[split]
 
 
-def tfds_source(arg: str, split: str, data_dir: str | None,
+def _tfds_source(arg: str, split: str, data_dir: str | None,
                 min_side: int | None = None) -> Source:
     """The ``tfds:`` source of one split (downloaded first if needed and possible)."""
-    tfds = tensorflow_datasets()
+    tfds = _tensorflow_datasets()
 
-    builder = get_builder(arg, data_dir)
-    image_key, label_key = features(builder)
-    expr = split_expression(builder.info.splits.keys(), split)
+    builder = _get_builder(arg, data_dir)
+    image_key, label_key = _features(builder)
+    expr = _split_expression(builder.info.splits.keys(), split)
     size = builder.info.splits[expr].num_examples
     # Read the encoded bytes and decode them here: the same decoder as for folders, with the
     # fast reduced-size JPEG decoding when the target is small.
@@ -290,15 +288,15 @@ def tfds_source(arg: str, split: str, data_dir: str | None,
                    label_key is not None)
 
 
-def tfds_labels(arg: str, split: str, data_dir: str | None) -> tuple[list[str], np.ndarray]:
+def _tfds_labels(arg: str, split: str, data_dir: str | None) -> tuple[list[str], np.ndarray]:
     """Class names and the labels of one split, read without decoding any image."""
-    tfds = tensorflow_datasets()
+    tfds = _tensorflow_datasets()
 
-    builder = get_builder(arg, data_dir)
-    image_key, label_key = features(builder)
+    builder = _get_builder(arg, data_dir)
+    image_key, label_key = _features(builder)
     if label_key is None:
         return [], np.zeros(0, np.int64)
-    expr = split_expression(builder.info.splits.keys(), split)
+    expr = _split_expression(builder.info.splits.keys(), split)
     ds = builder.as_dataset(split=expr, shuffle_files=False,
                             decoders={image_key: tfds.decode.SkipDecoding()})
     labels = ds.map(lambda ex: ex[label_key], num_parallel_calls=AUTOTUNE).batch(4096)
@@ -357,7 +355,7 @@ def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -
         return sources.cifar_source(split, min_side)
     if kind == "folder":
         return sources.folder_source(arg, split, min_side)
-    return tfds_source(arg, split, data_dir, min_side)
+    return _tfds_source(arg, split, data_dir, min_side)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,14 +603,14 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
                            len(listing.class_names), sources.folder_split_sizes(listing), source,
                            note)
-    builder = get_builder(arg, data_dir, prepare=False)
-    _, label_key = features(builder)
+    builder = _get_builder(arg, data_dir, prepare=False)
+    _, label_key = _features(builder)
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     sizes = {}
-    with quiet_absl():
+    with _quiet_absl():
         prepared = builder.is_prepared()
     if prepared:
-        sizes = {s: builder.info.splits[split_expression(builder.info.splits.keys(), s)].num_examples
+        sizes = {s: builder.info.splits[_split_expression(builder.info.splits.keys(), s)].num_examples
                  for s in SPLITS}
     return DatasetInfo(builder.name, names, len(names), sizes, source,
                        "" if sizes else "not prepared in data_dir: split sizes unknown")
@@ -633,7 +631,7 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
         names = list(listing.class_names)
         counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
     else:
-        names, labels = tfds_labels(arg, split, data_dir)
+        names, labels = _tfds_labels(arg, split, data_dir)
         counts = np.bincount(labels[labels >= 0], minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts, strict=False)}
 
