@@ -38,7 +38,7 @@ import tempfile
 
 import numpy as np
 
-from colorutils import progress
+from colorutils import photos, progress
 
 #: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
 CROP_SIZE = 96
@@ -136,11 +136,10 @@ def photo_path(photo: Photo) -> str:
 
 
 def read_photo(photo: Photo) -> np.ndarray:
-    """The photo as uint8 RGB ``[H, W, 3]`` (decoded with Pillow)."""
-    from PIL import Image  # start-up: only when the sample set is (re)built
-
-    with Image.open(photo_path(photo)) as im:
-        return np.asarray(im.convert("RGB"))
+    """The photo as uint8 RGB ``[H, W, 3]`` (:func:`colorutils.photos.read_image`, the reader
+    of ``colorutils colorize``; a gray photo on three channels)."""
+    image = photos.read_image(photo_path(photo))
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
 def split_regions(height: int, width: int) -> dict[str, list[tuple[int, int, int, int]]]:
