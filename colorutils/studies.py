@@ -78,8 +78,8 @@ CLASSIFICATION_PRESETS = {
 #: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
 #: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
 #: temperature with this chroma smoothing (pixels; 0: none).  Chosen against the quality goal
-#: of colorutils.quality on the embedded photos (6 epochs on all 8,000 training photos at the
-#: time): lambda 0.7 between the dull unrebalanced classifier (lambda 1) and the vivid but
+#: (colorutils.evaluation.QualityGoal) on the embedded photos (6 epochs on all 8,000 training
+#: photos at the time): lambda 0.7 between the dull unrebalanced classifier (lambda 1) and the vivid but
 #: often wrong paper setting (0.5); the paper's temperature (the decoding sweep of
 #: benchmarks/bench_quality.py shows T trading colour against PSNR without meeting both
 #: goals at any T); no smoothing, which costs more colour than it gains in PSNR.
