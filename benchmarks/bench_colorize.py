@@ -122,7 +122,7 @@ def batched(model, folder, out: pathlib.Path, size: int) -> None:
 
 def stages(model, path: pathlib.Path, size: int, out: pathlib.Path) -> dict[str, float]:
     """Milliseconds of each stage of one photo (best of 3)."""
-    from colorutils import arrays, color, inference
+    from colorutils import color, inference
 
     def best(f):
         times = []
@@ -138,7 +138,7 @@ def stages(model, path: pathlib.Path, size: int, out: pathlib.Path) -> dict[str,
     x = color.normalize_l(tf.image.resize(L[None, :, :, None], (h, w), "area", antialias=True))
     t_model, ab = best(lambda: inference.predict_ab(model, x))
     big = tf.image.resize(ab, L.shape, "bilinear")
-    t_rgb, rgb = best(lambda: arrays.to_uint8(color.recombine(color.normalize_l(
+    t_rgb, rgb = best(lambda: color.to_uint8(color.recombine(color.normalize_l(
         L[None, :, :, None]), big)[0]))
     t_png, _ = best(lambda: photos.save_image(rgb, out / "stage.png"))
     return {"read": t_read, "lightness": t_l, "model (one photo)": t_model,

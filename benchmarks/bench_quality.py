@@ -6,7 +6,7 @@ with ``studies.BEST_LAMBDA``, on the embedded CIFAR-10 photos), then scores it a
 named baseline **gray** (ab = 0, the lightness alone) on the embedded test split and, where
 ``../shared/data`` holds them, on photos the model has never seen the like of (flowers5 and
 the clothing10 test split, resized to the model's 32 px). Three figures
-(``colorutils.quality``), each printed next to gray's:
+(``colorutils.evaluation``), each printed next to gray's:
 
 * the colourfulness ratio (model over the true photos'), goal >= 0.7;
 * the PSNR, goal: within 1 dB of gray's;
@@ -37,7 +37,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorutils import colorize, data, quality, quantize, runs, settings, shipped, studies  # noqa: E402,E501
+from colorutils import colorize, data, evaluation, quantize, runs, settings, shipped, studies  # noqa: E402,E501
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Photo sets for an out-of-domain check (never copied into the repository).
@@ -68,7 +68,7 @@ def row(name: str, figures: dict) -> str:
 
 
 def figures_dict(figures: dict, photos: int) -> dict:
-    """Rounded figures of ``quality.quality_figures`` (model, gray, goal) for a JSON file."""
+    """Rounded figures of ``evaluation.quality_figures`` (model, gray, goal) for a JSON file."""
     out = {k: {m: round(v, 4) for m, v in figures[k].items()} for k in ("model", "gray")}
     return {**out, "goal": figures["goal"].as_dict(), "photos": photos}
 
@@ -83,7 +83,8 @@ def cifar_recipe():
 def score_model(args) -> None:
     """``--model``: the model (and the CIFAR recipe) on each ``--dataset``'s test split."""
     start = time.perf_counter()
-    model, size = colorize.load_colorizer(args.model)
+    model = colorize.open_colorizer(args.model)
+    size = model.image_size
     sidecar = shipped.read_sidecar(args.model) or {}
     temperature = sidecar.get("temperature", studies.BEST_TEMPERATURE)
     smooth = sidecar.get("smooth_sigma", studies.BEST_SMOOTH_SIGMA)
@@ -94,12 +95,12 @@ def score_model(args) -> None:
     for source in args.dataset:
         name = f"{os.path.basename(os.path.normpath(source.partition(':')[2] or source))} (test)"
         l_norm, ab = data.to_arrays(data.load(source, "test", size, 64, limit=args.limit))[:2]
-        ours = quality.quality_figures(model, l_norm, ab, temperature=temperature,
+        ours = evaluation.quality_figures(model, l_norm, ab, temperature=temperature,
                                        smooth_sigma=smooth)
         print(row(f"{name}, this model", ours))
         l_small, ab_small = data.to_arrays(data.load(source, "test", cfg.image_size, 64,
                                                      limit=args.limit))[:2]
-        theirs = quality.quality_figures(cifar.model, l_small, ab_small,
+        theirs = evaluation.quality_figures(cifar.model, l_small, ab_small,
                                          temperature=studies.BEST_TEMPERATURE,
                                          smooth_sigma=studies.BEST_SMOOTH_SIGMA)
         print(row(f"{name}, CIFAR recipe", theirs))
@@ -152,15 +153,15 @@ def main() -> None:
           f"smoothing {studies.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
     print("-- the three figures against gray")
     for name, (l_norm, ab) in sets.items():
-        figures = quality.quality_figures(best.model, l_norm, ab, **decode)
+        figures = evaluation.quality_figures(best.model, l_norm, ab, **decode)
         print(row(name, figures))
         report["sets"][name] = {**figures, "goal": figures["goal"].as_dict(), "photos": len(l_norm)}
     l_norm, ab = sets["cifar10 (embedded test)"]
     print("-- what moves it: decoding the same model (embedded test split)")
     for t in (1.0, 0.77, 0.58, quantize.TEMPERATURE, 0.2):
         for sigma in (0.0, 2.0):
-            figures = quality.quality_figures(best.model, l_norm, ab, temperature=t,
-                                              smooth_sigma=sigma)
+            figures = evaluation.quality_figures(best.model, l_norm, ab, temperature=t,
+                                                 smooth_sigma=sigma)
             key = f"T={t:g} sigma={sigma:g}"
             print(row(key, figures))
             report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
@@ -173,7 +174,7 @@ def main() -> None:
             continue
         weights = None if lam == 1.0 else quantize.rebalance_weights(prior, lam)
         model = study.train(arm, "classification", 0, val_ds, weights=weights, lam=lam).model
-        figures = quality.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
+        figures = evaluation.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
         print(row(f"lambda {lam:g}, T {quantize.TEMPERATURE}", figures))
         report["lambdas"][f"{lam:g}"] = {**figures, "goal": figures["goal"].as_dict()}
     report["seconds"] = round(time.perf_counter() - start, 1)

@@ -42,7 +42,7 @@ import pathlib
 
 import numpy as np
 
-__all__ = ["NAME", "DIR_ENV_VAR", "INDEX_FILE", "SPLIT_FRACTIONS", "SPLITS", "PackError",
+__all__ = ["NAME", "DIR_ENV_VAR", "INDEX_FILE", "SPLIT_FRACTIONS", "PackError",
            "pack_dir", "read_index", "verify", "load_split", "class_names", "split_sizes",
            "sha256"]
 
@@ -52,7 +52,7 @@ DIR_ENV_VAR = "COLORUTILS_CIFAR_DIR"
 INDEX_FILE = "index.json"
 #: Fraction of each class in each split (in this order, after sorting by name hash).
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-SPLITS = tuple(SPLIT_FRACTIONS)
+_SPLITS = tuple(SPLIT_FRACTIONS)
 #: Split codes of the index's ``split`` string.
 SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
 
@@ -174,7 +174,7 @@ def load_split(split: str, directory: str | None = None
         Original ``class/file`` names.
     """
     if split not in SPLIT_CODES:
-        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(SPLITS)}.")
+        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(_SPLITS)}.")
     index = read_index(directory)
     shards = _shards(directory)
     code = SPLIT_CODES[split]

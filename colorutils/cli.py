@@ -7,13 +7,14 @@ the ``evaluate`` command from the modules it combines):
     train a model of the zoo, or the book's best colorizer with a report; rerunning the same
     command resumes (:func:`train_command`, with :mod:`colorutils.recipes`).
 ``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR``
-    colorize photos with a trained model (default: the shipped photo model) (:func:`colorutils.colorize.cli_main`).
+    colorize photos with a trained model (default: the shipped photo model;
+    :func:`colorutils.colorize.colorize_command`).
 ``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
     score a model and the baselines on a held-out split (:func:`evaluate_command`, with
     :func:`colorutils.evaluation.evaluate`).
 ``colorutils experiments run GRID.yml`` / ``colorutils experiments report``
     run a papermill grid of experiments; rebuild the results page
-    (:func:`colorutils.experiments.cli_main`).
+    (:func:`colorutils.experiments.experiments_command`).
 
 Errors meant for people (a bad path, a bad value) are :class:`colorutils.errors.UserError`:
 one line on stderr, exit status 2; so are the parser's own (a value that is not a number, an
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a side-by-side gray | colorized image")
     p.add_argument("--overwrite", action="store_true",
                    help="redo photos colorized into --out before (default: keep them)")
-    p.set_defaults(handler="colorutils.colorize:cli_main")
+    p.set_defaults(handler="colorutils.colorize:colorize_command")
 
     p = sub.add_parser("evaluate", help="score a model and the baselines on a dataset")
     p.add_argument("--model", required=True, help="a run folder or a .keras model file")
@@ -128,14 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="root folder of run outputs")
     run.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     run.add_argument("--dry-run", action="store_true", help="validate and list, run nothing")
-    run.set_defaults(handler="colorutils.experiments:cli_main")
+    run.set_defaults(handler="colorutils.experiments:experiments_command")
     report = esub.add_parser("report", help="rebuild the book's results page from run folders")
     report.add_argument("grids", nargs="*", metavar="GRID",
                         help="grid files (default: experiments/*.yml)")
     report.add_argument("--runs-dir", default="runs", help="root folder of run outputs")
     report.add_argument("--out", default="book/results.md", help="the page to write")
-    report.set_defaults(handler="colorutils.experiments:cli_main")
-    p.set_defaults(handler="colorutils.experiments:cli_main")
+    report.set_defaults(handler="colorutils.experiments:experiments_command")
+    p.set_defaults(handler="colorutils.experiments:experiments_command")
     return parser
 
 
@@ -193,10 +194,8 @@ def evaluate_command(args) -> int:
     # backed by TensorFlow are imported after it.
     from colorutils import colorize  # start-up: no TensorFlow before the path check
 
-    try:
-        model, size = colorize.load_colorizer(args.model, args.image_size)
-    except UserError as err:
-        raise UserError(str(err).replace("--size", "--image-size")) from None
+    model = colorize.open_colorizer(args.model, args.image_size)
+    size = model.image_size
     from colorutils import evaluation  # start-up: TensorFlow is loaded (quietly) by now
 
     test, stats, notes = _evaluate_data(args, size)

@@ -27,9 +27,8 @@ Model normalisation lives here and only here: the network sees ``normalize_l(L) 
 in [-1, 1] and predicts ab in Lab units, scaled by ``AB_SCALE`` where a bounded output is needed.
 L + ab -> RGB has one name, :func:`recombine`.
 
-This module is longer than the library's 500-line guide on purpose: every conversion sits
-beside its inverse and the one validator they all share (``_prepare``), as in scikit-image's
-``colorconv.py``; splitting it would separate each pair.
+Every conversion sits beside its inverse and the one validator they all share (``_prepare``),
+as in scikit-image's ``colorconv.py``.
 
 References
 ----------
@@ -51,10 +50,10 @@ import tensorflow as tf
 __all__ = [
     "AB_SCALE", "L_SCALE", "GAMUT_TOLERANCE", "RANGE_TOLERANCE",
     "xyz_from_rgb", "rgb_from_xyz", "yuv_from_rgb", "rgb_from_yuv", "D65_WHITE",
-    "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz", "xyz_to_rgb",
+    "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz",
     "rgb_to_hsv", "hsv_to_rgb", "rgb_to_yuv", "yuv_to_rgb",
-    "normalize_l", "denormalize_l", "normalize_ab", "denormalize_ab",
-    "split_lab", "recombine", "rotate_hue",
+    "normalize_l", "denormalize_l",
+    "split_lab", "recombine", "rotate_hue", "as_batch", "to_uint8",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -313,17 +312,6 @@ def rgb_to_xyz(rgb, *, validate: bool = True) -> tf.Tensor:
     return tf.cast(_apply_matrix(linear, xyz_from_rgb), out_dtype)
 
 
-def xyz_to_rgb(xyz) -> tf.Tensor:
-    """Convert CIE XYZ (D65) to sRGB, *without* clipping (see :func:`lab_to_rgb` for that).
-
-    References
-    ----------
-    .. [1] https://en.wikipedia.org/wiki/SRGB
-    """
-    x, out_dtype = _prepare(xyz, "xyz", is_rgb=False)
-    return tf.cast(_linear_to_srgb(_apply_matrix(x, rgb_from_xyz)), out_dtype)
-
-
 def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
     """Convert sRGB to CIE L*a*b* (D65 white, 2 degree observer).
 
@@ -576,16 +564,6 @@ def denormalize_l(l_norm):
     return (l_norm + 1.0) * L_SCALE
 
 
-def normalize_ab(ab):
-    """ab in Lab units -> about [-1, 1]: ``ab / AB_SCALE``."""
-    return ab / AB_SCALE
-
-
-def denormalize_ab(ab_norm):
-    """``ab_norm * AB_SCALE``: back to Lab units."""
-    return ab_norm * AB_SCALE
-
-
 def split_lab(lab):
     """Split Lab ``[..., 3]`` into the model input and the target.
 
@@ -673,3 +651,59 @@ def rotate_hue(ab, degrees: float) -> tf.Tensor:
     rotation = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
     return tf.einsum("...c,cd->...d", tf.cast(ab, dtype), tf.constant(rotation, dtype))
 
+
+# ---------------------------------------------------------------------------------------------
+# Image arrays as the whole library passes them: batches [B, H, W, C], RGB in [0, 1] inside the
+# library and uint8 in files and on screen (rounded to the nearest level, ties to even, as
+# NumPy's round and scikit-image's img_as_ubyte do).
+# ---------------------------------------------------------------------------------------------
+
+def as_batch(x, channels: int, name: str, *, rgb: bool = False, hint: str = ""):
+    """``x`` as a float32 ``[B, H, W, channels]`` tensor, and whether a batch axis was added.
+
+    Parameters
+    ----------
+    x : array_like ``[B, H, W, channels]`` or ``[H, W, channels]``
+    channels : int
+    name : str
+        The argument's name, for the error message.
+    rgb : bool
+        ``x`` is RGB: uint8 is divided by 255, and (eagerly) floats outside ``[0, 1]`` are
+        refused.
+    hint : str
+        What ``x`` should be, appended to the error message.
+
+    Raises
+    ------
+    ValueError
+        For another shape, or float RGB outside ``[0, 1]``.
+
+    >>> batch, single = as_batch(np.zeros((4, 4, 1)), 1, "l_norm")
+    >>> tuple(batch.shape), single
+    ((1, 4, 4, 1), True)
+    """
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank not in (3, 4) or x.shape[-1] != channels:
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}; expected [B, H, W, {channels}] or "
+            f"[H, W, {channels}]" + (f" ({hint})." if hint else "."))
+    if rgb and x.dtype == tf.uint8:
+        x = tf.cast(x, tf.float32) / 255.0
+    x = tf.cast(x, tf.float32)
+    if rgb and tf.executing_eagerly() and tf.size(x) > 0:
+        lo, hi = float(tf.reduce_min(x)), float(tf.reduce_max(x))
+        if lo < -1e-3 or hi > 1.0 + 1e-3:
+            raise ValueError(
+                f"{name} has values in [{lo:.3g}, {hi:.3g}]; RGB must be floats in [0, 1] "
+                f"(divide by 255 or pass uint8).")
+    single = x.shape.rank == 3
+    return (x[None] if single else x), single
+
+
+def to_uint8(rgb) -> np.ndarray:
+    """Float RGB in ``[0, 1]`` (any shape) -> uint8: ``clip(round(255 x), 0, 255)``.
+
+    >>> to_uint8(np.array([0.0, 0.5, 1.0, 1.2, -0.1]))
+    array([  0, 128, 255, 255,   0], dtype=uint8)
+    """
+    return np.clip(np.round(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)

@@ -30,8 +30,8 @@ while the next batch runs.  The outputs mirror the input tree under the output f
 (:func:`colorutils.photos.plan_outputs`); an output already there is kept unless
 ``overwrite`` (``--overwrite``), so a second run finishes what the first left.
 
-Python API: :func:`load_colorizer`, :func:`colorize_array`, :func:`colorize_batch`,
-:func:`colorize_file`, :func:`colorize_paths`; the command line calls :func:`cli_main`.  Reading, reducing and writing
+Python API: :func:`open_colorizer`, :func:`colorize_array`, :func:`colorize_batch`,
+:func:`colorize_file`, :func:`colorize_paths`; the command line calls :func:`colorize_command`.  Reading, reducing and writing
 photo files is :mod:`colorutils.photos` (its functions are re-exported here: ``read_image``,
 ``lightness``, ``gray_version``, ``find_images``, ...).
 """
@@ -51,7 +51,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from colorutils import progress as progress_bars
-from colorutils import runs
 from colorutils.errors import UserError, first_line
 from colorutils.photos import (
     BAND_PIXELS,
@@ -73,12 +72,12 @@ from colorutils.photos import (
     save_result,
     side_by_side,
 )
-from colorutils.shipped import PHOTO_MODEL, read_sidecar
+from colorutils.shipped import PHOTO_MODEL
 
 __all__ = [
     "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "PHOTO_MODEL", "check_temperature",
-    "check_size", "load_colorizer", "model_shape", "colorize_batch", "colorize_lightness",
-    "colorize_array", "colorize_file", "ColorizeReport", "colorize_paths", "cli_main",
+    "check_size", "open_colorizer", "model_shape", "colorize_batch", "colorize_lightness", "colorize_array",
+    "colorize_file", "ColorizeReport", "colorize_paths", "colorize_command",
     # photo files (colorutils.photos), re-exported: the command's Python API in one place
     "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
     "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
@@ -136,51 +135,26 @@ def check_size(size: int | None) -> int | None:
 # --------------------------------------------------------------------------- model
 
 
-def load_colorizer(model_path: str | os.PathLike | None = None, size: int | None = None):
-    """Load a trained colorization model and the size it should run at.
-
-    Parameters
-    ----------
-    model_path : path, optional
-        A run folder of :func:`colorutils.train.fit` or a ``.keras`` file (:data:`PHOTO_MODEL`).
-    size : int, optional
-        Model-side image size; default: the training size (``config.json`` of the run
-        folder, or the ``.keras`` file's sidecar), else the model's fixed input size.
+def open_colorizer(model_path: str | os.PathLike | None = None, size: int | None = None):
+    """:func:`colorutils.inference.load_colorizer` for the command line: the path is checked
+    before TensorFlow loads (quietly), so that a typo is one line at once.  ``size`` (checked
+    by the caller, :func:`check_size`) overrides the recorded training size.  No
+    ``model_path``: the photo model shipped with the package (:data:`PHOTO_MODEL`).
 
     Returns
     -------
-    (keras.Model, int)
-
-    Raises
-    ------
-    UserError
-        Missing path, unloadable file, a model that is not a colorization model, or no way to
-        tell the size (then pass ``size``).
+    colorutils.inference.Colorizer
+        The model with its size (``size``, else the recorded training size), target space,
+        bins and decoding defaults.
     """
     path = pathlib.Path(PHOTO_MODEL if model_path is None else model_path).expanduser()
-    size = check_size(size)
     if not path.exists():
         raise UserError(f"--model {str(path)!r} does not exist; give a run folder "
-                          "(e.g. runs/book/sample/<name>) or a .keras file.")
+                        "(e.g. runs/book/sample/<name>) or a .keras file.")
     import_tf_quietly()
-    from colorutils import inference, train  # start-up: after the quiet TensorFlow import
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
 
-    try:
-        model = train.load_model(str(path), compile=False)
-    except Exception as err:  # noqa: BLE001 - any load failure becomes a one-line message
-        raise UserError(f"--model {str(model_path)!r} could not be loaded as a Keras model "
-                        f"({type(err).__name__}: {first_line(err, 200)})") from None
-    inference.check_colorizer(model)
-    if size is None:
-        size = runs.training_size(runs.find_config(path) or read_sidecar(path))
-    if size is None:
-        fixed = model.inputs[0].shape[1:3]
-        if all(isinstance(d, int) for d in fixed):
-            size = int(min(fixed))
-    if size is None:
-        raise UserError(f"cannot tell the training size of --model {str(model_path)!r} (no "
-                          "config.json with image_size beside it); pass --size N.")
-    return model, size
+    return inference.load_colorizer(path, image_size=size)
 
 
 # --------------------------------------------------------------------------- images
@@ -207,7 +181,7 @@ def _recombined(L: np.ndarray, ab_small, return_gray: bool):
     """The photo of lightness ``L`` with the model-side ``ab`` enlarged to it: uint8 RGB (and
     the gray rendering of ``L``), converted in bands of :data:`BAND_PIXELS` pixels."""
     tf, _ = import_tf_quietly()
-    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
+    from colorutils import color  # start-up: after the quiet TensorFlow import
 
     height, width = L.shape
     ab = tf.image.resize(tf.convert_to_tensor(ab_small, tf.float32)[None], (height, width),
@@ -216,16 +190,16 @@ def _recombined(L: np.ndarray, ab_small, return_gray: bool):
     gray = np.empty((height, width, 3), np.uint8) if return_gray else None
     for band in bands(height, width):
         l_norm = color.normalize_l(L[band][None, :, :, None])
-        rgb[band] = arrays.to_uint8(color.recombine(l_norm, ab[band][None])[0])
+        rgb[band] = color.to_uint8(color.recombine(l_norm, ab[band][None])[0])
         if return_gray:
-            gray[band] = arrays.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
+            gray[band] = color.to_uint8(color.recombine(l_norm, tf.zeros_like(ab[band][None]))[0])
     del ab
     return (rgb, gray) if return_gray else rgb
 
 
 def colorize_batch(model, lightnesses: Sequence[np.ndarray], size: int,
                    temperature: float | None = None, *, method: str = "annealed_mean",
-                   space: str = "lab", return_gray: bool = False) -> list:
+                   space: str | None = None, return_gray: bool = False) -> list:
     """Colorize several full-resolution lightness maps, one forward pass per model shape.
 
     Each ``L`` (float32 ``[H, W]``, 0..100) is resized to its model-side shape
@@ -241,7 +215,7 @@ def colorize_batch(model, lightnesses: Sequence[np.ndarray], size: int,
     tf, _ = import_tf_quietly()
     from colorutils import color, inference  # start-up: after the quiet TensorFlow import
 
-    temperature = check_temperature(temperature)
+    temperature = None if temperature is None else check_temperature(temperature)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, L in enumerate(lightnesses):
         groups.setdefault(model_shape(*np.shape(L), size, model), []).append(i)
@@ -260,7 +234,7 @@ def colorize_batch(model, lightnesses: Sequence[np.ndarray], size: int,
 
 
 def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | None = None, *,
-                       method: str = "annealed_mean", space: str = "lab",
+                       method: str = "annealed_mean", space: str | None = None,
                        return_gray: bool = False):
     """Colorize a full-resolution lightness map ``L`` (float32 ``[H, W]``, 0..100).
 
@@ -272,14 +246,15 @@ def colorize_lightness(model, L: np.ndarray, size: int, temperature: float | Non
 
 
 def colorize_array(model, image: np.ndarray, size: int, temperature: float | None = None, *,
-                   method: str = "annealed_mean", space: str = "lab",
+                   method: str = "annealed_mean", space: str | None = None,
                    return_gray: bool = False):
     """Colorize one photo given as an array; the output keeps the input's size.
 
     Parameters
     ----------
-    model : keras.Model
-        A colorization model (input ``l_norm`` [H, W, 1], output dict with ``"ab"``).
+    model : colorutils.inference.Colorizer or keras.Model
+        A colorization model (input ``l_norm`` [H, W, 1], output dict with ``"ab"``); a Keras
+        model is decoded as :func:`colorutils.inference.as_colorizer` says.
     image : np.ndarray
         uint8 or uint16 gray ``[H, W]``, or uint8 / float-in-[0, 1] RGB ``[H, W, 3]`` (colour
         is reduced to its lightness first: the model never sees the original colours).
@@ -290,9 +265,9 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
         Annealed-mean temperature; default :data:`colorutils.quantize.TEMPERATURE`.
     method : {"annealed_mean", "mean", "mode"}
         Decoding of a classification model's distribution.
-    space : {"lab", "yuv", "hsv"}
-        Chroma space of a 2-channel (regression) output; :func:`colorutils.runs.chroma_space` reads it
-        from the run folder.
+    space : {"lab", "yuv", "hsv"}, optional
+        Chroma space of a 2-channel (regression) output; default: the colorizer's own
+        (:class:`colorutils.inference.Colorizer`, read from its run folder or sidecar).
 
     Returns
     -------
@@ -301,8 +276,8 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
 
     Examples
     --------
-    >>> model, size = load_colorizer("runs/book/sample/classification")  # doctest: +SKIP
-    >>> rgb = colorize_array(model, read_image("grandma.jpg"), size)      # doctest: +SKIP
+    >>> model = open_colorizer("runs/book/sample/classification")         # doctest: +SKIP
+    >>> rgb = colorize_array(model, read_image("grandma.jpg"), model.image_size)  # doctest: +SKIP
     """
     import_tf_quietly()
     from colorutils import inference  # start-up: after the quiet TensorFlow import
@@ -316,7 +291,7 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
                   temperature: float | None = None, *, fmt: str = "png", compare: bool = False,
                   output: str | os.PathLike | None = None,
                   compare_output: str | os.PathLike | None = None,
-                  space: str = "lab", overwrite: bool = False) -> pathlib.Path:
+                  space: str | None = None, overwrite: bool = False) -> pathlib.Path:
     """Colorize one photo file into ``out_dir`` and return the output path.
 
     The output (default ``out_dir/<stem>_colorized.<ext>``, see :func:`output_paths`) has the
@@ -442,7 +417,7 @@ def _run_plan(model, todo, size, temperature, *, fmt, compare, overwrite, space,
 def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                    size: int, temperature: float | None = None, *, fmt: str = "png",
                    compare: bool = False, progress: bool | None = None, log=None,
-                   space: str = "lab", overwrite: bool = False) -> ColorizeReport:
+                   space: str | None = None, overwrite: bool = False) -> ColorizeReport:
     """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``.
 
     The input tree is mirrored under ``out_dir`` (:func:`plan_outputs`).  Photos whose
@@ -460,7 +435,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     from colorutils import inference  # start-up: TensorFlow loads with the first photos
 
     inference.check_colorizer(model)
-    temperature = check_temperature(temperature)
+    temperature = None if temperature is None else check_temperature(temperature)
     plan = plan_outputs(inputs, out_dir, fmt, compare)
     report = ColorizeReport([], [])
     done = [p for p in plan if not overwrite and p[1].exists()
@@ -475,8 +450,9 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     return report
 
 
-def cli_main(args) -> int:
-    """``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR`` (:data:`PHOTO_MODEL`).
+def colorize_command(args) -> int:
+    """``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR`` (no ``--model``: the
+    shipped photo model, :data:`PHOTO_MODEL`).
 
     Exit status: 0 if every photo was colorized (or kept from an earlier run), 1 if some were
     unreadable (each reported on stderr, then a summary line), 2 for a usage error (one line,
@@ -490,11 +466,8 @@ def cli_main(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {args.out!r} is a file; give a folder for the outputs.")
     plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
-    model, size = load_colorizer(args.model, size)  # no --model: the shipped photo model
-    own = (read_sidecar(args.model or PHOTO_MODEL) or {}).get("temperature")  # its own T
-    temperature = check_temperature(own if args.temperature is None else args.temperature)
-    report = colorize_paths(model, args.inputs, out_dir, size, temperature, fmt=args.format,
-                            compare=args.compare, space=runs.chroma_space(args.model or PHOTO_MODEL),
-                            overwrite=args.overwrite)
+    model = open_colorizer(args.model, size)
+    report = colorize_paths(model, args.inputs, out_dir, model.image_size, args.temperature,
+                            fmt=args.format, compare=args.compare, overwrite=args.overwrite)
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

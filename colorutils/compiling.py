@@ -17,8 +17,9 @@ head                   loss
 a plain tensor         the same cross-entropy: a classifier (``rgb_classifier``)
 =====================  ===================================================================
 
-Every classification head also reports its accuracy.  :func:`targets_for` keeps the targets of
-a dataset of :func:`colorutils.data.load` that a model outputs.
+Every classification head also reports its accuracy.  :func:`targets_for` gives a dataset of
+:func:`colorutils.data.load` the targets a model trains on (its output keys; a YUV or HSV
+regression head's chroma in its own space).
 
 Examples
 --------
@@ -30,12 +31,15 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import keras
 
 from colorutils import losses, nn, quantize
 
-__all__ = ["JOINT_ALPHA", "OPTIMIZERS", "make_optimizer", "compile_model", "head_losses",
-           "output_keys", "targets_for"]
+__all__ = ["JOINT_ALPHA", "OPTIMIZERS", "ModelHeads", "MODEL_HEADS", "model_outputs",
+           "make_optimizer", "compile_model", "head_losses", "output_keys", "targets_for"]
 
 #: Weight of the classification loss in the fusion net's joint loss
 #: ``L = L_colour + alpha * L_class`` (1/300 in a popular reimplementation of Iizuka et al.).
@@ -44,6 +48,63 @@ JOINT_ALPHA = 1.0 / 300.0
 #: (Kingma & Ba 2015) at Keras' 1e-3, Adadelta (Zeiler 2012, used by Iizuka et al.) at 1.0,
 #: the rate of the original method (Keras' own default, 1e-3, barely moves), SGD with momentum.
 OPTIMIZERS = {"adam": 1e-3, "adadelta": 1.0, "sgd": 1e-2}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelHeads:
+    """The heads a builder of :data:`colorutils.models.BUILDERS` can give its model.
+
+    Attributes
+    ----------
+    colour : tuple of str
+        The kinds of ``"ab"`` head it can have, the default first: ``"classification"``
+        (``num_bins`` logits over the ab bins, :func:`colorutils.quantize.ab_bins`) and/or
+        ``"regression"`` (2 chroma channels); ``()`` for an image classifier.
+    label : {"none", "optional", "always", "plain"}
+        Its ``"label"`` head: none, with ``num_classes`` given (the fusion net), always (a dict
+        output ``{"label"}``), or a plain logits tensor (``rgb_classifier``).
+    chooses_by : {"head", "num_bins", None}
+        How the builder picks the ``"ab"`` head: a ``head=`` argument (the U-Net), or
+        ``num_bins`` given (classification) or None (regression); None: it has one kind.
+    input : {"l_norm", "rgb"}
+        Its input: the lightness, or an RGB photo (a classifier of colour photos).
+    """
+
+    colour: tuple[str, ...]
+    label: str = "none"
+    chooses_by: str | None = None
+    input: str = "l_norm"
+
+
+#: Each model of the zoo and its heads: what ``colorutils train --model/--head`` may ask for
+#: and which targets a study feeds it.  ``tests/test_models.py`` checks it against the builders.
+MODEL_HEADS = {
+    "regression_cnn": ModelHeads(("regression",)),
+    "zhang_classifier": ModelHeads(("classification",)),
+    "unet": ModelHeads(("classification", "regression"), chooses_by="head"),
+    "fusion_net": ModelHeads(("classification", "regression"), label="optional",
+                             chooses_by="num_bins"),
+    "fusion_classifier": ModelHeads((), label="always"),
+    "koalarization_net": ModelHeads(("classification", "regression"), chooses_by="num_bins"),
+    "rgb_classifier": ModelHeads((), label="plain", input="rgb"),
+}
+
+
+def model_outputs(name: str, kwargs: Mapping | None = None) -> tuple[tuple[str, ...], str]:
+    """``(output keys, input name)`` of the model ``BUILDERS[name](**kwargs)``, from
+    :data:`MODEL_HEADS` (no model is built).
+
+    >>> model_outputs("fusion_net", {"num_bins": 262, "num_classes": 10})
+    (('ab', 'label'), 'l_norm')
+    >>> model_outputs("rgb_classifier", {"num_classes": 10})
+    ((), 'rgb')
+    """
+    nn.check_choice("model", name, tuple(MODEL_HEADS))
+    heads, kwargs = MODEL_HEADS[name], dict(kwargs or {})
+    keys = ("ab",) if heads.colour else ()
+    if heads.label == "always" or (heads.label == "optional" and kwargs.get("num_classes")):
+        keys += ("label",)
+    return keys, heads.input
 
 
 def make_optimizer(name: str = "adam", learning_rate: float | None = None):
@@ -131,23 +192,45 @@ def compile_model(model: keras.Model, *, optimizer: str = "adam",
     return model
 
 
-def targets_for(model: keras.Model, dataset):
-    """``dataset`` of ``(inputs, targets)`` keeping only the target keys ``model`` outputs.
+def targets_for(model, dataset, *, space: str | None = None):
+    """``dataset`` of ``(inputs, targets)`` with the targets ``model`` trains on.
 
-    A dataset whose targets are already exactly those keys (or a model with a single tensor
-    output) is returned unchanged.
+    Keeps only the target keys the model outputs, and converts the ``"ab"`` target of a
+    regression head compiled in another chroma space (YUV, HSV; :func:`compile_model` with
+    ``space=``) from the pipeline's Lab ab to that space (:func:`colorutils.losses.chroma_targets`):
+    the loss compares the model's output with targets in its own space, so Lab targets would
+    train a YUV head on the wrong numbers.  Graph-safe (``dataset.map``).
+
+    Parameters
+    ----------
+    model : keras.Model or tuple of str
+        A compiled model of the zoo, or its output names (:func:`output_keys`).
+    dataset : tf.data.Dataset
+        ``(l_norm, {"ab": ab[, "label": label]})`` as :func:`colorutils.data.load` makes it.
+    space : {"lab", "yuv", "hsv"}, optional
+        The regression head's target space; default: the space of its compiled loss, else Lab.
 
     Raises
     ------
     ValueError
         If the model outputs a key the dataset has no target for.
     """
-    keys = output_keys(model)
+    if dataset is None:
+        return None
+    keys = tuple(model) if isinstance(model, (tuple, list)) else output_keys(model)
+    if space is None:
+        loss = getattr(model, "loss", None)
+        loss = loss.get("ab") if hasattr(loss, "get") else loss  # a dict of head losses
+        space = getattr(loss, "space", "lab")
     spec = dataset.element_spec[1]
-    if not keys or not isinstance(spec, dict) or tuple(spec) == keys:
-        return dataset
-    missing = [k for k in keys if k not in spec]
-    if missing:
-        raise ValueError(f"the model outputs {missing} but the dataset has no such targets; "
-                         "load it with colorutils.data.load(..., with_label=True).")
-    return dataset.map(lambda x, y: (x, {k: y[k] for k in keys}))
+    if keys and isinstance(spec, dict):
+        missing = [k for k in keys if k not in spec]
+        if missing:
+            raise ValueError(f"the model outputs {missing} but the dataset has no such targets; "
+                             "load it with colorutils.data.load(..., with_label=True).")
+        if tuple(spec) != keys:
+            dataset = dataset.map(lambda x, y: (x, {k: y[k] for k in keys}))
+    if space != "lab":
+        dataset = dataset.map(
+            lambda x, t: (x, {**t, "ab": losses.chroma_targets(x, t["ab"], space)}))
+    return dataset

@@ -21,16 +21,21 @@ One entry point, :func:`load`, reads four kinds of source:
     an image folder, ``PATH/split/class/file`` or ``PATH/class/file`` (or just
     ``PATH/file``), read without any network call.
 
-The sources themselves (decoding, folders, the embedded sets) are :mod:`colorutils.sources`
-and :mod:`colorutils.tfds_sources`; their public names are re-exported here, so that
-``colorutils.data`` is the one module a chapter imports for data.
+The sources themselves (decoding, folders, the embedded sets) are :mod:`colorutils.sources`;
+their public names are re-exported here, so that ``colorutils.data`` is the one module a
+chapter imports for data.  The ``tfds:NAME[:CONFIG]`` source lives here: the image feature
+(and a ``ClassLabel`` feature, if any) is detected; a missing validation or test split is
+derived by slicing ``train`` (:data:`colorutils.sources.DERIVED_SPLIT_PERCENT`).  A dataset
+that is not prepared in ``data_dir`` is downloaded only when the network answers within
+seconds (:func:`network_available`); offline it fails at once with
+:class:`DatasetNotAvailableError`, naming ``data_dir`` and the ``folder:`` alternative.
 
 The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpreter):
 
-1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`read_image`;
+1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`decode_file`;
    large JPEGs are decoded at reduced scale in the DCT domain, see :func:`decode_image`);
 2. resize so the short side is ``image_size`` (antialiased), optionally drop near-gray
-   images, take ``limit`` images, ``cache``;
+   images, take ``limit`` images, ``cache`` (in memory within :data:`MEMORY_CACHE_BYTES`);
 3. train split: a random square crop of 80-100 % of the short side, resized to ``image_size``,
    and a random horizontal flip ("random-resized crop", as in most ImageNet pipelines);
    validation / test: the centre square;
@@ -56,38 +61,251 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import os
+import threading
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
-from colorutils import cifar, color, progress, quantize, sample, sources, tfds_sources
+from colorutils import cifar, color, progress, quantize, sample, sources
 from colorutils.sources import (
     AUTOTUNE,
-    IMAGE_EXTENSIONS,
+    DERIVED_SPLIT_PERCENT,
+    SPLIT_ALIASES,
     SPLITS,
     BadImagesWarning,
     Source,
     check_image_file,
+    decode_file,
     decode_image,
-    read_image,
 )
-from colorutils.tfds_sources import OFFLINE_ENV_VAR, DatasetNotAvailableError
 
 __all__ = [
-    "AUTOTUNE", "IMAGE_EXTENSIONS", "SPLITS", "OFFLINE_ENV_VAR", "DatasetInfo",
-    "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "read_image",
+    "AUTOTUNE", "SPLITS", "OFFLINE_ENV_VAR", "DatasetInfo",
+    "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "decode_file",
     "decode_image", "check_image_file", "label_counts", "parse_source", "throughput",
     "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
+    "MEMORY_CACHE_BYTES", "cache_bytes",
+    "NETWORK_PROBE", "PROTOBUF_CHECK_ENV_VAR", "network_available", "import_protos",
 ]
 
 #: Smallest side of the random training crop, as a fraction of the image's short side.
 TRAIN_MIN_CROP = 0.8
 #: Shuffle buffer cap (elements are cached images of ``image_size``).
 MAX_SHUFFLE_BUFFER = 4096
+#: Most bytes :func:`load` caches in memory (``cache=True``): 2 GiB, a sixth of Colab's RAM.
+#: A split whose resized images may need more (:func:`cache_bytes`) is not cached at all.
+MEMORY_CACHE_BYTES = 2 * 1024**3
+#: Long side over short side allowed for in :func:`cache_bytes` (photos are rarely wider
+#: than 2:1; the images are cached with their short side at ``image_size``).
+CACHE_ASPECT = 2.0
 
+
+# --------------------------------------------------------------------------- tfds:NAME
+
+#: Where the offline check knocks before a TFDS download; ``COLORUTILS_OFFLINE=1`` skips it.
+NETWORK_PROBE = ("storage.googleapis.com", 443)
+OFFLINE_ENV_VAR = "COLORUTILS_OFFLINE"
+
+
+class DatasetNotAvailableError(FileNotFoundError):
+    """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded here (a
+    ``FileNotFoundError``: its files are missing, like a missing ``folder:`` path)."""
+
+
+def network_available(timeout: float = 3.0) -> bool:
+    """Whether :data:`NETWORK_PROBE` accepts a TCP connection within ``timeout`` seconds.
+
+    Runs in a daemon thread, so even a DNS lookup that hangs cannot block the caller.
+    """
+    if os.environ.get(OFFLINE_ENV_VAR, "").lower() in ("1", "true", "yes"):
+        return False
+    import socket  # start-up: only when a download is considered
+
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection(NETWORK_PROBE, timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return bool(result and result[0])
+
+
+#: protobuf's switch for its generated-code/runtime version check (``"true"`` skips it).
+PROTOBUF_CHECK_ENV_VAR = "TEMPORARILY_DISABLE_PROTOBUF_VERSION_CHECK"
+
+
+def import_protos(module: str):
+    """Import ``module`` (generated protobuf code), if need be without protobuf's version check.
+
+    protobuf refuses generated code newer than its runtime with a ``VersionError``, even where
+    the code runs fine.  That is what breaks ``import tensorflow_datasets`` on Colab's runtime:
+    tensorflow-metadata 1.21.0 was generated by protobuf 6.31.1 but allows older runtimes
+    (tensorflow/metadata#68), and Colab pairs it with protobuf 5.29.6.  Then the module is
+    imported again with the check skipped for that import only, and a warning says so.
+    """
+    try:
+        return importlib.import_module(module)
+    except Exception as err:  # noqa: BLE001 - protobuf's VersionError, matched by name below
+        if type(err).__name__ != "VersionError":
+            raise
+        warnings.warn(f"{module}: {err} Importing it without protobuf's version check (the "
+                      f"book's TFDS sources work this way; upgrading protobuf would change "
+                      f"a package the runtime ships).", RuntimeWarning, stacklevel=3)
+        previous = os.environ.get(PROTOBUF_CHECK_ENV_VAR)
+        os.environ[PROTOBUF_CHECK_ENV_VAR] = "true"
+        try:
+            return importlib.import_module(module)
+        finally:
+            if previous is None:
+                os.environ.pop(PROTOBUF_CHECK_ENV_VAR, None)
+            else:
+                os.environ[PROTOBUF_CHECK_ENV_VAR] = previous
+
+
+def _tensorflow_datasets():
+    """The ``tensorflow_datasets`` module, imported after its metadata protos
+    (:func:`import_protos`), so that it also loads with Colab's packages."""
+    try:
+        import_protos("tensorflow_metadata.proto")
+    except ModuleNotFoundError:
+        pass  # an older TFDS without tensorflow-metadata: nothing to prepare
+    import tensorflow_datasets as tfds  # start-up: a heavy import, only for tfds: sources
+
+    return tfds
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json", which
+    is the expected state of a dataset that is not prepared)."""
+    from absl import logging as absl_logging  # start-up: with TFDS only
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
+def _get_builder(arg: str, data_dir: str | None, prepare: bool = True):
+    """The TFDS builder of ``NAME[:CONFIG]``; with ``prepare``, download it if needed and
+    possible, else raise :class:`DatasetNotAvailableError` (never hangs offline)."""
+    tfds = _tensorflow_datasets()
+
+    name, _, config = arg.partition(":")
+    full = f"{name}/{config}" if config else name
+    with _quiet_absl():
+        try:
+            builder = tfds.builder(full, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError:
+            raise ValueError(
+                f"source='tfds:{arg}': TensorFlow Datasets has no dataset {full!r}. See "
+                f"https://www.tensorflow.org/datasets/catalog/overview for names (e.g. "
+                f"'tfds:cifar10', 'tfds:stanford_dogs', 'tfds:imagenette:160px'), or use "
+                f"'folder:PATH' for your own images.") from None
+        prepared = builder.is_prepared()
+    if prepare and not prepared:
+        where = data_dir or "the default ~/tensorflow_datasets ($TFDS_DATA_DIR)"
+        if not network_available():
+            raise DatasetNotAvailableError(
+                f"source='tfds:{arg}' is not downloaded in data_dir={where} and this machine "
+                f"is offline, so it cannot be downloaded. Either pass data_dir= pointing to a "
+                f"folder where it is prepared (run tfds.builder({full!r}).download_and_prepare() "
+                f"on a machine with network and copy the folder), or use 'folder:PATH' with "
+                f"images on disk, or the embedded photos ('cifar10').")
+        builder.download_and_prepare()
+    return builder
+
+
+def _features(builder) -> tuple[str, str | None]:
+    """The keys of the image feature and of the class label (None if unlabelled)."""
+    tfds = _tensorflow_datasets()
+
+    features = builder.info.features
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    if not images:
+        raise ValueError(
+            f"source='tfds:{builder.name}' has no image feature (features: "
+            f"{', '.join(features.keys())}); colorization needs an image dataset.")
+    image_key = "image" if "image" in images else images[0]
+    label_key = ("label" if "label" in labels else labels[0]) if labels else None
+    return image_key, label_key
+
+
+def _split_expression(available, split: str) -> str:
+    """The TFDS split expression for our ``split``: the dataset's own split when it has it,
+    else a slice of ``train`` (see :data:`DERIVED_SPLIT_PERCENT` for the percentages)."""
+    available = set(available)
+    own = {s: next((a for a in SPLIT_ALIASES[s] if a in available), None) for s in SPLITS}
+    if own["train"] is None:
+        raise ValueError(f"the TFDS dataset has no train split (splits: {sorted(available)}).")
+    if own["validation"] and own["test"]:
+        return own[split]
+    if own["validation"] is None and own["test"] is None:  # train only: 80 / 10 / 10
+        lo, hi = DERIVED_SPLIT_PERCENT[split]
+        return f"{own['train']}[{lo}%:{hi}%]"
+    # One held-out split exists: it becomes "test"; validation is the last 10 % of train.
+    held_out = own["test"] or own["validation"]
+    return {"train": f"{own['train']}[:90%]", "validation": f"{own['train']}[90%:]",
+            "test": held_out}[split]
+
+
+def _tfds_source(arg: str, split: str, data_dir: str | None,
+                min_side: int | None = None) -> Source:
+    """The ``tfds:`` source of one split (downloaded first if needed and possible)."""
+    tfds = _tensorflow_datasets()
+
+    builder = _get_builder(arg, data_dir)
+    image_key, label_key = _features(builder)
+    expr = _split_expression(builder.info.splits.keys(), split)
+    size = builder.info.splits[expr].num_examples
+    # Read the encoded bytes and decode them here: the same decoder as for folders, with the
+    # fast reduced-size JPEG decoding when the target is small.
+    ds = builder.as_dataset(split=expr, shuffle_files=False,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
+
+    def element(ex):
+        image = decode_image(ex[image_key], min_side)
+        label = tf.cast(ex[label_key], tf.int32) if label_key else tf.constant(-1, tf.int32)
+        return image, label
+
+    names = tuple(builder.info.features[label_key].names) if label_key else ()
+    return Source(ds.map(element, num_parallel_calls=AUTOTUNE), size, names,
+                   label_key is not None)
+
+
+def _tfds_labels(arg: str, split: str, data_dir: str | None) -> tuple[list[str], np.ndarray]:
+    """Class names and the labels of one split, read without decoding any image."""
+    tfds = _tensorflow_datasets()
+
+    builder = _get_builder(arg, data_dir)
+    image_key, label_key = _features(builder)
+    if label_key is None:
+        return [], np.zeros(0, np.int64)
+    expr = _split_expression(builder.info.splits.keys(), split)
+    ds = builder.as_dataset(split=expr, shuffle_files=False,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
+    labels = ds.map(lambda ex: ex[label_key], num_parallel_calls=AUTOTUNE).batch(4096)
+    values = [b for b in labels.as_numpy_iterator()]
+    return (list(builder.info.features[label_key].names),
+            np.concatenate(values) if values else np.zeros(0, np.int64))
+
+
+# --------------------------------------------------------------------------- the pipeline
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -137,7 +355,7 @@ def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -
         return sources.cifar_source(split, min_side)
     if kind == "folder":
         return sources.folder_source(arg, split, min_side)
-    return tfds_sources.tfds_source(arg, split, data_dir, min_side)
+    return _tfds_source(arg, split, data_dir, min_side)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +420,19 @@ def _check_args(split, image_size, batch_size, output, limit):
         raise ValueError(f"limit={limit!r} must be a positive integer or None (all images).")
 
 
+def cache_bytes(count: int | None, image_size: int) -> float:
+    """Upper estimate of the memory that caching ``count`` resized images takes:
+    ``count · S · (CACHE_ASPECT · S) · 3`` bytes (uint8 RGB, short side ``S``); infinite when
+    the count is unknown.
+
+    >>> cache_bytes(8000, 32) / 2**20  # CIFAR-10's training split at 32 px, in MiB
+    46.875
+    """
+    if not count:
+        return float("inf")
+    return float(count) * image_size * CACHE_ASPECT * image_size * 3
+
+
 def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     """Resized uint8 images: short side ``size``, gray ones dropped, ``limit`` taken, cached.
 
@@ -218,8 +449,10 @@ def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     if limit is not None:
         ds = ds.take(int(limit))
         count = min(count, int(limit)) if count else int(limit)
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if isinstance(cache, str):
+        ds = ds.cache(cache)
+    elif cache and cache_bytes(count, size) <= MEMORY_CACHE_BYTES:
+        ds = ds.cache()
     return ds, count
 
 
@@ -298,7 +531,11 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     data_dir : str, optional
         TFDS data folder (default: TFDS's own, ``~/tensorflow_datasets``).
     cache : bool or str
-        Cache the decoded, resized images in memory (``True``) or in this file prefix.
+        ``True``: cache the decoded, resized images in memory when they fit the budget,
+        :func:`cache_bytes` ``<=`` :data:`MEMORY_CACHE_BYTES` (about 350,000 images at
+        32 px, 5,000 at 256 px), otherwise not at all (every epoch decodes the files again:
+        an ImageNet-sized folder at ``scale="full"`` does not exhaust the RAM).  A string:
+        cache on disk under this file prefix, whatever the size.  ``False``: no cache.
     augment : bool, optional
         Random-resized crop and flip (default: the train split); otherwise the centre crop.
 
@@ -364,15 +601,16 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
         if listing.derived:
             note += f"; splits {', '.join(listing.derived)} derived by hashing file names"
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
-                           len(listing.class_names), sources.split_sizes(listing), source, note)
-    builder = tfds_sources.get_builder(arg, data_dir, prepare=False)
-    _, label_key = tfds_sources.features(builder)
+                           len(listing.class_names), sources.folder_split_sizes(listing), source,
+                           note)
+    builder = _get_builder(arg, data_dir, prepare=False)
+    _, label_key = _features(builder)
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     sizes = {}
-    with tfds_sources.quiet_absl():
+    with _quiet_absl():
         prepared = builder.is_prepared()
     if prepared:
-        sizes = {s: builder.info.splits[tfds_sources.split_expression(builder.info.splits.keys(), s)].num_examples
+        sizes = {s: builder.info.splits[_split_expression(builder.info.splits.keys(), s)].num_examples
                  for s in SPLITS}
     return DatasetInfo(builder.name, names, len(names), sizes, source,
                        "" if sizes else "not prepared in data_dir: split sizes unknown")
@@ -393,7 +631,7 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
         names = list(listing.class_names)
         counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
     else:
-        names, labels = tfds_sources.tfds_labels(arg, split, data_dir)
+        names, labels = _tfds_labels(arg, split, data_dir)
         counts = np.bincount(labels[labels >= 0], minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts, strict=False)}
 

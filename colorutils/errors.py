@@ -23,11 +23,28 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["UserError", "first_line"]
+__all__ = ["UserError", "RunConflictError", "first_line"]
 
 
 class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit status 2."""
+
+
+class RunConflictError(ValueError):
+    """A run folder that belongs to another configuration (:func:`colorutils.runs.claim`).
+
+    Attributes
+    ----------
+    run_dir : str
+        The folder.
+    diffs : list of str
+        What differs, one ``"key (was X, now Y)"`` each.
+    """
+
+    def __init__(self, run_dir: str, diffs: list[str], advice: str):
+        self.run_dir, self.diffs = run_dir, list(diffs)
+        super().__init__(f"run folder {run_dir!r} belongs to another configuration; "
+                         f"differing: {'; '.join(self.diffs)}. {advice}")
 
 
 def first_line(err: BaseException, limit: int | None = None) -> str:

@@ -23,6 +23,22 @@ Baselines (every results table of the book includes them):
 Which way each metric is better is said once, in :data:`HIGHER_IS_BETTER` (and
 :func:`goodness`, which orients values so that higher is better).  The command
 ``colorutils evaluate`` (:mod:`colorutils.cli`) prints the summary and writes CSV files.
+
+The quality benchmark (``benchmarks/bench_quality.py``, chapter 03's recipe section, the
+full-scale recipe of ``colorutils train --recipe best``) asks for three figures at once, each
+against the gray image (:func:`quality_of`, :func:`quality_figures`, :class:`QualityGoal`):
+
+* the **colourfulness ratio** (Hasler & Süsstrunk 2003, the model's mean colourfulness over
+  the true photos'): at least :data:`MIN_RATIO` (desaturated predictions fail);
+* the **PSNR** against the true photos: at most :data:`MAX_PSNR_LOSS` dB below gray's
+  (confidently wrong colours fail; squared error rewards dull guesses);
+* the **AuC** of per-pixel ab accuracy over thresholds 0-150 (Zhang et al. 2016): above gray's.
+
+Examples
+--------
+>>> goal = QualityGoal(ratio=0.82, psnr_gap=-1.6, auc_gap=-0.004)
+>>> goal.met, goal.all_met
+({'ratio': True, 'psnr': False, 'auc': False}, False)
 """
 
 from __future__ import annotations
@@ -36,11 +52,13 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, color, inference, progress, quantize, tables
+from colorutils import color, inference, progress, quantize, tables
 from colorutils import metrics as M
 
 __all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "direction",
-           "goodness", "ScoreTable", "evaluate", "dataset_mean_ab", "rebalancing_weights"]
+           "goodness", "ScoreTable", "evaluate", "dataset_mean_ab", "rebalancing_weights",
+           "MIN_RATIO", "MAX_PSNR_LOSS", "QualityGoal", "recipe_rank",
+           "choose_recipe", "quality_of", "quality_figures"]
 
 BASELINES = ("gray", "mean_ab", "ground_truth")
 #: Metrics in table order, and whether higher is better (None: best at 1).
@@ -248,9 +266,11 @@ def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
 
 
 def _predictor(method) -> Callable:
-    """A function ``l_norm -> ab [B, H, W, 2]`` for a Keras model or a callable."""
-    if hasattr(method, "inputs") and hasattr(method, "predict"):  # a Keras model
-        return lambda l_norm, **kw: inference.predict_ab(method, l_norm, **kw)
+    """A function ``l_norm -> ab [B, H, W, 2]`` for a Colorizer, a Keras model or a callable
+    (a model is decoded with its recorded space and bins: ``inference.as_colorizer``)."""
+    if isinstance(method, inference.Colorizer) or (hasattr(method, "inputs")
+                                                   and hasattr(method, "predict")):
+        return inference.as_colorizer(method).predict_ab
     if callable(method):
         return lambda l_norm, **kw: method(l_norm)
     raise TypeError(f"cannot evaluate {method!r}: pass a Keras model or a function "
@@ -328,9 +348,9 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
             row.update({k: float(v[i]) for k, v in scores.items()})
             rows.append(row)
         if keep_images:
-            kept.setdefault(name, []).append(arrays.to_uint8(rgb_pred))
+            kept.setdefault(name, []).append(color.to_uint8(rgb_pred))
     if keep_images and "ground_truth" not in candidates:
-        kept.setdefault("ground_truth", []).append(arrays.to_uint8(rgb_true))
+        kept.setdefault("ground_truth", []).append(color.to_uint8(rgb_true))
 
 
 def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
@@ -341,10 +361,10 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
 
     Parameters
     ----------
-    methods : keras.Model, callable, or dict ``name -> model or callable``
-        A Keras colorization model (predicted with
-        :func:`colorutils.inference.predict_ab`, any output resolution, regression or
-        classification), or a function ``l_norm [B,H,W,1] -> ab [B,h,w,2]`` (Lab units).
+    methods : Colorizer, keras.Model, callable, or dict ``name -> one of these``
+        A :class:`colorutils.inference.Colorizer` or a compiled Keras colorization model
+        (decoded in its own target space or over its own bins, any output resolution), or a
+        function ``l_norm [B,H,W,1] -> ab [B,h,w,2]`` (Lab units).
         ``None`` or ``{}`` scores the baselines only.
     dataset : tf.data.Dataset or tuple of arrays
         Batches ``(l_norm, {"ab": ab[, "label": labels]})`` as made by
@@ -418,3 +438,142 @@ def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float 
     prior = quantize.empirical_prior(train_dataset, bins)
     lam = quantize.REBALANCE_LAMBDA if lam is None else lam
     return np.asarray(quantize.rebalance_weights(prior, lam), np.float32), bins
+
+
+# --------------------------------------------------------------------------- quality goal
+#: Colourfulness of the model over the true photos' (at least).
+MIN_RATIO = 0.7
+#: dB of PSNR the model may lose against the gray image (at most).
+MAX_PSNR_LOSS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityGoal:
+    """Where a model stands against the goal: its colourfulness ratio, and its PSNR and AuC
+    minus the gray image's (``psnr_gap`` in dB, ``auc_gap`` in AuC units)."""
+
+    ratio: float
+    psnr_gap: float
+    auc_gap: float
+
+    @property
+    def met(self) -> dict[str, bool]:
+        """Each part of the goal: met or not."""
+        return {"ratio": self.ratio >= MIN_RATIO, "psnr": self.psnr_gap >= -MAX_PSNR_LOSS,
+                "auc": self.auc_gap > 0}
+
+    @property
+    def all_met(self) -> bool:
+        return all(self.met.values())
+
+    def sentence(self) -> str:
+        """One sentence naming each part, its figure and whether it is met."""
+        met = self.met
+        parts = [f"colourfulness ratio {self.ratio:.2f} (goal ≥ {MIN_RATIO:g}: "
+                 f"{'met' if met['ratio'] else 'missed'})",
+                 f"PSNR {self.psnr_gap:+.2f} dB against gray (goal ≥ -{MAX_PSNR_LOSS:g}: "
+                 f"{'met' if met['psnr'] else 'missed'})",
+                 f"AuC {self.auc_gap:+.4f} against gray (goal > 0: "
+                 f"{'met' if met['auc'] else 'missed'})"]
+        verdict = ("all three parts of the goal are met" if self.all_met else
+                   f"{sum(met.values())} of the 3 parts of the goal are met")
+        return f"{'; '.join(parts)}: {verdict}."
+
+    def as_dict(self) -> dict:
+        return {"ratio": self.ratio, "psnr_gap": self.psnr_gap, "auc_gap": self.auc_gap,
+                "met": self.met, "all_met": self.all_met}
+
+
+def recipe_rank(row: Mapping[str, float]) -> tuple:
+    """The sort key of one candidate recipe against the quality goal (smaller: better).
+
+    ``row`` holds ``ratio`` (colourfulness over the true photos'), ``psnr_gap`` (dB, the
+    candidate's PSNR minus gray's) and ``auc_gap`` (its AuC minus gray's), measured on the
+    validation split.  The rule, in order:
+
+    1. the colourfulness part of the goal (ratio >= ``MIN_RATIO``) met.  It comes
+       first because a candidate that misses it is close to the gray image, which meets the
+       PSNR part for free: counting parts alone would crown the dullest classifier;
+    2. among candidates meeting it: more parts of the goal met (``QualityGoal.met``),
+       then the larger PSNR gap (the least PSNR paid for the colour); among candidates
+       missing it: the larger ratio (the closest to meeting it), then more parts met;
+    3. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
+    """
+    goal = QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
+    colour = goal.met["ratio"]
+    parts = sum(goal.met.values())
+    middle = (-parts, -row["psnr_gap"]) if colour else (-row["ratio"], -parts)
+    return (not colour, *middle, -row["auc_gap"], -row.get("lambda", 0.0),
+            -row.get("temperature", 0.0))
+
+
+def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
+    """The candidate (a dict with ``lambda``, ``temperature``, ``ratio``, ``psnr_gap``,
+    ``auc_gap``) that meets the quality goal best, by :func:`recipe_rank`.  Chapter 03 calls
+    it on the validation split's figures of every (lambda, T) it trained and decoded; the
+    library's recipe is ``studies.BEST_LAMBDA`` and ``studies.BEST_TEMPERATURE``.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is empty or a row lacks one of the three figures.
+    """
+    if not rows:
+        raise ValueError("rows is empty: give one dict per (lambda, temperature) candidate.")
+    for row in rows:
+        missing = [k for k in ("ratio", "psnr_gap", "auc_gap") if k not in row]
+        if missing:
+            raise ValueError(f"a row lacks {missing}: {dict(row)!r}; give ratio, psnr_gap and "
+                             "auc_gap (the figures of QualityGoal) for every row.")
+    return dict(min(rows, key=recipe_rank))
+
+
+def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
+    """The quality figures of one colorization of a set of photos (means over the images).
+
+    Returns ``{"colourfulness", "colorfulness_ratio", "psnr", "auc"}``: the mean colourfulness
+    (Hasler & Süsstrunk 2003) and its ratio to the true photos' mean, the mean PSNR (dB)
+    against the true photos and the mean AuC of per-pixel ab accuracy (Zhang et al. 2016).
+    ``rgb_true`` defaults to ``color.recombine(l_norm, ab_true)``.
+    """
+    if rgb_true is None:
+        rgb_true = color.recombine(l_norm, ab_true).numpy()
+    rgb = color.recombine(l_norm, ab_pred).numpy()
+    cf = float(np.mean(M.colorfulness(rgb).numpy()))
+    return {"colourfulness": cf,
+            "colorfulness_ratio": cf / float(np.mean(M.colorfulness(rgb_true).numpy())),
+            "psnr": float(np.mean(M.psnr(rgb_true, rgb).numpy())),
+            "auc": float(np.mean(M.auc_accuracy(ab_true, ab_pred).numpy()))}
+
+
+def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
+                    smooth_sigma: float | None = None, batch_size: int = 64) -> dict:
+    """The three figures of a colorizer and of the gray image on the same photos.
+
+    Parameters
+    ----------
+    model : Colorizer or keras.Model
+        Decoded in its own space or over its own bins
+        (:func:`colorutils.inference.as_colorizer`).
+    l_norm, ab_true : arrays [N, H, W, 1] and [N, H, W, 2]
+        The test photos (``colorutils.data.to_arrays``).
+    temperature, smooth_sigma
+        Decoding of a classifier (None: the colorizer's defaults).
+
+    Returns
+    -------
+    dict
+        ``{"model": {...}, "gray": {...}, "goal": QualityGoal}`` where each of the first two
+        holds ``colorfulness_ratio``, ``psnr`` (dB) and ``auc`` (:func:`quality_of`).
+    """
+    ab_pred = inference.as_colorizer(model).predict_ab(
+        l_norm, temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)
+    rgb_true = color.recombine(l_norm, ab_true).numpy()
+    out = {}
+    for name, ab in (("model", ab_pred), ("gray", np.zeros_like(ab_true))):
+        figures = quality_of(l_norm, ab_true, ab, rgb_true)
+        out[name] = {k: figures[k] for k in ("colorfulness_ratio", "psnr", "auc")}
+    out["goal"] = QualityGoal(out["model"]["colorfulness_ratio"],
+                              out["model"]["psnr"] - out["gray"]["psnr"],
+                              out["model"]["auc"] - out["gray"]["auc"])
+    return out

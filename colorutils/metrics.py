@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from colorutils import color, quantize
-from colorutils.arrays import as_batch
+from colorutils.color import as_batch
 
 #: Largest ab distance of the accuracy sweep of Zhang et al. (2016), in Lab units.
 AUC_MAX_THRESHOLD = 150.0

@@ -174,13 +174,13 @@ def lightness(image: np.ndarray) -> np.ndarray:
 def gray_version(image: np.ndarray) -> np.ndarray:
     """The photo as the model sees it: its lightness with ``a = b = 0``, uint8 RGB [H, W, 3]."""
     import_tf_quietly()
-    from colorutils import arrays, color  # start-up: after the quiet TensorFlow import
+    from colorutils import color  # start-up: after the quiet TensorFlow import
 
     L = lightness(image)
     out = np.empty(L.shape + (3,), np.uint8)
     zeros = np.zeros((1, 1, 2), np.float32)
     for band in bands(*L.shape):
-        out[band] = arrays.to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
+        out[band] = color.to_uint8(color.recombine(color.normalize_l(L[band][..., None]), zeros))
     return out
 
 

@@ -41,9 +41,9 @@ set).  A class that no training pixel can belong to only costs parameters, so th
 does not change the method; the book uses the exact sRGB set, and any model built with
 ``num_bins = len(ab_bins())`` follows it.
 
-This module is longer than the library's 500-line guide on purpose: it is one recipe, and its
-parts (bins, soft encoding, prior, decoding) share the bin set, its checks and its lookup table;
-a chapter reads it top to bottom as the method of the paper.
+The module is one recipe: its parts (bins, soft encoding, prior, decoding) share the bin set,
+its checks and its lookup table, and a chapter reads it top to bottom as the method of the
+paper.
 
 References
 ----------
@@ -397,11 +397,8 @@ def smooth_prior(prior, bins, sigma: float = SOFT_SIGMA) -> np.ndarray:
         return prior / prior.sum()
     grid, _ = bins_to_grid(prior, bins, fill=0.0)
     g = _grid_of(bins)
-    s = float(sigma) / g
-    radius = max(1, int(np.ceil(3 * s)))
-    x = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (x / s) ** 2)
-    kernel /= kernel.sum()
+    kernel = gaussian_kernel(float(sigma) / g)
+    radius = (kernel.size - 1) // 2
     padded = np.pad(grid, radius)
     smoothed = np.apply_along_axis(np.convolve, 0, padded, kernel, mode="same")
     smoothed = np.apply_along_axis(np.convolve, 1, smoothed, kernel, mode="same")
@@ -571,11 +568,17 @@ def decode(logits, bins, method: str = "annealed_mean", temperature: float = TEM
     return tf.tensordot(z, centres, axes=[[-1], [0]])
 
 
-def _gaussian_kernel(sigma: float) -> np.ndarray:
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """A normalised 1-D Gaussian, ``exp(-x² / 2σ²) / Σ``, for ``x`` in ``-r..r``,
+    ``r = max(1, ceil(3σ))`` (float64; ``sigma`` in samples).
+
+    >>> gaussian_kernel(0.5).round(3).tolist()
+    [0.0, 0.106, 0.787, 0.106, 0.0]
+    """
     radius = max(1, int(np.ceil(3.0 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).astype(np.float32)
+    return k / k.sum()
 
 
 def smooth_chroma(ab, sigma: float | None) -> tf.Tensor:
@@ -600,7 +603,7 @@ def smooth_chroma(ab, sigma: float | None) -> tf.Tensor:
         ab = ab[None]
     if ab.shape.rank != 4 or ab.shape[-1] != 2:
         raise ValueError(f"ab has shape {ab.shape}; expected [B, H, W, 2] or [H, W, 2].")
-    k = _gaussian_kernel(float(sigma))
+    k = gaussian_kernel(float(sigma)).astype(np.float32)
     r = (k.size - 1) // 2
     h, w = ab.shape[1], ab.shape[2]
     if (h is not None and h <= r) or (w is not None and w <= r):

@@ -20,7 +20,7 @@ run folder of another configuration is refused.
     precision on a GPU, then a short report (:func:`report_lines`, ``report.json`` in the run
     folder): epochs, training images per second, and the quality benchmark's three figures of
     the model against the gray image on the test split, with the goal
-    (:func:`colorutils.quality.quality_figures`, decoded at
+    (:func:`colorutils.evaluation.quality_figures`, decoded at
     :data:`~colorutils.studies.BEST_TEMPERATURE` with :data:`~colorutils.studies.BEST_SMOOTH_SIGMA`).
 
 Errors caused by the input (an unknown model, a head the model lacks, a source that cannot
@@ -35,22 +35,30 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import subprocess
 import time
 from typing import Any
 
-from colorutils import data, models, quality, quantize, runs, settings, sources, studies, train
-from colorutils.errors import UserError, first_line
+from colorutils import (
+    compiling,
+    data,
+    evaluation,
+    models,
+    quantize,
+    runs,
+    settings,
+    sources,
+    studies,
+    train,
+)
+from colorutils.errors import RunConflictError, UserError, first_line
 
-__all__ = ["HEADS", "RECIPES", "PHOTO_PRESETS", "PHOTO_TEMPERATURES", "model_arm",
+__all__ = ["RECIPES", "PHOTO_PRESETS", "PHOTO_TEMPERATURES", "model_arm",
            "train_model", "best_recipe", "choose_temperature", "export_colorizer",
            "report_lines"]
 
-#: The heads ``colorutils train --head`` chooses between (where the model has both).
-HEADS = ("classification", "regression")
 #: The recipes of ``colorutils train --recipe``: the book's best colorizer at chapter 03's
 #: budget, and the same model at the photo recipe's (:data:`PHOTO_PRESETS`).
 RECIPES = ("best", "photo")
@@ -72,6 +80,8 @@ PHOTO_PRESETS = {
 #: (:func:`choose_temperature`; from the plain mean to near the mode).
 PHOTO_TEMPERATURES = (1.0, 0.58, 0.38, 0.25, 0.15)
 _DATA_ERRORS = (ValueError, FileNotFoundError, KeyError)
+#: What the command line advises for a run folder of another configuration.
+_NEW_RUN = "Use another --run-dir, or delete that folder to train anew."
 
 
 def _resolve(resolver, *args, **kwargs) -> settings.Settings:
@@ -79,18 +89,6 @@ def _resolve(resolver, *args, **kwargs) -> settings.Settings:
         return resolver(*args, **kwargs)
     except ValueError as err:
         raise UserError(first_line(err)) from None
-
-
-def _heads_of(name: str) -> tuple[dict, tuple[str, ...]]:
-    """The builder's parameters and the heads it can have (none: an image classifier)."""
-    params = inspect.signature(models.BUILDERS[name]).parameters
-    if "num_classes" in params and params["num_classes"].default is inspect.Parameter.empty:
-        return params, ()
-    if "num_bins" not in params:
-        return params, ("regression",)
-    if params["num_bins"].default is inspect.Parameter.empty:
-        return params, ("classification",)
-    return params, HEADS
 
 
 def model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
@@ -111,7 +109,8 @@ def model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
     if name not in models.BUILDERS:
         raise UserError(f"--model {name!r} is not a model of the zoo; use one of "
                         f"{', '.join(models.BUILDERS)}.")
-    params, heads = _heads_of(name)
+    table = compiling.MODEL_HEADS[name]
+    heads = table.colour
     if head is not None and head not in heads:
         has = f"only a {heads[0]} head" if heads else "no colorization head (a classifier)"
         raise UserError(f"--head {head}: {name} has {has}; drop --head or pick another model.")
@@ -120,12 +119,12 @@ def model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
         raise UserError(f"--lambda {lam:g} rebalances a classification head, and {name} "
                         f"{'has a ' + head + ' head' if head else 'is a classifier'}; drop "
                         "--lambda (or use --head classification).")
-    kwargs: dict[str, Any] = {"width": cfg.width} if "width" in params else {}
+    kwargs: dict[str, Any] = {"width": cfg.width}
     if not heads:
         kwargs["num_classes"] = _num_classes(cfg.dataset)
-    elif "num_bins" in params:
+    elif "classification" in heads:  # every builder with a classification head takes num_bins
         kwargs["num_bins"] = len(quantize.ab_bins()) if head == "classification" else None
-    if "head" in params and head:
+    if table.chooses_by == "head":
         kwargs["head"] = head
     weights = None
     if head == "classification" and lam != 1:
@@ -149,11 +148,9 @@ def _data_call(func, *args, source: str, **kwargs):
         return func(*args, **kwargs)
     except UserError:
         raise
+    except RunConflictError as err:  # train.fit refusing the run folder
+        raise UserError(str(RunConflictError(err.run_dir, err.diffs, _NEW_RUN))) from None
     except _DATA_ERRORS as err:
-        if "another configuration" in str(err):  # train.fit refusing the run folder
-            raise UserError(first_line(err).replace(
-                "Use another run_dir, or force=True to discard the old run and train anew.",
-                "Use another --runs-dir, or delete that folder to train anew.")) from None
         raise UserError(f"--dataset {source!r}: {first_line(err)}") from None
 
 
@@ -182,9 +179,7 @@ def _train(study: studies.Study, arm: studies.Arm, seed: int) -> studies.Trained
         raise UserError(f"--run-dir {run_dir!r} is a file; give a folder.")
     diffs = runs.conflicts(run_dir, study.run_config(arm), seed)
     if diffs:
-        raise UserError(f"run folder {run_dir!r} belongs to another configuration; differing: "
-                        f"{'; '.join(diffs)}. Use another --run-dir, or delete that folder to "
-                        "train anew.")
+        raise UserError(str(RunConflictError(run_dir, diffs, _NEW_RUN)))
     return study.train(arm, seed, val_ds=_validation(study, arm, seed))
 
 
@@ -311,7 +306,7 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
     if recipe == "photo" and val_ds is not None:
         temperature, sweep = choose_temperature(run.model, *data.to_arrays(val_ds)[:2])
     l_test, ab_test = _data_call(lambda: data.to_arrays(split("test", 64))[:2], source=dataset)
-    figures = quality.quality_figures(run.model, l_test, ab_test, temperature=temperature,
+    figures = evaluation.quality_figures(run.model, l_test, ab_test, temperature=temperature,
                                       smooth_sigma=studies.BEST_SMOOTH_SIGMA)
     goal = figures.pop("goal")
     report = dict(recipe=recipe, dataset=cfg.dataset, scale=cfg.scale, seed=seed,
@@ -338,7 +333,7 @@ def _split_sizes(source: str) -> dict | None:
 def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
     """The decoding temperature of ``model`` chosen on held-out photos, and the sweep.
 
-    Each temperature is scored by :func:`colorutils.quality.quality_figures` (no retraining:
+    Each temperature is scored by :func:`colorutils.evaluation.quality_figures` (no retraining:
     the annealed mean only reshapes the predicted distribution).  The choice: the most parts
     of the quality goal met (colourfulness ratio, PSNR against gray, AuC against gray), then
     the highest PSNR, so that the colour it adds is the colour it gets right most often.
@@ -351,7 +346,7 @@ def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
     """
     sweep = []
     for t in temperatures:
-        figures = quality.quality_figures(model, l_norm, ab_true, temperature=t,
+        figures = evaluation.quality_figures(model, l_norm, ab_true, temperature=t,
                                           smooth_sigma=studies.BEST_SMOOTH_SIGMA)
         m, g = figures["model"], figures["gray"]
         sweep.append(dict(temperature=t, colorfulness_ratio=round(m["colorfulness_ratio"], 4),

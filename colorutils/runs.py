@@ -34,7 +34,7 @@ False
 >>> claim(run_dir, {"model": "unet", "width": 0.5}, seed=0, monitor="val_loss")
 Traceback (most recent call last):
 ...
-ValueError: run folder ... belongs to another configuration; differing: width (was 0.25, now 0.5). Use another run_dir, or force=True to discard the old run and train anew.
+colorutils.errors.RunConflictError: run folder ... belongs to another configuration; differing: width (was 0.25, now 0.5). Use another run_dir, or force=True to discard the old run and train anew.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from colorutils.errors import RunConflictError
+
 __all__ = [
     "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE", "BEST_MODEL", "LAST_MODEL", "BACKUP_DIR",
     "RUN_FILES", "RUNS_ENV_VAR", "default_root", "run_path", "write_json_atomic", "read_json",
@@ -56,9 +58,9 @@ __all__ = [
     "read_history",
     "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "is_finished",
     "model_file",
-    "find_config", "config_value", "training_size", "chroma_space", "find_runs",
+    "find_config", "config_value", "training_size", "find_runs",
     "history_from_records", "records_from_history", "CHAPTERS_DIR", "chapter_path",
-    "write_chapter_numbers", "read_chapter_numbers", "shown_path",
+    "write_chapter_numbers", "shown_path",
 ]
 
 CONFIG_FILE = "config.json"
@@ -112,25 +114,10 @@ def chapter_path(root: str, scale: str, dataset: str, notebook: str) -> str:
 def write_chapter_numbers(path: str | os.PathLike, numbers: Mapping) -> str:
     """Write a chapter's numbers (means, intervals, per-seed values, model names) to ``path``
     atomically, creating its folder; returns ``path``.  Tests and scripts read them back with
-    :func:`read_chapter_numbers` instead of parsing the rendered page."""
+    :func:`read_json` instead of parsing the rendered page."""
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     write_json_atomic(path, dict(numbers))
     return os.fspath(path)
-
-
-def read_chapter_numbers(path: str | os.PathLike) -> dict:
-    """The numbers a chapter wrote (:func:`write_chapter_numbers`).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the chapter has not run at that scale and dataset yet.
-    """
-    numbers = read_json(path)
-    if numbers is None:
-        raise FileNotFoundError(f"{os.fspath(path)!r}: no numbers yet; run the chapter first "
-                                "(make book, or papermill with this scale and dataset).")
-    return numbers
 
 
 def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
@@ -272,10 +259,8 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
         return
     diffs = conflicts(run_dir, config, seed, monitor)
     if diffs:
-        raise ValueError(
-            f"run folder {run_dir!r} belongs to another configuration; differing: "
-            f"{'; '.join(diffs)}. Use another run_dir, or force=True to discard the old run "
-            "and train anew.")
+        raise RunConflictError(run_dir, diffs, "Use another run_dir, or force=True to discard "
+                               "the old run and train anew.")
 
 
 def conflicts(run_dir: str, config: Mapping | None, seed: int,
@@ -421,13 +406,6 @@ def training_size(stored: Mapping | None) -> int | None:
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
             return min(value)
     return None
-
-
-def chroma_space(model_path: str | os.PathLike) -> str:
-    """The chroma space a run's regression head predicts in (``space`` in ``config.json``,
-    e.g. chapter 02's YUV and HSV regressors); ``"lab"`` when not recorded."""
-    space = config_value(find_config(model_path), "space")
-    return space if isinstance(space, str) and space else "lab"
 
 
 # --------------------------------------------------------------------------- finding runs

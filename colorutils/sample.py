@@ -38,7 +38,7 @@ import tempfile
 
 import numpy as np
 
-from colorutils import progress
+from colorutils import photos, progress
 
 #: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
 CROP_SIZE = 96
@@ -136,11 +136,10 @@ def photo_path(photo: Photo) -> str:
 
 
 def read_photo(photo: Photo) -> np.ndarray:
-    """The photo as uint8 RGB ``[H, W, 3]`` (decoded with Pillow)."""
-    from PIL import Image  # start-up: only when the sample set is (re)built
-
-    with Image.open(photo_path(photo)) as im:
-        return np.asarray(im.convert("RGB"))
+    """The photo as uint8 RGB ``[H, W, 3]`` (:func:`colorutils.photos.read_image`, the reader
+    of ``colorutils colorize``; a gray photo on three channels)."""
+    image = photos.read_image(photo_path(photo))
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
 def split_regions(height: int, width: int) -> dict[str, list[tuple[int, int, int, int]]]:
@@ -185,7 +184,7 @@ def crop_boxes(height: int, width: int, split: str, count: int,
     return boxes
 
 
-def build(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
+def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
     """Cut the sample set from the installed photos (deterministic, ~1 s).
 
     Returns
@@ -239,7 +238,7 @@ _MEMORY: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
 
 def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
                 cache: bool = True) -> dict[str, np.ndarray]:
-    """The sample set as NumPy arrays (see :func:`build`), built on first use and cached.
+    """The sample set as NumPy arrays (see :func:`build_arrays`), built on first use and cached.
 
     Parameters
     ----------
@@ -248,7 +247,7 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
         processes never read a half-written file).  ``False`` always rebuilds in memory.
     """
     if not cache:
-        return build(crop_size, seed)
+        return build_arrays(crop_size, seed)
     path = cache_path(crop_size, seed)
     key = (str(path), crop_size, seed)
     if key in _MEMORY:
@@ -261,7 +260,7 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
         except (OSError, ValueError, EOFError):  # a damaged cache file: rebuild it
             arrays = None
     if arrays is None:
-        arrays = build(crop_size, seed)
+        arrays = build_arrays(crop_size, seed)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)

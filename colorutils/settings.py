@@ -97,11 +97,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def default_scale() -> str:
-    """The scale a notebook uses when nobody passed one: ``$COLORBOOK_SCALE`` or ``book``."""
-    return os.environ.get(SCALE_ENV_VAR, "book")
-
-
 def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             **overrides) -> Settings:
     """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.

@@ -9,7 +9,7 @@ speed, quality figures on held-out photos).
 
 :data:`PHOTO_MODEL` is the photo model of ``make photo-model`` (the photo recipe on Caltech 101,
 see ``colorutils/weights/README.md``): what ``colorutils colorize`` and
-:func:`colorutils.colorize.load_colorizer` use when no model is given.
+:func:`colorutils.colorize.open_colorizer` use when no model is given.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Where the photos come from: decoding image files and the offline sources of the book.
 
 :mod:`colorutils.data` reads four kinds of source through one entry point; this module holds
-what the offline ones need (the TensorFlow Datasets source is :mod:`colorutils.tfds_sources`):
+what the offline ones need (the TensorFlow Datasets source is in :mod:`colorutils.data`):
 
 * decoding JPEG / PNG (8- or 16-bit) / BMP / GIF bytes to uint8 RGB as TensorFlow ops, with
   alpha composited over white, large JPEGs decoded at reduced scale in the DCT domain and a
   JPEG's EXIF orientation applied, as ``colorize`` does (:func:`decode_image`,
-  :func:`read_image`, :func:`exif_orientation`), and a cheap validity check of image files
+  :func:`decode_file`, :func:`exif_orientation`), and a cheap validity check of image files
   (:func:`check_image_file`);
 * the ``cifar10`` and ``sample`` sources (:mod:`colorutils.cifar`, :mod:`colorutils.sample`);
 * the ``folder:PATH`` source: ``PATH/split/class/file``, ``PATH/class/file`` or ``PATH/file``,
@@ -18,7 +18,7 @@ pipeline.
 
 Examples
 --------
->>> read_image(sample.photo_path(sample.PHOTOS[1])).shape
+>>> decode_file(sample.photo_path(sample.PHOTOS[1])).shape
 TensorShape([300, 451, 3])
 """
 
@@ -32,20 +32,18 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from colorutils import cifar, sample
+from colorutils import cifar, photos, sample
 
 __all__ = [
-    "AUTOTUNE", "SPLITS", "IMAGE_EXTENSIONS", "SPLIT_ALIASES", "DERIVED_SPLIT_PERCENT",
-    "BadImagesWarning", "Source", "decode_image", "read_image", "exif_orientation",
+    "AUTOTUNE", "SPLITS", "SPLIT_ALIASES", "DERIVED_SPLIT_PERCENT",
+    "BadImagesWarning", "Source", "decode_image", "decode_file", "exif_orientation",
     "apply_orientation", "EXIF_SEARCH_BYTES", "check_image_file",
-    "FolderListing", "list_folder", "folder_source", "split_sizes", "sample_source",
+    "FolderListing", "list_folder", "folder_source", "folder_split_sizes", "sample_source",
     "cifar_source",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
-#: File name endings read from a ``folder:`` source (case-insensitive).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 #: Folder names accepted for each split in a ``split/class/file`` layout.
 SPLIT_ALIASES = {
     "train": ("train", "training"),
@@ -58,6 +56,8 @@ DERIVED_SPLIT_PERCENT = {"train": (0, 80), "validation": (80, 90), "test": (90, 
 MAX_LISTED_BAD = 5
 
 _JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
+#: Signatures of the other formats a folder source reads (with Pillow): GIF, TIFF, WebP.
+_PILLOW_SIGNATURES = (b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"RIFF")
 #: Bytes at the start of a JPEG searched for its EXIF block.  Exif 2.3 (section 4.5.4) puts
 #: the APP1 segment right after the start-of-image marker, or after a JFIF APP0 segment.
 EXIF_SEARCH_BYTES = 1 << 16
@@ -237,14 +237,34 @@ def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     return rgb * a + 255.0 * (1.0 - a)
 
 
-def read_image(path, min_side: int | None = None) -> tf.Tensor:
-    """Read an image file as uint8 RGB ``[H, W, 3]`` (TF ops: usable in ``tf.data.map``).
+def _pillow_rgb(path) -> np.ndarray:
+    """uint8 RGB ``[H, W, 3]`` of a file only Pillow reads (TIFF, WebP), EXIF-oriented."""
+    path = np.asarray(path).item()  # bytes, as tf.numpy_function passes a string
+    image = photos.read_image(path.decode() if isinstance(path, bytes) else path)
+    if image.dtype == np.uint16:
+        image = np.round(image * (255.0 / 65535.0)).astype(np.uint8)
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
-    Decodes JPEG (EXIF orientation applied), PNG (8/16-bit, gray, gray+alpha, RGBA) and BMP;
-    see :func:`decode_image` (also for ``min_side``, the fast reduced-size JPEG decoding).
+
+def decode_file(path, min_side: int | None = None) -> tf.Tensor:
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (usable in ``tf.data.map``).
+
+    JPEG (EXIF orientation applied), PNG (8/16-bit, gray, gray+alpha, RGBA), BMP and GIF are
+    decoded with TF ops (:func:`decode_image`, also for ``min_side``, the fast reduced-size
+    JPEG decoding); the other formats of :data:`colorutils.photos.IMAGE_SUFFIXES` (TIFF, WebP)
+    with Pillow, as ``colorutils colorize`` reads them (:func:`colorutils.photos.read_image`).
     """
-    return decode_image(tf.io.read_file(path), min_side)
+    path = tf.convert_to_tensor(path, tf.string)
+    data = tf.io.read_file(path)
+    native = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(sig)), sig)
+                            for sig in (_JPEG, _PNG, _BMP, b"GIF8")])
 
+    def pillow():
+        image = tf.numpy_function(_pillow_rgb, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
+        return image
+
+    return tf.cond(native, lambda: decode_image(data, min_side), pillow)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +304,7 @@ def _image_files(folder: str) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+                  if f.lower().endswith(photos.IMAGE_SUFFIXES) and not f.startswith(".")]
     return found
 
 
@@ -370,7 +390,7 @@ def list_folder(root: str) -> FolderListing:
                        split_dirs["train"] if layout == "split/class/file" else root)
     if not any(files.values()):
         raise ValueError(
-            f"source='folder:{root}' holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+            f"source='folder:{root}' holds no image files ({', '.join(photos.IMAGE_SUFFIXES)}); "
             f"expected PATH/train/CLASS/IMAGE or PATH/CLASS/IMAGE.")
     return FolderListing(layout, class_names, files, derived)
 
@@ -411,8 +431,8 @@ def check_image_file(path: str) -> str | None:
             elif head.startswith(_PNG):
                 if b"IEND" not in tail:
                     reason = "truncated PNG (no IEND chunk)"
-            elif not head.startswith(_BMP):
-                reason = "not a JPEG, PNG or BMP file"
+            elif not head.startswith((_BMP, *_PILLOW_SIGNATURES)):
+                reason = "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
     _CHECKED[key] = reason
     return reason
 
@@ -424,7 +444,7 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
     if not pairs:
         raise ValueError(
             f"source='folder:{root}' has no images in split {split!r} "
-            f"(layout {listing.layout}; sizes {split_sizes(listing)}).")
+            f"(layout {listing.layout}; sizes {folder_split_sizes(listing)}).")
     good, bad = [], []
     for path, label in pairs:
         reason = check_image_file(path)
@@ -446,12 +466,12 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
     paths = [good[i][0] for i in order]
     labels = np.asarray([good[i][1] for i in order], np.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(lambda p, y: (read_image(p, min_side), y), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda p, y: (decode_file(p, min_side), y), num_parallel_calls=AUTOTUNE)
     # Safety net for damage the header check cannot see: TF logs each skipped file.
     ds = ds.ignore_errors(log_warning=True)
     return Source(ds, len(good), listing.class_names, listing.layout != "file")
 
 
-def split_sizes(listing: FolderListing) -> dict[str, int]:
+def folder_split_sizes(listing: FolderListing) -> dict[str, int]:
     """Images per split of a folder listing."""
     return {s: len(listing.files[s]) for s in SPLITS}

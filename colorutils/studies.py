@@ -80,11 +80,11 @@ CLASSIFICATION_PRESETS = {
 #: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
 #: temperature with this chroma smoothing (pixels; 0: none).  The book model: chapter 03's run
 #: of this lambda, seed 0, at the budget of CLASSIFICATION_PRESETS, which chapters 06 and 08
-#: and `colorutils colorize` use.  First set against the quality goal of colorutils.quality
+#: and `colorutils colorize` use.  First set against the quality goal of colorutils.evaluation
 #: on the embedded test split (6 epochs on all 8,000 training photos at the time): lambda 0.7
 #: between the dull unrebalanced classifier (lambda 1) and the vivid but often wrong paper
 #: setting (0.5), the paper's temperature, no smoothing.  Chapter 03 now chooses (lambda, T)
-#: on the validation split at every `make book` (quality.choose_recipe) and says on its page
+#: on the validation split at every `make book` (evaluation.choose_recipe) and says on its page
 #: whether its choice is this one; change these constants only from that choice.
 BEST_LAMBDA = 0.7
 BEST_TEMPERATURE = quantize.TEMPERATURE
@@ -219,7 +219,6 @@ class Study:
         self.run_eagerly = bool(run_eagerly)
         self.verbose = int(verbose)
         self.mixed_precision = bool(mixed_precision)
-        self._outputs: dict[tuple, tuple[tuple[str, ...], str]] = {}
 
     # ------------------------------------------------------------------ naming, configuration
     def run_dir(self, arm: Arm | str, seed: int = 0) -> str:
@@ -247,15 +246,6 @@ class Study:
                                        space=arm.space, alpha=arm.alpha,
                                        run_eagerly=self.run_eagerly)
 
-    def _signature(self, arm: Arm) -> tuple[tuple[str, ...], str]:
-        """The model's output names and input name, from a probe built once per recipe."""
-        key = (arm.model, repr(sorted(arm.kwargs.items())))
-        if key not in self._outputs:
-            probe = models.build(arm.model, **arm.kwargs)
-            self._outputs[key] = (compiling.output_keys(probe), probe.inputs[0].name)
-            del probe
-        return self._outputs[key]
-
     def dataset(self, arm: Arm, split: str = "train", seed: int = 0, **load_kwargs):
         """The ``split`` of the study's data as ``arm`` trains on it.
 
@@ -263,7 +253,7 @@ class Study:
         classifier (:func:`colorutils.data.load` with the study's dataset, image size, batch
         size and, for the training split, train images).
         """
-        keys, input_name = self._signature(arm)
+        keys, input_name = compiling.model_outputs(arm.model, arm.kwargs)
         cfg = self.cfg
         limit = cfg.train_images if split == "train" else cfg.eval_images
         load_kwargs.setdefault("limit", limit)
@@ -277,23 +267,8 @@ class Study:
     def targets(self, arm: Arm, dataset):
         """``dataset`` with the targets the model of ``arm`` trains on (its outputs, the
         regression head's chroma in the arm's ``space``); None stays None."""
-        if dataset is None:
-            return None
-        keys, _ = self._signature(arm)
-        if keys:
-            spec = dataset.element_spec[1]
-            missing = [k for k in keys if k not in spec]
-            if missing:
-                raise ValueError(f"arm {arm.name!r}: the model outputs {missing} but the "
-                                 "dataset has no such targets; load it with "
-                                 "colorutils.data.load(..., with_label=True).")
-            if tuple(spec) != keys:
-                dataset = dataset.map(lambda x, t: (x, {k: t[k] for k in keys}))
-        if arm.space != "lab":
-            space = arm.space
-            dataset = dataset.map(
-                lambda x, t: (x, {**t, "ab": losses.chroma_targets(x, t["ab"], space)}))
-        return dataset
+        keys, _ = compiling.model_outputs(arm.model, arm.kwargs)
+        return compiling.targets_for(keys, dataset, space=arm.space)
 
     # ------------------------------------------------------------------ fit, load
     def train(self, arm: Arm, seed: int = 0, *, train_ds=None, val_ds=None,

@@ -12,8 +12,8 @@ of it, side by side, and counted how often the colorization was taken for the re
     writes (``pairs.js``, ``pairs/``, generated, not committed);
 this module
     :func:`make_pairs` (photos and a model's colorizations at twice its size),
-    :func:`write_pairs` (the PNG files and their manifest), :func:`write_default_pairs` (the
-    demo set) and :func:`find_page` (the page folder of the checkout);
+    :func:`write_pairs` (the PNG files and their manifest) and :func:`find_page` (the page
+    folder of the checkout);
 ``notebooks/06_evaluation.ipynb``
     picks the best model and calls these;
 ``tests/test_turing_page.py``
@@ -29,9 +29,9 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from colorutils import arrays, color, data, inference
+from colorutils import color, data, inference
 
-__all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs", "write_default_pairs"]
+__all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs"]
 
 #: Folder of the Turing-test page inside the book's static files.
 PAGE_DIR = os.path.join("book", "_static", "turing")
@@ -66,6 +66,9 @@ def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "tes
                indices=None):
     """Real photos and their colorizations by ``model``, at twice the model's size.
 
+    ``model`` is a :class:`colorutils.inference.Colorizer` or a compiled Keras model
+    (:func:`colorutils.inference.as_colorizer`): decoded in its own space or over its own bins.
+
     The model sees each photo's lightness at its training size ``image_size``; its ab is
     upsampled and recombined with the lightness at ``2 * image_size`` (as
     :mod:`colorutils.colorize` does for full-size photos), so the pairs show the detail a
@@ -85,7 +88,7 @@ def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "tes
                          f"has {len(l_all)} photos; give positions in 0..{len(l_all) - 1}.")
     big_l, big_ab = l_all[pick], ab_all[pick]
     small_l = tf.image.resize(big_l, (image_size, image_size), antialias=True)
-    fake_ab = inference.predict_ab(model, small_l, **dict(predict_kwargs or {}))
+    fake_ab = inference.as_colorizer(model).predict_ab(small_l, **dict(predict_kwargs or {}))
     return (color.recombine(big_l, big_ab).numpy(), color.recombine(big_l, fake_ab).numpy())
 
 
@@ -97,7 +100,7 @@ def _to_uint8_images(x, name: str) -> np.ndarray:
         return x
     if x.min() < -1e-3 or x.max() > 1 + 1e-3:
         raise ValueError(f"{name} has values outside [0, 1]; pass uint8 or floats in [0, 1].")
-    return arrays.to_uint8(x)
+    return color.to_uint8(x)
 
 
 def _save_pngs(real, fake, folder: str, images_dir: str, methods: list[str], seed: int,
@@ -179,27 +182,3 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
         fh.write("// Written by colorutils.turing.write_pairs; do not edit.\n")
         fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
     return manifest
-
-
-def write_default_pairs(out_dir: str | os.PathLike = PAGE_DIR, n: int = 6,
-                        size: int = 64) -> dict:
-    """The committed demo set of the Turing-test page (``pairs.default.js``, ``default/``).
-
-    It lets the page work before chapter 06 has run.  No trained model is involved: the
-    "colorized" image of each sample photo keeps its true L and rotates its ab by 120 degrees
-    (:func:`colorutils.color.rotate_hue`: a plausible-looking but wrong hue).  Chapter 06
-    writes the real pairs (``pairs.js``), which the page prefers.  Regenerate with
-    ``python -c "from colorutils import turing; turing.write_default_pairs()"``.
-    """
-    l_norm, targets = next(iter(data.load("sample", "test", size, batch_size=n, shuffle=False,
-                                          limit=n)))
-    ab = targets["ab"]
-    return write_pairs(color.recombine(l_norm, ab).numpy(),
-                       color.recombine(l_norm, color.rotate_hue(ab, 120.0)).numpy(), out_dir,
-                       method="demo: hue rotated 120 degrees",
-                       source="demo set: run chapter 06 for model colorizations",
-                       variable="TURING_DEFAULT_PAIRS", script="pairs.default.js",
-                       images_dir="default",
-                       note=f"the first {n} photos of the embedded sample set's test split at "
-                            f"{size} px; each 'colorization' keeps the photo's lightness and "
-                            "turns its colours by 120 degrees of hue, no model involved.")

@@ -112,24 +112,6 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
     return fig
 
 
-def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None,
-                 title: str = "Training history"):
-    """Plot loss curves from a Keras-style history dict (``{"loss": [...], "val_loss": [...]}``)."""
-    keys = list(keys) if keys is not None else [k for k in history if "loss" in k]
-    if not keys:
-        raise ValueError(f"no loss keys in history (keys: {sorted(history)})")
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for key in keys:
-        values = list(history[key])
-        ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 # ---- the ab plane (colour-spaces chapter, quantization and prior figures) ---------------------
 
 def ab_plane(lightness: float, extent: float | None = None, resolution: int = 201,

@@ -3,7 +3,7 @@
 Two kinds of tests:
 
 * unit tests of the pieces (always run): the rule that picks the recipe's (lambda, T)
-  (``quality.choose_recipe``) on a hand-made table, and the photo bookkeeping of the Turing
+  (``evaluation.choose_recipe``) on a hand-made table, and the photo bookkeeping of the Turing
   pairs (``turing.spread``, ``turing.write_pairs(photos=...)``);
 * checks of the built book (``COLORBOOK_CHECK_BOOK=1``, set by ``make test-browser`` after
   ``make book``; they skip with a message when the chapters' JSON files under
@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from colorutils import quality, studies, turing
+from colorutils import evaluation, studies, turing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = pathlib.Path(os.environ.get("COLORBOOK_RUNS", ROOT / "runs")) / "book" / "cifar10" / "chapters"
@@ -46,7 +46,7 @@ HAND_MADE = [
 
 
 def test_the_colour_part_comes_before_the_count_of_parts():
-    chosen = quality.choose_recipe(HAND_MADE)
+    chosen = evaluation.choose_recipe(HAND_MADE)
     assert (chosen["lambda"], chosen["temperature"]) == (0.7, 0.58), (
         "among the candidates meeting the colour part, the least PSNR paid should win; the "
         "dull lambda 1 meets two parts only because gray meets PSNR for free")
@@ -54,27 +54,27 @@ def test_the_colour_part_comes_before_the_count_of_parts():
 
 def test_more_parts_met_wins_among_colourful_candidates():
     rows = HAND_MADE + [_row(0.5, 0.29, 0.90, -0.90, -0.020)]  # colour and PSNR met
-    chosen = quality.choose_recipe(rows)
+    chosen = evaluation.choose_recipe(rows)
     assert (chosen["lambda"], chosen["temperature"]) == (0.5, 0.29)
 
 
 def test_without_a_colourful_candidate_the_most_colourful_wins():
     rows = [r for r in HAND_MADE if r["ratio"] < 0.7]
-    assert quality.choose_recipe(rows)["lambda"] == 0.5  # ratio 0.65 against 0.30
+    assert evaluation.choose_recipe(rows)["lambda"] == 0.5  # ratio 0.65 against 0.30
 
 
 def test_exact_ties_go_to_the_milder_setting():
     rows = [_row(0.5, 0.38, 0.8, -2.0, -0.01), _row(0.7, 0.38, 0.8, -2.0, -0.01),
             _row(0.7, 0.58, 0.8, -2.0, -0.01)]
-    chosen = quality.choose_recipe(rows)
+    chosen = evaluation.choose_recipe(rows)
     assert (chosen["lambda"], chosen["temperature"]) == (0.7, 0.58)
 
 
 def test_choose_recipe_names_what_is_missing():
     with pytest.raises(ValueError, match="rows is empty"):
-        quality.choose_recipe([])
+        evaluation.choose_recipe([])
     with pytest.raises(ValueError, match="auc_gap"):
-        quality.choose_recipe([{"lambda": 1.0, "ratio": 0.5, "psnr_gap": 0.0}])
+        evaluation.choose_recipe([{"lambda": 1.0, "ratio": 0.5, "psnr_gap": 0.0}])
 
 
 # ---------------------------------------------------------------- the Turing photos
@@ -143,8 +143,8 @@ def test_chapter_03_chose_the_recipe_on_the_validation_split():
         pytest.skip("chapter 03 has not written its JSON file")
     sel = numbers["selection"]
     assert sel["split"] == "validation"
-    assert sel["chosen"] == quality.choose_recipe(sel["candidates"]), (
-        "the recorded choice is not what quality.choose_recipe gives on the recorded table")
+    assert sel["chosen"] == evaluation.choose_recipe(sel["candidates"]), (
+        "the recorded choice is not what evaluation.choose_recipe gives on the recorded table")
     library = (studies.BEST_LAMBDA, studies.BEST_TEMPERATURE)
     same = (math.isclose(sel["chosen"]["lambda"], library[0])
             and math.isclose(sel["chosen"]["temperature"], library[1]))

@@ -70,9 +70,10 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(run_dir):
-    from colorutils.colorize import load_colorizer
+    from colorutils.inference import load_colorizer
 
-    return load_colorizer(run_dir)
+    colorizer = load_colorizer(run_dir)
+    return colorizer, colorizer.image_size
 
 
 def _md5(path: pathlib.Path) -> str:
@@ -370,21 +371,29 @@ def test_a_model_of_the_wrong_kind_is_one_line_with_status_2(classifier_file, tm
 
 
 def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
-    """Training size and chroma space come from the run folder (also via its .keras file)."""
-    from colorutils.runs import chroma_space as run_space
+    """Training size, chroma space and bins come from the run folder (also via its .keras
+    file); a bare .keras file of a regressor predicts Lab."""
+    from colorutils import models, quantize
+    from colorutils.inference import load_colorizer
     from colorutils.runs import find_config as read_run_config
     from colorutils.runs import training_size
 
     config = json.loads((run_dir / "config.json").read_text())
     assert training_size(config) == TRAIN_SIZE
     assert read_run_config(run_dir / "best.keras") == config
-    assert run_space(run_dir) == "lab"
+    colorizer = load_colorizer(run_dir / "best.keras")
+    assert (colorizer.image_size, colorizer.space) == (TRAIN_SIZE, "lab")
+    np.testing.assert_array_equal(colorizer.bins, quantize.ab_bins())
     hsv_run = tmp_path / "regression_hsv"
     hsv_run.mkdir()
     (hsv_run / "config.json").write_text(json.dumps({"config": {"space": "hsv",
                                                                 "image_size": 48}}))
-    assert run_space(hsv_run / "best.keras") == "hsv"
-    assert run_space(tmp_path / "elsewhere" / "model.keras") == "lab"
+    models.regression_cnn(width=0.125).save(hsv_run / "best.keras")
+    assert load_colorizer(hsv_run).space == "hsv"
+    assert load_colorizer(hsv_run / "best.keras").image_size == 48
+    (tmp_path / "elsewhere").mkdir()
+    models.regression_cnn(width=0.125).save(tmp_path / "elsewhere" / "model.keras")
+    assert load_colorizer(tmp_path / "elsewhere" / "model.keras", image_size=32).space == "lab"
 
 
 def test_outputs_mirror_the_inputs_and_never_collide(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorutils import color, data, sample, sources, tfds_sources
+from colorutils import color, data, sample, sources
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -57,8 +57,8 @@ def cache_env(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 def test_sample_is_identical_across_two_builds_and_cached(cache_env):
-    first = sample.build()
-    second = sample.build()
+    first = sample.build_arrays()
+    second = sample.build_arrays()
     assert sample.fingerprint(first) == sample.fingerprint(second)
     cached = sample.load_arrays()  # builds and writes the cache file
     assert sample.cache_path().is_file() and str(cache_env) in str(sample.cache_path())
@@ -163,26 +163,26 @@ def test_info_and_label_counts_of_sample():
 
 
 # ---------------------------------------------------------------------------------------------
-# read_image and the folder source
+# decode_file and the folder source
 # ---------------------------------------------------------------------------------------------
 
-def test_read_image_gray_rgba_16bit(tmp_path):
+def test_decode_file_gray_rgba_16bit(tmp_path):
     Image.fromarray(np.full((5, 6), 90, np.uint8)).save(tmp_path / "gray.png")
-    np.testing.assert_array_equal(data.read_image(str(tmp_path / "gray.png")).numpy(),
+    np.testing.assert_array_equal(data.decode_file(str(tmp_path / "gray.png")).numpy(),
                                   np.full((5, 6, 3), 90))
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0], rgba[:2, :, 3] = 200, 255  # top opaque red, bottom transparent
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
-    out = data.read_image(str(tmp_path / "rgba.png")).numpy()
+    out = data.decode_file(str(tmp_path / "rgba.png")).numpy()
     assert out.shape == (4, 4, 3)
     assert out[0, 0].tolist() == [200, 0, 0] and out[3, 0].tolist() == [255, 255, 255]
     v16 = (np.arange(24).reshape(2, 4, 3) * 2500).astype(np.uint16)
     tf.io.write_file(str(tmp_path / "deep.png"), tf.io.encode_png(tf.constant(v16)))
-    np.testing.assert_array_equal(data.read_image(str(tmp_path / "deep.png")).numpy(),
+    np.testing.assert_array_equal(data.decode_file(str(tmp_path / "deep.png")).numpy(),
                                   np.round(v16 / 257.0))
     jpg = tmp_path / "c.jpg"
     _save_colour(jpg)
-    graph = tf.function(data.read_image)(tf.constant(str(jpg)))
+    graph = tf.function(data.decode_file)(tf.constant(str(jpg)))
     assert graph.dtype == tf.uint8 and graph.shape == (30, 40, 3)
 
 
@@ -338,18 +338,18 @@ def test_protos_newer_than_protobuf_load_with_a_warning_and_the_check_restored(t
     the import must still work, say so, and leave protobuf's check on for everything else."""
     (tmp_path / "fake_gencode_pb2.py").write_text(_FAKE_GENCODE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv(tfds_sources.PROTOBUF_CHECK_ENV_VAR, raising=False)
+    monkeypatch.delenv(data.PROTOBUF_CHECK_ENV_VAR, raising=False)
     with pytest.warns(RuntimeWarning, match="without protobuf's version check"):
-        module = tfds_sources.import_protos("fake_gencode_pb2")
+        module = data.import_protos("fake_gencode_pb2")
     assert module.LOADED
-    assert tfds_sources.PROTOBUF_CHECK_ENV_VAR not in os.environ
+    assert data.PROTOBUF_CHECK_ENV_VAR not in os.environ
 
 
 def test_other_import_errors_of_protos_are_not_hidden(tmp_path, monkeypatch):
     (tmp_path / "fake_broken_pb2.py").write_text("raise ImportError('really broken')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match="really broken"):
-        tfds_sources.import_protos("fake_broken_pb2")
+        data.import_protos("fake_broken_pb2")
 
 
 def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
@@ -368,7 +368,7 @@ def test_offline_tfds_fails_fast_with_advice(tmp_path, monkeypatch):
 def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
     start = time.perf_counter()
-    if tfds_sources.network_available():
+    if data.network_available():
         pytest.skip("this machine reaches storage.googleapis.com: load would download")
     with pytest.raises(data.DatasetNotAvailableError, match="offline"):
         data.load("tfds:cifar10", "test", 16, data_dir=str(tmp_path))
@@ -377,9 +377,9 @@ def test_offline_tfds_without_forcing_uses_the_probe(tmp_path, monkeypatch):
 
 def test_network_probe_returns_within_seconds_when_unreachable(monkeypatch):
     monkeypatch.delenv(data.OFFLINE_ENV_VAR, raising=False)
-    monkeypatch.setattr(tfds_sources, "NETWORK_PROBE", ("unreachable.invalid", 443))
+    monkeypatch.setattr(data, "NETWORK_PROBE", ("unreachable.invalid", 443))
     start = time.perf_counter()
-    assert tfds_sources.network_available(timeout=2.0) is False
+    assert data.network_available(timeout=2.0) is False
     assert time.perf_counter() - start < 5
 
 
@@ -473,11 +473,30 @@ def test_reduced_size_jpeg_decoding_keeps_short_side_and_content(tmp_path):
     smooth = tf.image.resize(rng.rand(1, 10, 12, 3) * 255, (200, 240)).numpy()[0]
     Image.fromarray(smooth.astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
     path = str(tmp_path / "big.jpg")
-    assert data.read_image(path).shape == (200, 240, 3)
-    assert data.read_image(path, min_side=100).shape == (100, 120, 3)  # 1/2 scale
-    assert data.read_image(path, min_side=40).shape == (50, 60, 3)  # 1/4: 50 >= 40
-    assert data.read_image(path, min_side=101).shape == (200, 240, 3)  # 1/2 would be < 101
-    full = data.resize_short_side(data.read_image(path), 40).numpy()
-    fast = data.resize_short_side(data.read_image(path, min_side=40), 40).numpy()
+    assert data.decode_file(path).shape == (200, 240, 3)
+    assert data.decode_file(path, min_side=100).shape == (100, 120, 3)  # 1/2 scale
+    assert data.decode_file(path, min_side=40).shape == (50, 60, 3)  # 1/4: 50 >= 40
+    assert data.decode_file(path, min_side=101).shape == (200, 240, 3)  # 1/2 would be < 101
+    full = data.resize_short_side(data.decode_file(path), 40).numpy()
+    fast = data.resize_short_side(data.decode_file(path, min_side=40), 40).numpy()
     assert fast.shape == full.shape
     assert 10 * np.log10(255**2 / np.mean((full - fast) ** 2)) > 30  # PSNR in dB
+
+
+@pytest.mark.parametrize("budget, cached", [(None, True), (1, False)])
+def test_load_caches_in_memory_only_within_the_budget(tmp_path, monkeypatch, budget, cached):
+    """A split that fits MEMORY_CACHE_BYTES is read once; a larger one is read every epoch
+    (seen here by deleting the files between two epochs)."""
+    folder = tmp_path / "photos" / "train" / "things"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((20, 24, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    if budget is not None:
+        monkeypatch.setattr(data, "MEMORY_CACHE_BYTES", budget)
+    assert (data.cache_bytes(6, 16) <= data.MEMORY_CACHE_BYTES) == cached
+    ds = data.load(f"folder:{tmp_path / 'photos'}", "train", 16, batch_size=4, shuffle=False)
+    n = _count(ds)
+    assert n == data.info(f"folder:{tmp_path / 'photos'}").split_sizes["train"] > 0
+    for path in folder.iterdir():
+        path.unlink()
+    assert _count(ds) == (n if cached else 0)

@@ -156,8 +156,9 @@ def test_book_grid_files_are_valid(tmp_path):
 
 def test_write_metrics_flattens_and_refuses_text(tmp_path):
     path = tmp_path / "m" / "metrics.json"
-    assert experiments.write_metrics(None, {"a": 1}) is None
-    experiments.write_metrics(str(path), {"fusion": {"psnr": 21.5, "auc": float("nan")}, "n": 3})
+    assert experiments.write_notebook_metrics(None, {"a": 1}) is None
+    experiments.write_notebook_metrics(str(path), {"fusion": {"psnr": 21.5, "auc": float("nan")},
+                                                   "n": 3})
     assert json.loads(path.read_text()) == {"fusion.auc": None, "fusion.psnr": 21.5, "n": 3.0}
     with pytest.raises(ValueError, match="'verdict'"):
-        experiments.write_metrics(str(path), {"verdict": "better"})
+        experiments.write_notebook_metrics(str(path), {"verdict": "better"})

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from colorutils import color, inference, models, quantize
+from colorutils.errors import UserError
 
 BINS = quantize.ab_bins()
 
@@ -35,18 +36,18 @@ def test_regression_output_is_returned_in_lab_units_at_full_resolution():
 
 
 @pytest.mark.parametrize("method", quantize.DECODE_METHODS)
-def test_classification_logits_are_decoded_with_the_bins_of_their_channel_count(method):
+def test_classification_logits_are_decoded_with_the_bins_given(method):
     q = 100
     logits = np.full(len(BINS), -30.0)
     logits[q] = 30.0
     model = _constant_model(len(BINS), logits, stride=4)
-    ab = inference.predict_ab(model, _l(), method=method)
+    ab = inference.predict_ab(model, _l(), method=method, bins=BINS)
     assert ab.shape == (3, 32, 32, 2)
     np.testing.assert_allclose(ab, np.broadcast_to(BINS[q], ab.shape), atol=1e-3)
     coarse = quantize.ab_bins(20)
     model20 = _constant_model(len(coarse), np.eye(len(coarse))[5] * 60, stride=2)
-    np.testing.assert_allclose(inference.predict_ab(model20, _l(1, 16))[0, 3, 3], coarse[5],
-                               atol=1e-3)
+    np.testing.assert_allclose(inference.predict_ab(model20, _l(1, 16), bins=coarse)[0, 3, 3],
+                               coarse[5], atol=1e-3)
 
 
 def test_temperature_moves_between_mean_and_mode():
@@ -55,9 +56,9 @@ def test_temperature_moves_between_mean_and_mode():
     logits[i], logits[j] = 1.0, 0.0
     model = _constant_model(len(BINS), logits)
     l_norm = _l(1, 8)
-    mean = inference.predict_ab(model, l_norm, method="mean")[0, 0, 0]
-    hot = inference.predict_ab(model, l_norm, temperature=1.0)[0, 0, 0]
-    cold = inference.predict_ab(model, l_norm, temperature=0.05)[0, 0, 0]
+    mean = inference.predict_ab(model, l_norm, method="mean", bins=BINS)[0, 0, 0]
+    hot = inference.predict_ab(model, l_norm, temperature=1.0, bins=BINS)[0, 0, 0]
+    cold = inference.predict_ab(model, l_norm, temperature=0.05, bins=BINS)[0, 0, 0]
     np.testing.assert_allclose(hot, mean, atol=1e-3)
     np.testing.assert_allclose(cold, BINS[i], atol=0.1)
     p = np.exp(1.0) / (np.exp(1.0) + 1.0)
@@ -68,6 +69,7 @@ def test_zoo_models_at_reduced_resolution():
     l_norm = _l(2, 32)
     reg = models.regression_cnn(width=0.125)
     cls = models.zhang_classifier(len(BINS), width=0.125, output_stride=4, convs_per_block=1)
+    cls = inference.as_colorizer(cls, bins=BINS)
     for model in (reg, cls):
         ab = inference.predict_ab(model, l_norm)
         assert ab.shape == (2, 32, 32, 2) and np.all(np.isfinite(ab))
@@ -94,8 +96,8 @@ def test_colorize_recombines_with_the_true_lightness():
 def test_smoothing_and_raw_decoding_paths():
     rng = np.random.default_rng(1)
     raw = rng.normal(0, 3, (1, 8, 8, len(BINS))).astype(np.float32)
-    sharp = inference.decode_output(raw, (32, 32), method="mode")
-    smooth = inference.decode_output(raw, (32, 32), method="mode", smooth_sigma=2.0)
+    sharp = inference.decode_output(raw, (32, 32), bins=BINS, method="mode")
+    smooth = inference.decode_output(raw, (32, 32), bins=BINS, method="mode", smooth_sigma=2.0)
     assert sharp.shape == smooth.shape == (1, 32, 32, 2)
     assert np.abs(np.diff(smooth, axis=1)).mean() < np.abs(np.diff(sharp, axis=1)).mean()
 
@@ -105,10 +107,12 @@ def test_errors_name_the_problem():
         inference.predict_ab(_constant_model(2, [0, 0]), np.zeros((2, 8, 8, 3), np.float32))
     inp = keras.Input((None, None, 1))
     no_ab = keras.Model(inp, {"label": keras.layers.Conv2D(2, 1)(inp)})
-    with pytest.raises(ValueError, match="'ab'"):
+    with pytest.raises(UserError, match="not a dict with an 'ab' entry"):
         inference.predict_ab(no_ab, _l(1, 8))
-    with pytest.raises(ValueError, match="num_bins=7"):
+    with pytest.raises(ValueError, match="7 logits but no ab bins are recorded"):
         inference.predict_ab(_constant_model(7, np.zeros(7)), _l(1, 8))
+    with pytest.raises(ValueError, match="7 logits but bins has 262 centres"):
+        inference.predict_ab(_constant_model(7, np.zeros(7)), _l(1, 8), bins=BINS)
 
 
 def test_hsv_output_is_converted_before_upsampling():

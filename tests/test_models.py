@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorutils import blocks, compiling, models
+from colorutils import blocks, compiling, models, quantize
 from colorutils.color import AB_SCALE
 
 Q = 12  # a small number of ab bins keeps the tests fast
@@ -280,3 +280,28 @@ def test_compile_model_picks_the_loss_of_each_head():
         compiling.make_optimizer("rmsprop")
     with pytest.raises(ValueError, match="alpha=-1"):
         compiling.compile_model(models.regression_cnn(W), alpha=-1)
+
+
+@pytest.mark.parametrize("name", sorted(compiling.MODEL_HEADS))
+def test_the_heads_table_says_what_each_builder_makes(name):
+    """compiling.MODEL_HEADS (what train --head and the studies read) matches the builders."""
+    heads = compiling.MODEL_HEADS[name]
+    variants = [dict(num_classes=3)] if not heads.colour else []
+    for head in heads.colour:
+        kwargs = {"num_bins": len(quantize.ab_bins()) if head == "classification" else None}
+        if heads.chooses_by == "head":
+            kwargs["head"] = head
+        if head == "regression" and heads.chooses_by is None:
+            kwargs = {}
+        variants.append(kwargs)
+        if heads.label == "optional":
+            variants.append(dict(kwargs, num_classes=3))
+    for kwargs in variants:
+        extra = {"global_size": 32} if name.startswith("fusion") else {}
+        net = models.build(name, width=0.125, **kwargs, **extra)
+        keys, input_name = compiling.model_outputs(name, kwargs)
+        assert compiling.output_keys(net) == keys and net.inputs[0].name == input_name, kwargs
+        if "ab" in keys:
+            depth = net.output["ab"].shape[-1]
+            assert depth == (2 if kwargs.get("num_bins") is None else kwargs["num_bins"]), kwargs
+    assert set(compiling.MODEL_HEADS) == set(models.BUILDERS)

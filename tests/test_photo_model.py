@@ -74,11 +74,12 @@ def test_the_shipped_model_reports_what_it_is_and_where_it_came_from():
     assert "caltech101 (test)" in prov["quality_sets"]["sets"]
 
 
-def test_load_colorizer_without_a_path_loads_the_shipped_model_and_colorizes_a_photo():
+def test_open_colorizer_without_a_path_loads_the_shipped_model_and_colorizes_a_photo():
     from colorutils import colorize, metrics
 
-    model, size = colorize.load_colorizer()
-    assert size == _sidecar()["image_size"]
+    model = colorize.open_colorizer()
+    size = model.image_size
+    assert size == _sidecar()["image_size"] and model.temperature == _sidecar()["temperature"]
     photo = _colour_photo()
     out = colorize.colorize_array(model, photo, size, _sidecar()["temperature"])
     assert out.shape == photo.shape and out.dtype == np.uint8
@@ -135,8 +136,8 @@ def test_the_photo_recipe_exports_a_model_that_colorize_runs_without_a_run_folde
     run_dir = pathlib.Path(res.out.strip().splitlines()[-1].split(": ", 1)[1])
     # shipped without the optimizer's state: a third of the run's checkpoint (Adam: 2 slots)
     assert exported.stat().st_size < 0.5 * (run_dir / "best.keras").stat().st_size
-    model, size = colorize.load_colorizer(exported)
-    assert size == 16 and model.count_params() == sidecar["provenance"]["parameters"]
+    model = colorize.open_colorizer(exported)
+    assert model.image_size == 16 and model.model.count_params() == sidecar["provenance"]["parameters"]
 
 
 def test_export_needs_a_recipe_and_a_keras_name():

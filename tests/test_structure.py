@@ -8,9 +8,10 @@ line.  The rules (the design's "Layers point downward only"):
 * no private name (``_x``) of one module is used by another;
 * a ``colorutils`` import inside a function says why it is not at the top: a comment with
   ``start-up`` or ``cycle`` on its line or the line above;
-* no function is longer than :data:`MAX_FUNCTION_LINES` lines (its docstring not counted), no
-  module longer than :data:`MAX_MODULE_LINES` lines unless its docstring says why (it mentions
-  the "500-line" guide) and it is in :data:`LONG_MODULES`.
+* no function is longer than :data:`MAX_FUNCTION_LINES` lines (its docstring not counted);
+* no public name is defined in two modules (one home per concept): a top-level ``def`` or
+  ``class`` without a leading underscore, or a top-level assignment of a name in ``__all__``
+  (importing a name from its home is not defining it).
 """
 
 from __future__ import annotations
@@ -19,36 +20,29 @@ import ast
 import pathlib
 import re
 
-import pytest
-
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 
 #: From the bottom up; a module may import its own layer and the layers below.
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
-    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "arrays", "cifar",
-     "sample", "shipped"],
+    # and photo files (Pillow; TensorFlow only inside functions)
+    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "cifar",
+     "sample", "photos", "shipped"],
     # data, quantization, losses, where training runs
-    ["sources", "tfds_sources", "data", "quantize", "losses", "devices"],
+    ["sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
     ["train"],
     ["inference"],
-    ["metrics", "evaluation", "quality", "turing"],
-    ["grids", "results", "experiments", "studies", "recipes"],
-    # the photo command, the command line, and the package facade (its lazy
+    ["metrics", "evaluation", "turing"],
+    ["experiments", "studies", "recipes"],
+    # the colorize command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
     # never names from the package)
-    ["photos", "colorize", "cli", "__init__"],
+    ["colorize", "cli", "__init__"],
 ]
 LAYER = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 MAX_FUNCTION_LINES = 60
-MAX_MODULE_LINES = 500
-#: Modules allowed above MAX_MODULE_LINES; each docstring gives the reason.
-LONG_MODULES = {
-    "color",  # every conversion beside its inverse and their one validator (skimage style)
-    "quantize",  # one recipe (Zhang et al.): bins, soft encoding, prior, decoding share checks
-}
 #: Functions allowed above MAX_FUNCTION_LINES (none).
 LONG_FUNCTIONS: set[str] = set()
 
@@ -191,16 +185,42 @@ def test_functions_are_short():
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
 
 
-@pytest.mark.parametrize("name", sorted(_modules()))
-def test_modules_are_short_or_say_why(name):
-    path = _modules()[name]
-    n = len(path.read_text().splitlines())
-    if n <= MAX_MODULE_LINES:
-        return
-    doc = ast.get_docstring(_parse(path)) or ""
-    assert name in LONG_MODULES and "500-line" in doc, (
-        f"{path.name} has {n} lines (> {MAX_MODULE_LINES}): split it, or say why in its "
-        "docstring and add it to LONG_MODULES")
+def _exported(tree: ast.Module) -> set[str]:
+    """The names in a module's ``__all__`` (empty if it has none)."""
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                  for t in node.targets)):
+            return {e.value for e in getattr(node.value, "elts", [])
+                    if isinstance(e, ast.Constant)}
+    return set()
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """Public names a module defines: top-level ``def`` / ``class`` without a leading
+    underscore, and top-level assignments of names in its ``__all__``."""
+    exported, names = _exported(tree), set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name) and t.id in exported}
+    return {n for n in names if not n.startswith("_")}
+
+
+def _homes(trees: dict[str, ast.Module]) -> dict[str, list[str]]:
+    """``{name: [modules defining it]}`` for the names defined in more than one module."""
+    homes: dict[str, list[str]] = {}
+    for module, tree in trees.items():
+        for name in _defined(tree):
+            homes.setdefault(name, []).append(module)
+    return {name: sorted(mods) for name, mods in homes.items() if len(mods) > 1}
+
+
+def test_no_public_name_is_defined_in_two_modules():
+    twice = _homes({name: _parse(path) for name, path in _modules().items()})
+    assert not twice, "one home per name; defined in several modules:\n" + "\n".join(
+        f"{name}: {', '.join(mods)}" for name, mods in sorted(twice.items()))
 
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
@@ -210,3 +230,7 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     found = list(_imports(tree))
     assert [m for m, _, _, _ in found] == ["cli", "data"] and found[1][1] == ["_x"]
     assert _code_lines(tree.body[2]) == 62 > MAX_FUNCTION_LINES
+    a = ast.parse('__all__ = ["K", "f"]\nK = 1\nJ = 2\ndef f(): pass\nclass _P: pass\n')
+    b = ast.parse("from a import f\nK = 3\ndef f(): pass\ndef g(): pass\n")
+    assert _defined(a) == {"K", "f"} and _defined(b) == {"f", "g"}
+    assert _homes({"a": a, "b": b}) == {"f": ["a", "b"]}

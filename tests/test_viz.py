@@ -47,9 +47,3 @@ def test_grids_are_at_most_six_images_wide():
     width_in = fig.get_size_inches()[0]
     tile_in = fig.axes[0].get_position().width * width_in
     assert 704 * tile_in / width_in >= 100
-
-
-def test_plot_history_draws_each_loss():
-    fig = viz.plot_history({"loss": [3, 2, 1], "val_loss": [3.5, 2.5, 2.0], "acc": [0, 1, 1]})
-    lines = fig.axes[0].get_lines()
-    assert len(lines) == 2 and list(lines[0].get_ydata()) == [3, 2, 1]
