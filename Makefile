@@ -65,6 +65,12 @@ experiments: setup
 	@status=0; for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || status=1; done; \
 	$(BIN)/colorutils experiments report && exit $$status
 
+# The student versions of the chapters (student/, not committed): each core-idea function a
+# stub with a TODO, followed by its check (tools/make_student.py; the book is the solution).
+.PHONY: student
+student:
+	$(PYTHON) tools/make_student.py
+
 clean:
 	rm -rf _build runs .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
