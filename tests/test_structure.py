@@ -34,7 +34,7 @@ LAYERS = [
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
     ["train"],
     ["inference"],
-    ["metrics", "evaluation", "quality", "turing"],
+    ["metrics", "evaluation", "quality", "turing", "turing_pool"],
     ["grids", "results", "experiments", "studies", "recipes"],
     # the photo command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
