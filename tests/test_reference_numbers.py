@@ -87,3 +87,14 @@ def test_a_bad_row_is_named(tmp_path, row, words):
     with pytest.raises(ValueError, match="line 2 \\(03_x k\\)") as err:
         ref.load(table(tmp_path, row))
     assert words in str(err.value)
+
+
+def test_assignment_2_quotes_the_table():
+    page = (ROOT / "book" / "course" / "assignment2.md").read_text(encoding="utf-8")
+    text = " ".join(page.split())
+    rows = {(r["chapter"], r["key"]): r for r in ref.load() if r["scale"] == "book"}
+    for key, words in [("recipe/ratio", "colourfulness ratio of {}"),
+                       ("recipe/psnr", "PSNR of {} dB"), ("gray/psnr", "(gray: {} dB)"),
+                       ("recipe/auc", "AuC of {}"), ("gray/auc", "(gray: {})")]:
+        row = rows["03_rebalancing_and_decoding", key]
+        assert row["status"] == "measured" and words.format(f"{row['value']:g}") in text, key

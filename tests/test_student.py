@@ -167,3 +167,15 @@ def test_make_student_names_a_stub_without_its_check(tmp_path, capsys):
     assert make_student.main(["--notebooks", str(src), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "03_x.ipynb" in err and "c03-09" in err and "student-check" in err
+
+
+def test_the_course_page_names_the_stubs_and_quotes_a_real_message():
+    page = (ROOT / "book" / "course" / "index.md").read_text(encoding="utf-8")
+    for names in EXPECTED.values():
+        for name in names:
+            assert f"`{name}`" in page, f"book/course/index.md does not name the stub {name}"
+    quoted = page.split("AssertionError: ", 1)[1].split("```", 1)[0]
+    check = next(chk for _, cell, chk in PAIRS if cell["id"] == "c03-09")
+    with pytest.raises(AssertionError) as err:
+        run_check(MISTAKES[2][1], check)  # the weights not divided by E_p[w]
+    assert " ".join(quoted.split()) == str(err.value), "the page quotes another message"
