@@ -30,7 +30,7 @@ book: setup
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
 
 lint: setup
-	$(BIN)/ruff check colorutils tests benchmarks data notebooks
+	$(BIN)/ruff check colorutils tests benchmarks data notebooks tools
 
 test: setup lint
 	$(BIN)/python -m pytest -q tests
