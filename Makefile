@@ -30,7 +30,7 @@ book: setup
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
 
 lint: setup
-	$(BIN)/ruff check colorutils tests benchmarks data notebooks
+	$(BIN)/ruff check colorutils tests benchmarks data notebooks tools
 
 test: setup lint
 	$(BIN)/python -m pytest -q tests
@@ -78,6 +78,11 @@ photo-model: setup
 	    --export colorutils/weights/photo_unet.keras --credit "$(PHOTO_CREDIT)"
 	$(BIN)/python benchmarks/bench_quality.py --model colorutils/weights/photo_unet.keras \
 	    --dataset folder:$(PHOTO_DATA) $(if $(wildcard $(PHOTO_EXTRA)),--dataset folder:$(PHOTO_EXTRA)) --sidecar
+# The student versions of the chapters (student/, not committed): each core-idea function a
+# stub with a TODO, followed by its check (tools/make_student.py; the book is the solution).
+.PHONY: student
+student:
+	$(PYTHON) tools/make_student.py
 
 clean:
 	rm -rf _build runs .pytest_cache .ruff_cache

@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="book/results.md", help="the page to write")
     report.set_defaults(handler="colorutils.experiments:experiments_command")
     p.set_defaults(handler="colorutils.experiments:experiments_command")
+
+    p = sub.add_parser("turing", help="the colorization Turing test: pool a class's answers")
+    pool = p.add_subparsers(dest="turing_command", metavar="ACTION").add_parser(
+        "pool", help="fooling rate of answer files, each and pooled, with 95%% intervals")
+    pool.add_argument("answers", nargs="+", metavar="CSV",
+                      help="answer files downloaded from the Turing-test page")
+    pool.set_defaults(handler="colorutils.turing_pool:pool_command")
     return parser
 
 

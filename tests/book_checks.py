@@ -372,11 +372,13 @@ def _source(cell: dict) -> str:
 
 def code_lines(notebook: dict) -> tuple[int, int]:
     """``(visible, folded)``: non-blank lines of a notebook's code cells that its page shows and
-    hides (tags :data:`FOLDED_TAGS`), the Colab set-up cell (tag ``colab-setup``) not counted."""
+    hides (tags :data:`FOLDED_TAGS`); the Colab set-up cell (tag ``colab-setup``) and the
+    student versions' checks (tag ``student-check``: tests of a function, not the experiment)
+    are not counted."""
     visible = folded = 0
     for cell in notebook.get("cells", []):
         tags = set(cell.get("metadata", {}).get("tags", []))
-        if cell.get("cell_type") != "code" or "colab-setup" in tags:
+        if cell.get("cell_type") != "code" or tags & {"colab-setup", "student-check"}:
             continue
         n = sum(1 for line in _source(cell).splitlines() if line.strip())
         if tags & FOLDED_TAGS:

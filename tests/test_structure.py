@@ -34,7 +34,7 @@ LAYERS = [
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
     ["train"],
     ["inference"],
-    ["metrics", "evaluation", "turing"],
+    ["metrics", "evaluation", "turing", "turing_pool"],
     ["experiments", "studies", "recipes"],
     # the colorize command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
