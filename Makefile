@@ -22,15 +22,24 @@ $(STAMP): pyproject.toml colorutils/__init__.py
 	touch $(STAMP)
 
 # The experiment grids at book scale first (they share the chapters' run folders, so the
-# chapters then load what the grids trained), then the results page, then the book.
+# chapters then load what the grids trained), then the results page, then the book, then its
+# time profile, _build/timings.json (tools/book_timings.py: seconds per notebook and grid run,
+# split into training, evaluation, building and the rest by tools/kernel_timer.py, an IPython
+# start-up file every kernel of the build loads; benchmarks/README.md explains it).
+book: export IPYTHONDIR := $(CURDIR)/_build/ipython
+book: export COLORBOOK_TIMINGS_DIR := $(CURDIR)/_build/timings
 book: setup
+	@rm -rf $(COLORBOOK_TIMINGS_DIR) && mkdir -p $(IPYTHONDIR)/profile_default/startup
+	@date +%s > _build/.book-start
+	@cp tools/kernel_timer.py $(IPYTHONDIR)/profile_default/startup/00-colorbook-timer.py
 	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
 	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
+	@$(BIN)/python tools/book_timings.py --since $$(cat _build/.book-start)
 
 lint: setup
-	$(BIN)/ruff check colorutils tests benchmarks data notebooks
+	$(BIN)/ruff check colorutils tests benchmarks data notebooks tools
 
 test: setup lint
 	$(BIN)/python -m pytest -q tests
