@@ -54,7 +54,8 @@ def cache_records(build: str) -> list[dict]:
         if seconds is None:
             continue
         end = _epoch(str(created).replace(" ", "T"), utc=True)  # jupyter-cache stores UTC
-        rec = {"notebook": os.path.relpath(uri) if os.path.isabs(uri) else uri,
+        rel = os.path.relpath(uri) if os.path.isabs(uri) else uri
+        rec = {"notebook": uri if rel.startswith("..") else rel,
                "seconds": round(float(seconds), 2), "start": end - float(seconds), "end": end}
         if uri not in latest or end > latest[uri]["end"]:
             latest[uri] = rec

@@ -1,8 +1,8 @@
 """Where a notebook kernel's time goes: training, evaluation, building -- for ``make book``.
 
-An IPython start-up file: ``make book`` copies it into ``$IPYTHONDIR/profile_default/startup``
-and sets ``COLORBOOK_TIMINGS_DIR``, so every kernel it starts (the book's notebooks and the
-grid's papermill runs) loads it; the notebooks themselves are unchanged.  Before and after
+``make book`` sets ``IPYTHONDIR`` to a folder whose start-up file (``tools/ipython_startup.py``)
+loads this module in every kernel it starts (the book's notebooks and the grid's papermill
+runs), and ``COLORBOOK_TIMINGS_DIR``; the notebooks themselves are unchanged.  Before and after
 each cell it wraps, once they are imported, the library's and Keras' entry points below with
 a timer, and after each cell it writes ``kernel-<pid>.json`` (start, last update, seconds per
 category) into that folder.  ``tools/book_timings.py`` matches these files to notebooks by
@@ -121,36 +121,35 @@ def install(shell, out_dir: str) -> Timer:
     started, cells = time.time(), [0]
 
     def before(*_):
-        timer.patch()
+        try:
+            timer.patch()
+        except Exception:  # a timer must never break a notebook
+            pass
 
     def after(*_):
-        timer.patch()
-        cells[0] += 1
-        record = {"pid": os.getpid(), "started": round(started, 3),
-                  "updated": round(time.time(), 3), "cells": cells[0], "cwd": os.getcwd(),
-                  **timer.record()}
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, path)
+        try:
+            timer.patch()
+            cells[0] += 1
+            record = {"pid": os.getpid(), "started": round(started, 3),
+                      "updated": round(time.time(), 3), "cells": cells[0], "cwd": os.getcwd(),
+                      **timer.record()}
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(record, f)
+            os.replace(tmp, path)
+        except Exception:  # likewise
+            pass
 
     shell.events.register("pre_run_cell", before)
     shell.events.register("post_run_cell", after)
     return timer
 
 
-def _startup() -> None:
-    out_dir = os.environ.get("COLORBOOK_TIMINGS_DIR")
-    try:
-        shell = get_ipython()  # noqa: F821 (defined in an IPython start-up file)
-    except NameError:
-        return
-    if out_dir:
-        try:
-            install(shell, out_dir)
-        except Exception as err:  # a timer must never break the book
-            print(f"colorbook timer not installed: {err}", file=sys.stderr)
+def startup() -> None:
+    """Install the timer on the running IPython kernel if ``COLORBOOK_TIMINGS_DIR`` is set
+    (what ``tools/ipython_startup.py`` calls)."""
+    from IPython import get_ipython
 
-
-if __name__ == "__main__" or "get_ipython" in globals():
-    _startup()
+    shell, out_dir = get_ipython(), os.environ.get("COLORBOOK_TIMINGS_DIR")
+    if shell is not None and out_dir:
+        install(shell, out_dir)
