@@ -10,7 +10,7 @@ export KERAS_BACKEND := tensorflow
 # Jupyter's configuration stays inside the virtual environment.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: setup book test test-colab test-full test-browser lint bench experiments photo-model clean
+.PHONY: setup book test test-slow test-colab test-full test-browser lint bench experiments photo-model clean
 
 setup: $(STAMP)
 
@@ -22,19 +22,44 @@ $(STAMP): pyproject.toml colorutils/__init__.py
 	touch $(STAMP)
 
 # The experiment grids at book scale first (they share the chapters' run folders, so the
-# chapters then load what the grids trained), then the results page, then the book.
+# chapters then load what the grids trained), then the results page, then the book, then its
+# time profile, _build/timings.json (tools/book_timings.py: seconds per notebook and grid run,
+# split into training, evaluation, building and the rest by tools/kernel_timer.py, an IPython
+# start-up file every kernel of the build loads; benchmarks/README.md explains it).
+book: export IPYTHONDIR := $(CURDIR)/_build/ipython
+book: export COLORBOOK_TIMINGS_DIR := $(CURDIR)/_build/timings
+book: export COLORBOOK_TIMER := $(CURDIR)/tools/kernel_timer.py
 book: setup
+	@rm -rf $(COLORBOOK_TIMINGS_DIR) && mkdir -p $(IPYTHONDIR)/profile_default/startup
+	@date +%s > _build/.book-start
+	@cp tools/ipython_startup.py $(IPYTHONDIR)/profile_default/startup/00-colorbook-timer.py
 	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
 	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
+	@$(BIN)/python tools/book_timings.py --since $$(cat _build/.book-start)
 
 lint: setup
 	$(BIN)/ruff check colorutils tests benchmarks data notebooks tools
 
+# Two tiers. `make test`, before a commit (goal: 5 minutes on 2 cores): lint, the unit tests not
+# marked `slow`, and the chapters in FAST_NOTEBOOKS at scale="smoke" (nbval). `make test-slow`,
+# which CI runs too: the tests marked `slow` (trainings through the CLI in subprocesses, grid
+# runs, resumed trainings) and every other chapter at scale="smoke"; a new chapter lands there.
+FAST_NOTEBOOKS := notebooks/00_data.ipynb notebooks/01_color_spaces.ipynb \
+	notebooks/08_colorize_your_photos.ipynb
+SLOW_NOTEBOOKS := $(filter-out $(FAST_NOTEBOOKS),$(sort $(wildcard notebooks/*.ipynb)))
+NBVAL_SMOKE := COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax \
+	--nbval-cell-timeout=600 -p no:cacheprovider
+
 test: setup lint
-	$(BIN)/python -m pytest -q tests
-	COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(NBVAL_SMOKE) $(FAST_NOTEBOOKS)
+
+# pytest exits 5 when it collects nothing: a tier with no slow test left is not a failure.
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow tests || test $$? -eq 5
+	$(NBVAL_SMOKE) $(SLOW_NOTEBOOKS)
 
 # Every chapter at scale="smoke" on a simulated Colab: Python 3.13 with Colab's package versions
 # (.venv-colab, reused while tests/colab/constraints.txt is unchanged), colorutils installed by

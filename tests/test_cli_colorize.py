@@ -183,6 +183,7 @@ def _outputs_of(rel: str, out: pathlib.Path, ext: str = ".png"):
     return folder / f"{rel.stem}_colorized{ext}", folder / f"{rel.stem}_compare{ext}"
 
 
+@pytest.mark.slow
 def test_a_folder_of_awkward_files(folder_run, photos):
     """16 colorized, each at its own size, the tree mirrored; 4 skipped with a clear line
     each; exit status 1; the inputs untouched."""
@@ -293,6 +294,7 @@ def test_model_runs_at_training_size_keeping_aspect():
     assert training_size({"config": {"image_size": 48}, "seed": 0}) == 48
 
 
+@pytest.mark.slow
 def test_large_photo_within_memory_budget(run_dir, folder_run, tmp_path):
     """A 4000 x 3000 photo costs less than LARGE_BUDGET_MIB above a run on tiny photos."""
     big = tmp_path / "big.jpg"

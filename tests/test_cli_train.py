@@ -61,6 +61,7 @@ def trained(photo_folder, tmp_path_factory):
     return res, _run_folder(res), runs
 
 
+@pytest.mark.slow
 def test_train_then_colorize_with_the_folder_it_printed(trained, photo_folder, tmp_path):
     res, run_dir, runs = trained
     assert run_dir.is_dir() and run_dir.is_relative_to(runs)
@@ -73,6 +74,7 @@ def test_train_then_colorize_with_the_folder_it_printed(trained, photo_folder, t
     assert len(list(out.glob("*_colorized.png"))) == 16
 
 
+@pytest.mark.slow
 def test_rerunning_continues_and_counts_every_epoch_once(trained, photo_folder):
     _, run_dir, runs = trained
     res = _cli("train", "--dataset", f"folder:{photo_folder}", "--epochs", 2, "--runs-dir", runs,
@@ -85,6 +87,7 @@ def test_rerunning_continues_and_counts_every_epoch_once(trained, photo_folder):
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_another_configuration_in_the_same_folder_is_refused(trained, photo_folder, capsys):
     """In-process (``cli.main``, what the console script calls): one start-up saved."""
     from colorutils import cli
@@ -101,6 +104,7 @@ def test_another_configuration_in_the_same_folder_is_refused(trained, photo_fold
     assert (run_dir / "config.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_the_best_recipe_end_to_end(photo_folder, tmp_path, capsys):
     """In-process (``cli.main``): the full-scale code path at a tiny size."""
     from colorutils import cli

@@ -56,6 +56,7 @@ def cache_env(tmp_path, monkeypatch):
 # the embedded sample set
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sample_is_identical_across_two_builds_and_cached(cache_env):
     first = sample.build_arrays()
     second = sample.build_arrays()

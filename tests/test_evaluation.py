@@ -215,6 +215,7 @@ def test_colorutils_evaluate_is_the_evaluation_function():
         colorutils.no_such_thing  # noqa: B018
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_baselines_on_real_photos_show_the_metrics_disagree():
     src = pathlib.Path("/work/shared/data/cifar10")

@@ -90,6 +90,7 @@ def test_reduced_size_decoding_keeps_the_orientation():
     assert np.abs(got.astype(int) - expected).mean() < 6.0
 
 
+@pytest.mark.slow
 def test_a_folder_source_trains_on_photos_the_right_way_up(tmp_path):
     folder = tmp_path / "phone" / "train" / "people"
     folder.mkdir(parents=True)

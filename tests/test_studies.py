@@ -60,6 +60,7 @@ def test_to_arrays_collects_a_split():
         data.to_arrays(data.load("sample", "test", 16, batch_size=8).take(0))
 
 
+@pytest.mark.slow
 def test_a_general_study_trains_a_joint_model_and_a_classifier_from_their_recipes(tmp_path,
                                                                                  capsys):
     cfg = settings.resolve("smoke", run_root=str(tmp_path), image_size=32, batch_size=8,

@@ -73,6 +73,7 @@ def _assert_complete_run(run_dir, result=None):
     return history
 
 
+@pytest.mark.slow
 def test_interrupted_by_callback_resumes_each_epoch_once(tmp_path, capsys):
     reference = _fit(tmp_path / "reference")
     run_dir = tmp_path / "run"
