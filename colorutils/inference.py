@@ -385,7 +385,8 @@ def _sidecar_record(model_path: str) -> dict:
     if record.get("bins") is None and record.get("grid_size") is not None:
         record["bins"] = quantize.ab_bins(record["grid_size"])
     record.pop("grid_size", None)
-    record["provenance"] = {**(record.get("provenance") or {}), "sidecar": str(sidecar)}
+    about = {k: record.pop(k) for k in ("head", "lambda") if k in record}  # informational
+    record["provenance"] = {**(record.get("provenance") or {}), **about, "sidecar": str(sidecar)}
     return record
 
 

@@ -92,7 +92,7 @@ def test_unknown_parameter_is_refused_before_any_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"parameters": {"scale": "huge"}}, "smoke, book, full"),
+    ({"parameters": {"scale": "huge"}}, "smoke, book, colab, full"),
     ({"grid": {"x": 2.0}}, "must be a non-empty list"),
     ({"grid": {"metrics_path": ["a"]}}, "set by the runner"),
     ({"notebook": "missing.ipynb"}, "not found"),
