@@ -38,19 +38,23 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 import time
 from typing import Any
 
 from colorutils import data, models, quality, quantize, runs, settings, studies
 from colorutils.errors import UserError, first_line
 
-__all__ = ["HEADS", "RECIPES", "model_arm", "train_model", "best_recipe", "report_lines"]
+__all__ = ["HEADS", "RECIPES", "COLOUR_CHECK_IMAGES", "model_arm", "warn_if_gray",
+           "train_model", "best_recipe", "report_lines"]
 
 #: The heads ``colorutils train --head`` chooses between (where the model has both).
 HEADS = ("classification", "regression")
 #: The recipes of ``colorutils train --recipe``.
 RECIPES = ("best",)
 _DATA_ERRORS = (ValueError, FileNotFoundError, KeyError)
+#: Training photos looked at for colour before a run trains (:func:`warn_if_gray`).
+COLOUR_CHECK_IMAGES = 64
 
 
 def _resolve(resolver, *args, **kwargs) -> settings.Settings:
@@ -153,6 +157,22 @@ def _validation(study: studies.Study, arm: studies.Arm, seed: int):
         return None
 
 
+def warn_if_gray(cfg: settings.Settings) -> bool:
+    """Say on stderr (and return True) when none of the first :data:`COLOUR_CHECK_IMAGES`
+    training photos has colour: a colorizer trained on them can only learn gray."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, COLOUR_CHECK_IMAGES, shuffle=False,
+                   augment=False, limit=COLOUR_CHECK_IMAGES)
+    seen = colourful = 0
+    for _, targets in ds:
+        chroma = abs(targets["ab"].numpy()).max(axis=(1, 2, 3))
+        seen, colourful = seen + len(chroma), colourful + int((chroma > quantize.GRAY_THRESHOLD).sum())
+    if seen and not colourful:
+        print(f"warning: --dataset {cfg.dataset}: none of the first {seen} training photos has "
+              f"colour (no pixel with |a| or |b| above {quantize.GRAY_THRESHOLD:g}); the model "
+              "can only learn gray. Give colour photos.", file=sys.stderr, flush=True)
+    return seen > 0 and not colourful
+
+
 def _train(study: studies.Study, arm: studies.Arm, seed: int) -> studies.Trained:
     """:meth:`Study.train`, a run folder of another configuration refused first (before any
     data is read), in words for the command line."""
@@ -164,6 +184,8 @@ def _train(study: studies.Study, arm: studies.Arm, seed: int) -> studies.Trained
         raise UserError(f"run folder {run_dir!r} belongs to another configuration; differing: "
                         f"{'; '.join(diffs)}. Use another --run-dir, or delete that folder to "
                         "train anew.")
+    if not runs.is_finished(run_dir, study.cfg.epochs):
+        warn_if_gray(study.cfg)
     return study.train(arm, seed, val_ds=_validation(study, arm, seed))
 
 
@@ -200,8 +222,8 @@ def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
     colorutils.studies.Trained
         The model of the best epoch, its run folder, history and metrics.
     """
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)  # a folder: its path
     cfg = _resolve(settings.resolve, scale, dataset, run_root=run_root, **knobs)
-    _data_call(data.parse_source, dataset, source=dataset)
     arm = model_arm(model, cfg, head=head, lam=lam)
     study = studies.Study(cfg, run_name=_run_name(cfg, run_dir), verbose=verbose,
                           config={"command": "colorutils train", "lambda": lam},
@@ -266,6 +288,7 @@ def best_recipe(dataset: str, *, scale: str = "full", seed: int = 0,
         The report, also written as ``report.json`` in the run folder (``report_path``).
     """
     start = time.time()
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)
     cfg = _resolve(settings.resolve_chapter, scale, studies.CLASSIFICATION_PRESETS,
                    dataset=dataset, run_root=run_root, **knobs)
 

@@ -26,13 +26,13 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 #: From the bottom up; a module may import its own layer and the layers below.
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
-    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "arrays", "cifar",
-     "sample"],
+    ["errors", "files", "progress", "runs", "tables", "settings", "stats", "color", "arrays",
+     "cifar", "sample"],
     # data, quantization, losses, where training runs
     ["sources", "tfds_sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
-    ["train"],
+    ["checkpoints", "train"],
     ["inference"],
     ["metrics", "evaluation", "quality", "turing"],
     ["grids", "results", "experiments", "studies", "recipes"],
