@@ -111,13 +111,13 @@ def restore(model, run_dir: str, say=print) -> tuple[int, list[dict] | None]:
         try:
             done, history = _load(model, epoch, weights, meta)
         except (OSError, ValueError) as err:
-            problems.append(first_line(err))
+            problems.append(first_line(err).rstrip("."))
             continue
         if problems:
             say(f"{problems[0]}; continuing from the state after epoch {done}.")
         return done, history
     if problems:
-        raise UserError(f"run folder {run_dir}: {problems[0]}, and no earlier state is left; "
+        raise UserError(f"run folder {run_dir}: {problems[0]}; no earlier state is left: "
                         f"delete {os.path.join(run_dir, runs.BACKUP_DIR)} to train this run "
                         "again from epoch 1.")
     return 0, None
@@ -207,6 +207,7 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.print_summary = print_summary
         self.first_epoch: int | None = None
         self.current = 0
+        self.committed = records[-1]["epoch"] if records else 0  # epochs in the state
         self.epochs_trained = 0
         self._t0 = 0.0
         self._steps_end: float | None = None
@@ -250,8 +251,9 @@ class RunFolderCallback(keras.callbacks.Callback):
         best_path = os.path.join(self.run_dir, runs.BEST_MODEL)
         if improved or not os.path.exists(best_path):
             runs.save_model_atomic(self.model, best_path)
+        save_state(self.model, self.run_dir, epoch + 1, self.records)  # the commit
+        self.committed = epoch + 1
         runs.write_history(self.run_dir, self.records)
-        save_state(self.model, self.run_dir, epoch + 1, self.records)
         self.epochs_trained += 1
         if self.print_summary:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()

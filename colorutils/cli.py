@@ -31,7 +31,7 @@ import math
 import os
 import sys
 
-from colorutils import __version__, settings
+from colorutils import __version__, files, settings
 from colorutils.errors import UserError, first_line
 
 __all__ = ["UserError", "Parser", "build_parser", "main", "evaluate_command", "train_command"]
@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # Ctrl-C: what is saved, in one line (train.Interrupted)
         print(f"colorutils {args.command}: {err or 'stopped'}", file=sys.stderr)
         return 130
+    except files.WriteError as err:  # a full disk, a read-only folder: what, where, the fix
+        print(f"colorutils {args.command}: error: cannot write {err.filename} "
+              f"({err.strerror}); free some space or give a writable folder, then run the "
+              "same command again.", file=sys.stderr)
+        return 2
 
 
 def _evaluate_data(args, size: int):

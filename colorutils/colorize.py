@@ -475,8 +475,8 @@ def cli_main(args) -> int:
     """``colorutils colorize INPUT... --model RUN_OR_MODEL --out DIR``.
 
     Exit status: 0 if every photo was colorized (or kept from an earlier run), 1 if some were
-    unreadable (each reported on stderr, then a summary line), 2 for a usage error (one line,
-    raised as UserError).
+    unreadable or could not be written (each reported on stderr, then a summary line), 2 for
+    a usage error (one line, raised as UserError).
     """
     # Cheap checks first, so that a typo is reported before TensorFlow loads.
     if args.temperature is not None:

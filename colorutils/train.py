@@ -32,6 +32,7 @@ the batches the uninterrupted run would have seen: its losses are the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -238,10 +239,15 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
     }
 
 
-def _stopped(run_dir: str, epoch: int, what: str) -> str:
-    saved = (f"epochs 1 to {epoch - 1} are saved" if epoch > 2 else
-             "epoch 1 is saved" if epoch == 2 else "no epoch is saved yet")
-    return f"{what} in epoch {epoch}; {saved} in {run_dir}; "
+def _stopped(run_cb, what: str) -> str:
+    """``"<what> in epoch N; epochs 1 to N-1 are saved in RUN; "`` (the committed ones); the
+    history file is made to say the same."""
+    done = run_cb.committed
+    with contextlib.suppress(OSError):  # a full disk may refuse this too: resuming fixes it
+        runs.write_history(run_cb.run_dir, [r for r in run_cb.records if r["epoch"] <= done])
+    saved = (f"epochs 1 to {done} are saved" if done > 1 else
+             "epoch 1 is saved" if done == 1 else "no epoch is saved yet")
+    return f"{what} in epoch {done + 1}; {saved} in {run_cb.run_dir}; "
 
 
 def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int, callbacks,
@@ -259,12 +265,10 @@ def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int
                       verbose=1 if verbose == 1 else 0,
                       **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
         except KeyboardInterrupt:
-            raise Interrupted(_stopped(run_cb.run_dir, run_cb.current or initial_epoch + 1,
-                                       "stopped") + "run the same command to continue."
-                              ) from None
+            raise Interrupted(_stopped(run_cb, "stopped") + "run the same command to "
+                              "continue.") from None
         except files.WriteError as err:
-            raise UserError(_stopped(run_cb.run_dir, run_cb.current, "cannot write "
-                                     f"{err.filename} ({err.strerror})")
+            raise UserError(_stopped(run_cb, f"cannot write {err.filename} ({err.strerror})")
                             + "free some space (or use another run folder), then run the "
                             "same command to continue.") from None
         finally:
