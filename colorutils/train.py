@@ -199,9 +199,9 @@ def _load_finished(model, run_dir: str, monitor: str, verbose: int,
                    epochs: int | None = None) -> FitResult:
     metrics = runs.read_metrics(run_dir)
     if epochs is not None and metrics.get("epochs", 0) > epochs:
-        checkpoints.note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the {epochs} "
-              f"asked for; loading its {metrics['epochs']} epochs (to train {epochs} epochs, "
-              "use another run folder).")
+        checkpoints.note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the "
+                         f"{epochs} asked for; loading all {metrics['epochs']} (for a run of "
+                         f"{epochs}, use another run folder).")
     if verbose:
         print(f"Run {run_dir} finished ({metrics['epochs']} epochs, best {monitor} "
               f"{metrics.get('best')}); loading it instead of training "
