@@ -32,7 +32,7 @@ import math
 import os
 import sys
 
-from colorutils import __version__, settings
+from colorutils import __version__, files, settings
 from colorutils.errors import UserError, first_line
 
 __all__ = ["UserError", "Parser", "build_parser", "main", "evaluate_command", "train_command"]
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a side-by-side gray | colorized image")
     p.add_argument("--overwrite", action="store_true",
                    help="redo photos colorized into --out before (default: keep them)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler="colorutils.colorize:colorize_command")
 
     p = sub.add_parser("evaluate", help="score a model and the baselines on a dataset")
@@ -160,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(module, func_name)(args) or 0)
     except UserError as err:
         print(f"colorutils {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:  # Ctrl-C: what is saved, in one line (train.Interrupted)
+        print(f"colorutils {args.command}: {err or 'stopped'}", file=sys.stderr)
+        return 130
+    except files.WriteError as err:  # a full disk, a read-only folder: what, where, the fix
+        print(f"colorutils {args.command}: error: cannot write {err.filename} "
+              f"({err.strerror}); free some space or give a writable folder, then run the "
+              "same command again.", file=sys.stderr)
         return 2
 
 
@@ -219,13 +228,14 @@ def evaluate_command(args) -> int:
     return 0
 
 
-#: ``colorutils train``'s numeric options: (smallest value, what it is).
-_TRAIN_NUMBERS = {"image_size": (16, "the side length of the training images, a multiple "
-                                     "of 8"),
-                  "epochs": (1, "the total number of epochs of the run"),
-                  "batch_size": (1, "images per step"),
-                  "train_images": (1, "the number of training images to use"),
-                  "eval_images": (1, "the number of validation / test images")}
+#: ``colorutils train``'s numeric options: (smallest value, largest or None, what it is); the
+#: largest bound memory (a batch of 1024 px images is 12 MB of input per image).
+_TRAIN_NUMBERS = {"image_size": (16, 1024, "the side length of the training images, a "
+                                           "multiple of 8"),
+                  "epochs": (1, None, "the total number of epochs of the run"),
+                  "batch_size": (1, 4096, "images per step"),
+                  "train_images": (1, None, "the number of training images to use"),
+                  "eval_images": (1, None, "the number of validation / test images")}
 
 
 def _flag(name: str) -> str:
@@ -234,8 +244,11 @@ def _flag(name: str) -> str:
 
 def _check_train_args(args) -> None:
     """The cheap checks of ``colorutils train``, before TensorFlow loads."""
-    for name, (low, what) in _TRAIN_NUMBERS.items():
+    for name, (low, high, what) in _TRAIN_NUMBERS.items():
         value = getattr(args, name)
+        if value is not None and high is not None and value > high:
+            raise UserError(f"{_flag(name)} {value} is above the limit {high}: {what} "
+                            "(the limit bounds memory).")
         if value is not None and (value < low or (name == "image_size" and value % 8)):
             raise UserError(f"{_flag(name)} {value} must be an integer >= {low}: {what}.")
     if args.width is not None and not (math.isfinite(args.width) and args.width > 0):
@@ -294,7 +307,8 @@ def train_command(args) -> int:
                 lam=1.0 if args.lam is None else args.lam, seed=args.seed,
                 run_dir=args.run_dir, run_root=args.runs_dir,
                 mixed_precision=args.mixed_precision, **knobs)
-            run_dir, colorizer = run.run_dir, "ab" in getattr(run.model, "output", {})
+            outputs = getattr(run.model, "output", None)  # a dict for a colorizer
+            run_dir, colorizer = run.run_dir, isinstance(outputs, dict) and "ab" in outputs
     print(f"run folder{' (for colorize --model)' if colorizer else ''}: {run_dir}")
     return 0
 

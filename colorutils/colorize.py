@@ -50,8 +50,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from colorutils import files
 from colorutils import progress as progress_bars
-from colorutils.errors import UserError, first_line
+from colorutils.errors import UserError
 from colorutils.photos import (
     BAND_PIXELS,
     IMAGE_SUFFIXES,
@@ -75,9 +76,10 @@ from colorutils.photos import (
 from colorutils.shipped import PHOTO_MODEL
 
 __all__ = [
-    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "PHOTO_MODEL", "check_temperature",
-    "check_size", "open_colorizer", "model_shape", "colorize_batch", "colorize_lightness", "colorize_array",
-    "colorize_file", "ColorizeReport", "colorize_paths", "colorize_command",
+    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "MAX_SIZE", "MAX_ASPECT", "PHOTO_MODEL",
+    "check_temperature", "check_size", "open_colorizer", "model_shape", "colorize_batch",
+    "colorize_lightness", "colorize_array", "colorize_file", "ColorizeReport", "colorize_paths",
+    "colorize_command",
     # photo files (colorutils.photos), re-exported: the command's Python API in one place
     "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
     "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
@@ -92,20 +94,19 @@ BATCH_PHOTOS = 16
 #: Full-resolution pixels of one batch at most: its ``L`` arrays take 4 bytes a pixel, so a
 #: batch holds at most 64 MB of them (a 12-Mpx photo is a batch of its own).
 BATCH_PIXELS = 1 << 24
+#: Largest ``--size``: the model runs at most at ``MAX_SIZE x MAX_ASPECT * MAX_SIZE`` pixels.
+MAX_SIZE = 1024
+#: Longest model-side side, in sizes: a 3 x 5000 px strip runs at ``16 x MAX_ASPECT * size``;
+#: the forward pass has at most ``MAX_ASPECT * size**2`` pixels whatever the photo's shape.
+MAX_ASPECT = 4
 
 
 # --------------------------------------------------------------------------- checks
 
 
 def check_temperature(temperature: float | None) -> float:
-    """The annealed-mean temperature to use: ``None`` -> :data:`colorutils.quantize.TEMPERATURE`.
-
-    Raises
-    ------
-    UserError
-        If the value is not a number in ``(0, 1]`` (``T -> 0`` is the mode, ``T = 1`` the mean
-        of the predicted distribution; Zhang et al. 2016 use 0.38).
-    """
+    """The annealed-mean temperature to use: ``None`` -> :data:`colorutils.quantize.TEMPERATURE`;
+    a UserError unless in ``(0, 1]`` (``T -> 0`` is the mode, ``T = 1`` the mean)."""
     if temperature is None:
         import_tf_quietly()  # start-up: quietly, colorutils.quantize imports TensorFlow
         from colorutils.quantize import TEMPERATURE
@@ -121,13 +122,13 @@ def check_temperature(temperature: float | None) -> float:
 
 
 def check_size(size: int | None) -> int | None:
-    """``None`` or a positive model-side size of at least :data:`SIZE_MULTIPLE`."""
+    """``None`` or a model-side size from :data:`SIZE_MULTIPLE` to :data:`MAX_SIZE`."""
     if size is None:
         return None
-    if int(size) != size or size < SIZE_MULTIPLE:
+    if int(size) != size or not SIZE_MULTIPLE <= size <= MAX_SIZE:
         raise UserError(
-            f"--size {size!r} must be an integer >= {SIZE_MULTIPLE} (the side length the model "
-            "runs at, e.g. its training image size)."
+            f"--size {size!r} must be an integer from {SIZE_MULTIPLE} to {MAX_SIZE} (the side "
+            "length the model runs at, e.g. its training image size; the limit bounds memory)."
         )
     return int(size)
 
@@ -161,15 +162,19 @@ def open_colorizer(model_path: str | os.PathLike | None = None, size: int | None
 
 
 def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, int]:
-    """Model-side ``(h, w)``: shorter side ``size``, aspect ratio kept, multiples of 16.
+    """Model-side ``(h, w)``: shorter side ``size``, aspect ratio kept, multiples of 16, the
+    longer side at most :data:`MAX_ASPECT` times ``size`` (then the shorter one is smaller).
 
     A model with a fixed input size (e.g. a fusion net's global path) gets exactly that size.
+
+    >>> model_shape(3, 5000, 32)
+    (16, 128)
     """
     if model is not None:
         fixed = tuple(model.inputs[0].shape[1:3])
         if all(isinstance(d, int) for d in fixed):
             return int(fixed[0]), int(fixed[1])
-    scale = size / min(height, width)
+    scale = min(size / min(height, width), MAX_ASPECT * size / max(height, width))
 
     def snap(n):
         return max(SIZE_MULTIPLE, int(round(n * scale / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
@@ -327,25 +332,30 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
 
 @dataclasses.dataclass
 class ColorizeReport:
-    """What :func:`colorize_paths` did: outputs written, inputs skipped with the reason, and
-    inputs whose outputs were there already (kept)."""
+    """What :func:`colorize_paths` did: outputs written, inputs skipped as unreadable with the
+    reason, outputs that could not be written (``unwritten``, with the reason), and inputs
+    whose outputs were there already (kept)."""
 
     outputs: list[pathlib.Path]
     failures: list[tuple[pathlib.Path, str]]
     kept: list[pathlib.Path] = dataclasses.field(default_factory=list)
+    unwritten: list[tuple[pathlib.Path, str]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.unwritten
 
     def summary(self, out_dir) -> str:
-        total = len(self.outputs) + len(self.failures) + len(self.kept)
+        total = len(self.outputs) + len(self.failures) + len(self.kept) + len(self.unwritten)
         line = f"colorized {len(self.outputs)} of {total} images into {out_dir}"
         if self.kept:
             line += (f"; {len(self.kept)} colorized there before, kept (--overwrite redoes "
                      "them)")
         if self.failures:
             line += f"; {len(self.failures)} skipped (unreadable, listed above)"
+        if self.unwritten:
+            line += (f"; {len(self.unwritten)} not written (write errors, listed above: free "
+                     "space or fix the folder, then run the same command)")
         return line
 
 
@@ -393,8 +403,9 @@ def _run_plan(model, todo, size, temperature, *, fmt, compare, overwrite, space,
                 try:
                     report.outputs.append(future.result())
                 except OSError as err:  # an output that cannot be written
-                    report.failures.append((source, first_line(err)))
-                    say(f"skipped {source}: {first_line(err)}")
+                    reason = f"cannot write {err.filename or 'its output'} ({err.strerror or err})"
+                    report.unwritten.append((source, reason))
+                    say(f"not written: {source}: {reason}")
                 bar.update()
 
         read = _ahead(readers, read_lightness, todo, ahead=2)  # two photos in flight
@@ -442,6 +453,8 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
             and (not compare or p[2].exists())]
     report.kept = [source for source, _, _ in done]
     todo = [p for p in plan if p not in done]
+    for folder in {main.parent for _, main, _ in todo}:  # what a killed run left
+        files.remove_stale_temporaries(folder)
     show = progress_bars.enabled() and len(plan) > 1 if progress is None else bool(progress)
     with progress_bars.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar:
         say = log or (lambda msg: bar.write(msg, file=sys.stderr))
@@ -455,8 +468,8 @@ def colorize_command(args) -> int:
     shipped photo model, :data:`PHOTO_MODEL`).
 
     Exit status: 0 if every photo was colorized (or kept from an earlier run), 1 if some were
-    unreadable (each reported on stderr, then a summary line), 2 for a usage error (one line,
-    raised as UserError).
+    unreadable or could not be written (each reported on stderr, then a summary line), 2 for
+    a usage error (one line, raised as UserError).
     """
     # Cheap checks first, so that a typo is reported before TensorFlow loads.
     if args.temperature is not None:
@@ -468,6 +481,7 @@ def colorize_command(args) -> int:
     plan_outputs(args.inputs, out_dir, args.format, args.compare)  # before the model loads
     model = open_colorizer(args.model, size)
     report = colorize_paths(model, args.inputs, out_dir, model.image_size, args.temperature,
-                            fmt=args.format, compare=args.compare, overwrite=args.overwrite)
+                            fmt=args.format, compare=args.compare, overwrite=args.overwrite,
+                            progress=False if getattr(args, "quiet", False) else None)
     print(report.summary(out_dir), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

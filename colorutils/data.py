@@ -44,8 +44,10 @@ The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpr
 
 Targets carry ab (2 channels, Lab units), not soft-encoded 313-bin tensors: the soft encoding
 happens on the accelerator inside the loss (:mod:`colorutils.losses`), which keeps the input
-pipeline 150x lighter.  Order and augmentation are deterministic for a given ``seed`` (seeded
-shuffle and stateless random ops fed by ``tf.data.Dataset.random(seed)``).
+pipeline 150x lighter.  Order and augmentation depend only on ``seed`` and the epoch
+(:func:`set_epoch`, which :func:`colorutils.train.fit` calls before every epoch): each pass
+shuffles with a seed derived from both, statelessly, so a resumed run sees the same batches as
+an uninterrupted one.
 
 Gray filter: Zhang et al. [1]_ train only on colour pictures; with ``filter_gray=True`` an
 image is dropped when no pixel has ``|a|`` or ``|b|`` above
@@ -92,6 +94,7 @@ __all__ = [
     "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
     "MEMORY_CACHE_BYTES", "cache_bytes",
     "NETWORK_PROBE", "PROTOBUF_CHECK_ENV_VAR", "network_available", "import_protos",
+    "set_epoch", "canonical_source",
 ]
 
 #: Smallest side of the random training crop, as a fraction of the image's short side.
@@ -347,6 +350,32 @@ def parse_source(source: str) -> tuple[str, str]:
         f"'tfds:cifar10') or 'folder:PATH' (an image folder).")
 
 
+def canonical_source(source: str) -> str:
+    """``source`` as it identifies a dataset: a folder by its resolved absolute path
+    (``folder:data/x`` and ``folder:/abs/data/x/`` are one dataset); others unchanged."""
+    kind, arg = parse_source(source)
+    if kind != "folder":
+        return source
+    return f"folder:{os.path.realpath(os.path.expanduser(arg))}"
+
+
+#: The epoch whose order and augmentation a pipeline delivers (:func:`set_epoch`).
+_EPOCH = tf.Variable(0, dtype=tf.int64, trainable=False, name="colorutils_data_epoch")
+
+
+def set_epoch(epoch: int) -> None:
+    """Make every pipeline of :func:`load` deliver epoch ``epoch``'s order and augmentation
+    (from its next pass on): they depend only on the pipeline's seed and this number."""
+    _EPOCH.assign(int(epoch))
+
+
+def _epoch_seeds(seed: int, later: tf.Tensor) -> tf.Tensor:
+    """Two int64 seeds of ``(seed, current epoch + later)``, stateless (the same in every
+    process)."""
+    key = tf.stack([tf.constant(seed, tf.int64), _EPOCH.read_value() + later])
+    return tf.random.stateless_uniform([2], key, minval=None, maxval=None, dtype=tf.int64)
+
+
 def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -> Source:
     kind, arg = parse_source(source)
     if kind == "sample":
@@ -456,25 +485,38 @@ def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     return ds, count
 
 
-def _ordered(ds, count, *, repeat: bool, shuffle: bool, seed: int):
-    """Repeat forever if asked, then shuffle (seeded, reshuffled every pass)."""
-    if repeat:
-        ds = ds.repeat()
-    if shuffle:
-        ds = ds.shuffle(min(count or MAX_SHUFFLE_BUFFER, MAX_SHUFFLE_BUFFER), seed=seed,
-                        reshuffle_each_iteration=True)
-    return ds
+def _epoch_passes(ds, count, size: int, *, shuffle: bool, augment: bool, seed: int,
+                   repeat: bool):
+    """One pass (forever, with ``repeat``: pass ``k`` as epoch ``epoch + k``): shuffled, then
+    cropped (random-resized crop and flip, or the centre square; RGB in [0, 1]), with seeds
+    of ``(seed, epoch)`` read when the pass starts."""
+    buffer = min(count or MAX_SHUFFLE_BUFFER, MAX_SHUFFLE_BUFFER)
 
-
-def _cropped(ds, size: int, *, augment: bool, seed: int):
-    """Random-resized crop and flip (seeded, stateless), or the centre square: RGB in [0, 1]."""
-    if augment:
-        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        return tf.data.Dataset.zip((ds, randoms)).map(
+    def one_pass(later):
+        # Only this pass's graph: tf.data combines an op seed with the graph seed, and with a
+        # graph seed of 0 (set_seed(0)) it cannot take a tensor op seed.
+        tf.random.set_seed(1)
+        seeds = _epoch_seeds(seed, later)
+        images = ds
+        if shuffle:
+            images = images.shuffle(buffer, seed=seeds[0], reshuffle_each_iteration=False)
+        if not augment:
+            return images.map(lambda image, label: (centre_crop(image, size), label),
+                              num_parallel_calls=AUTOTUNE)
+        randoms = tf.data.Dataset.random(seed=seeds[1])
+        return tf.data.Dataset.zip((images, randoms)).map(
             lambda pair, r: (random_crop_flip(pair[0], size, r), pair[1]),
             num_parallel_calls=AUTOTUNE)
-    return ds.map(lambda image, label: (centre_crop(image, size), label),
-                  num_parallel_calls=AUTOTUNE)
+
+    if not (shuffle or augment):
+        return one_pass(tf.constant(0, tf.int64)).repeat() if repeat else one_pass(0)
+    if repeat:
+        return tf.data.Dataset.range(1 << 62).flat_map(one_pass)
+    known = ds.cardinality()
+    out = tf.data.Dataset.range(1).flat_map(one_pass)
+    if int(known) >= 0:  # keep the length Keras' progress bar shows
+        out = out.apply(tf.data.experimental.assert_cardinality(known))
+    return out
 
 
 def _outputs(ds, size: int, *, output: str, with_label: bool):
@@ -519,7 +561,8 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     shuffle : bool, optional
         Shuffle the images (default: only the train split).
     seed : int
-        Seed of the shuffle order and of the augmentation; the same seed gives the same batches.
+        Seed of the shuffle order and of the augmentation; the same seed and epoch
+        (:func:`set_epoch`) give the same batches.
     limit : int, optional
         Use only the first ``limit`` images (of a fixed interleaving of the classes, after the
         gray filter).
@@ -570,8 +613,8 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     shuffle = (split == "train") if shuffle is None else bool(shuffle)
     augment = (split == "train") if augment is None else bool(augment)
     ds, count = _images(src, size, filter_gray, limit, cache)
-    ds = _ordered(ds, count, repeat=repeat, shuffle=shuffle, seed=seed)
-    ds = _cropped(ds, size, augment=augment, seed=seed)
+    ds = _epoch_passes(ds, count, size, shuffle=shuffle, augment=augment, seed=seed,
+                       repeat=repeat)
     ds = ds.batch(int(batch_size), num_parallel_calls=AUTOTUNE)
     return _outputs(ds, size, output=output, with_label=with_label).prefetch(AUTOTUNE)
 

@@ -421,8 +421,12 @@ def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) ->
         tell the image size (then pass ``image_size``).
     """
     try:
-        model_path = runs.model_file(pathlib.Path(path).expanduser())
-        model = train.load_model(model_path, compile=False)
+        src = pathlib.Path(path).expanduser()
+        model_path = runs.model_file(src)
+        last = src / runs.LAST_MODEL
+        if src.is_dir() and not zipfile.is_zipfile(model_path) and last.is_file():
+            model_path = str(last)  # a damaged best.keras: train.load_model says so, uses last
+        model = train.load_model(str(src) if src.is_dir() else model_path, compile=False)
     except FileNotFoundError as err:
         raise UserError(f"model {str(path)!r}: {first_line(err)}") from None
     except Exception as err:  # noqa: BLE001 - any load failure becomes a one-line message

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from colorutils import files
 from colorutils.errors import UserError, first_line
 
 __all__ = ["IMAGE_SUFFIXES", "BAND_PIXELS", "OUTPUT_SUFFIX", "JPEG_QUALITY",
@@ -193,14 +194,22 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarra
 
 def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> None:
     """Write uint8 RGB as PNG (zlib level :data:`PNG_COMPRESS_LEVEL`) or JPEG (quality
-    :data:`JPEG_QUALITY`)."""
+    :data:`JPEG_QUALITY`), atomically: a killed process or a full disk never leaves a partial
+    file under ``path`` (:func:`colorutils.files.atomic_path`).
+
+    Raises
+    ------
+    colorutils.files.WriteError
+        If the file cannot be written (naming it, with the system's reason).
+    """
     from PIL import Image  # start-up: Pillow loads with the first photo
 
     img = Image.fromarray(rgb)
-    if fmt == "jpeg":
-        img.save(path, format="JPEG", quality=JPEG_QUALITY)
-    else:
-        img.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    with files.atomic_path(path) as tmp:
+        if fmt == "jpeg":
+            img.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        else:
+            img.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def read_lightness(path: str | os.PathLike):
@@ -217,7 +226,10 @@ def save_result(result, output: pathlib.Path, compare_output: pathlib.Path | Non
     """Save a colorized photo (``rgb``, or ``(rgb, gray)`` with ``compare_output``: then the
     side-by-side comparison too), keeping files that exist unless ``overwrite``."""
     output = pathlib.Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise files.WriteError(err.errno, err.strerror, str(output.parent)) from None
     rgb, gray = result if compare_output is not None else (result, None)
     if overwrite or not output.exists():
         save_image(rgb, output, fmt)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -55,8 +56,8 @@ from colorutils import (
 )
 from colorutils.errors import RunConflictError, UserError, first_line
 
-__all__ = ["RECIPES", "PHOTO_PRESETS", "PHOTO_TEMPERATURES", "model_arm",
-           "train_model", "best_recipe", "choose_temperature", "export_colorizer",
+__all__ = ["RECIPES", "PHOTO_PRESETS", "PHOTO_TEMPERATURES", "COLOUR_CHECK_IMAGES", "model_arm",
+           "warn_if_gray", "train_model", "best_recipe", "choose_temperature", "export_colorizer",
            "report_lines"]
 
 #: The recipes of ``colorutils train --recipe``: the book's best colorizer at chapter 03's
@@ -82,6 +83,8 @@ PHOTO_TEMPERATURES = (1.0, 0.58, 0.38, 0.25, 0.15)
 _DATA_ERRORS = (ValueError, FileNotFoundError, KeyError)
 #: What the command line advises for a run folder of another configuration.
 _NEW_RUN = "Use another --run-dir, or delete that folder to train anew."
+#: Training photos looked at for colour before a run trains (:func:`warn_if_gray`).
+COLOUR_CHECK_IMAGES = 64
 
 
 def _resolve(resolver, *args, **kwargs) -> settings.Settings:
@@ -171,6 +174,22 @@ def _validation(study: studies.Study, arm: studies.Arm, seed: int):
         return None
 
 
+def warn_if_gray(cfg: settings.Settings) -> bool:
+    """Say on stderr (and return True) when none of the first :data:`COLOUR_CHECK_IMAGES`
+    training photos has colour: a colorizer trained on them can only learn gray."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, COLOUR_CHECK_IMAGES, shuffle=False,
+                   augment=False, limit=COLOUR_CHECK_IMAGES)
+    seen = colourful = 0
+    for _, targets in ds:
+        chroma = abs(targets["ab"].numpy()).max(axis=(1, 2, 3))
+        seen, colourful = seen + len(chroma), colourful + int((chroma > quantize.GRAY_THRESHOLD).sum())
+    if seen and not colourful:
+        print(f"warning: --dataset {cfg.dataset}: none of the first {seen} training photos has "
+              f"colour (no pixel with |a| or |b| above {quantize.GRAY_THRESHOLD:g}); the model "
+              "can only learn gray. Give colour photos.", file=sys.stderr, flush=True)
+    return seen > 0 and not colourful
+
+
 def _train(study: studies.Study, arm: studies.Arm, seed: int) -> studies.Trained:
     """:meth:`Study.train`, a run folder of another configuration refused first (before any
     data is read), in words for the command line."""
@@ -180,6 +199,8 @@ def _train(study: studies.Study, arm: studies.Arm, seed: int) -> studies.Trained
     diffs = runs.conflicts(run_dir, study.run_config(arm), seed)
     if diffs:
         raise UserError(str(RunConflictError(run_dir, diffs, _NEW_RUN)))
+    if not runs.is_finished(run_dir, study.cfg.epochs):
+        warn_if_gray(study.cfg)
     return study.train(arm, seed, val_ds=_validation(study, arm, seed))
 
 
@@ -216,8 +237,8 @@ def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
     colorutils.studies.Trained
         The model of the best epoch, its run folder, history and metrics.
     """
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)  # a folder: its path
     cfg = _resolve(settings.resolve, scale, dataset, run_root=run_root, **knobs)
-    _data_call(data.parse_source, dataset, source=dataset)
     arm = model_arm(model, cfg, head=head, lam=lam)
     study = studies.Study(cfg, run_name=_run_name(cfg, run_dir), verbose=verbose,
                           config={"command": "colorutils train", "lambda": lam},
@@ -290,6 +311,7 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
     if recipe not in RECIPES:
         raise UserError(f"--recipe {recipe!r} is not a recipe; use one of {', '.join(RECIPES)}.")
     presets = PHOTO_PRESETS if recipe == "photo" else studies.CLASSIFICATION_PRESETS
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)
     cfg = _resolve(settings.resolve_chapter, scale, presets, dataset=dataset,
                    run_root=run_root, **knobs)
 

@@ -6,17 +6,18 @@ Every model the book trains lives in a **run folder** under the run root
     run_dir/
       config.json     what this run is: {"config": {...}, "seed": 0, "monitor": "val_loss",
                       "created": "..."}; a run with another config is refused, never mixed
-      backup/         keras.callbacks.BackupAndRestore state (weights, optimizer, epoch)
+      backup/         the resume state of the last two epochs (:mod:`colorutils.checkpoints`)
       last.keras      the model after the last finished epoch
       best.keras      the model of the best epoch so far (by ``monitor``)
       history.json    {"epoch": [1, 2, ...], "loss": [...], ...}, rewritten after every epoch
       metrics.json    written once training has finished: the completion marker
       report.json     what the full-scale recipe measured (speed, quality against gray), if run
+      lock            while a process trains here: its PID and host (:func:`locked`)
 
 :func:`colorutils.train.fit` writes these files through this module; the command line, the
 evaluation and the studies read them through it.  Every file is written to a temporary name and
-then renamed (:func:`os.replace` is atomic on POSIX and Windows), so a session that dies
-mid-write leaves the previous version, never half a file.
+then renamed (:mod:`colorutils.files`), so a session that dies mid-write leaves the previous
+version, never half a file.
 
 Nothing here imports TensorFlow: the command line can check a path before TensorFlow loads.
 Keras models are saved through their own ``save`` method and loaded by
@@ -39,6 +40,7 @@ colorutils.errors.RunConflictError: run folder ... belongs to another configurat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -49,12 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from colorutils.errors import RunConflictError
+from colorutils import files
+from colorutils.errors import RunConflictError, UserError
 
 __all__ = [
     "CONFIG_FILE", "HISTORY_FILE", "METRICS_FILE", "BEST_MODEL", "LAST_MODEL", "BACKUP_DIR",
     "RUN_FILES", "RUNS_ENV_VAR", "default_root", "run_path", "write_json_atomic", "read_json",
-    "save_model_atomic", "claim", "conflicts", "clear", "config_difference", "read_config",
+    "save_model_atomic", "LOCK_FILE", "locked", "claim", "conflicts", "clear", "config_difference", "read_config",
     "read_history",
     "write_history", "read_metrics", "write_metrics", "REPORT_FILE", "is_finished",
     "model_file",
@@ -70,6 +73,8 @@ BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
 BACKUP_DIR = "backup"
 REPORT_FILE = "report.json"
+#: Held while a process trains in the folder (its PID and host): :func:`locked`.
+LOCK_FILE = "lock"
 #: Everything a run folder holds (``force=True`` removes exactly these).
 RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR, REPORT_FILE)
 #: Environment variable naming the run root (e.g. a Google Drive folder on Colab).
@@ -161,18 +166,13 @@ def _normalize(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and :func:`os.replace`.
+    """Write ``obj`` as JSON to ``path`` atomically (:func:`colorutils.files.atomic_path`).
 
     A reader (or a resumed run) sees either the previous file or the complete new one.  Numpy
     numbers and arrays, tuples and sets are written as JSON numbers and lists.
     """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
+    with files.atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=1, sort_keys=True, default=_json_default)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: str | os.PathLike) -> Any | None:
@@ -195,10 +195,25 @@ def read_json(path: str | os.PathLike) -> Any | None:
 
 
 def save_model_atomic(model, path: str) -> None:
-    """``model.save`` to a temporary ``.keras`` name, then rename it to ``path``."""
-    tmp = path[: -len(".keras")] + f".tmp{os.getpid()}.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    """``model.save`` to a temporary ``.keras`` name beside ``path``, then rename it."""
+    with files.atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+@contextlib.contextmanager
+def locked(run_dir: str):
+    """Hold the run folder's :data:`LOCK_FILE` (created with the folder): one training at a
+    time; a lock left by a dead process is taken over, and a read-only folder is refused
+    here, before any work (:func:`colorutils.files.folder_lock`)."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"run folder {run_dir} cannot be created ({err.strerror}); give a "
+                        "writable folder.") from None
+    with files.folder_lock(run_dir, LOCK_FILE, "run folder"):
+        for folder in (run_dir, os.path.join(run_dir, BACKUP_DIR)):
+            files.remove_stale_temporaries(folder)
+        yield
 
 
 # --------------------------------------------------------------------------- configuration
@@ -231,17 +246,9 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
           force: bool = False) -> None:
     """Make ``run_dir`` the folder of this run: create it and its ``config.json``, or check it.
 
-    Parameters
-    ----------
-    run_dir : str
-    config : mapping
-        What defines the run (JSON-able); compared with the stored one as it reads back from
-        JSON (tuples equal lists).
-    seed : int
-    monitor : str
-        The metric that picks ``best.keras``.
-    force : bool
-        Discard what the folder holds first (:func:`clear`).
+    ``config`` (JSON-able) is compared with the stored one as it reads back from JSON (tuples
+    equal lists), and so are ``seed`` and ``monitor`` (the metric that picks ``best.keras``);
+    ``force`` discards what the folder holds first (:func:`clear`).
 
     Raises
     ------
@@ -438,19 +445,10 @@ def find_runs(root: str | os.PathLike, image_size: int | None = None,
     *colorization* model is checked when it is loaded
     (:func:`colorutils.inference.load_colorizers`).
 
-    Parameters
-    ----------
-    root : path
-        The run root of one scale and dataset (``os.path.dirname(cfg.run_dir("x"))``).
-    image_size : int, optional
-    max_runs : int, optional
-        Keep at most this many (in name order); the rest are noted.
-    exclude : tuple of str
-        Run names (paths relative to ``root``) starting with one of these are skipped silently.
-    names : mapping ``label -> relative run path``, optional
-        Look only at these runs (e.g. ``{"regression": "classification/regression_lab/seed0"}``);
-        missing or unfinished ones are noted.  Default: every run folder directly under
-        ``root`` or one level further down.
+    ``root`` is the run root of one scale and dataset; ``max_runs`` keeps that many (in name
+    order, the rest noted); runs whose relative path starts with one of ``exclude`` are skipped
+    silently; ``names`` (``{label: relative run path}``) looks only at these runs and notes the
+    missing or unfinished ones (default: every run folder under ``root``, one level deep too).
 
     Returns
     -------

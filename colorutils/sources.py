@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from colorutils import cifar, photos, sample
 
@@ -39,7 +40,7 @@ __all__ = [
     "BadImagesWarning", "Source", "decode_image", "decode_file", "exif_orientation",
     "apply_orientation", "EXIF_SEARCH_BYTES", "check_image_file",
     "FolderListing", "list_folder", "folder_source", "folder_split_sizes", "sample_source",
-    "cifar_source",
+    "cifar_source", "max_image_pixels",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -398,12 +399,37 @@ def list_folder(root: str) -> FolderListing:
 _CHECKED: dict[tuple[str, int, float], str | None] = {}
 
 
+def max_image_pixels() -> int:
+    """The most pixels a photo may have: Pillow's decompression-bomb limit, the one
+    ``colorutils colorize`` applies too (twice ``PIL.Image.MAX_IMAGE_PIXELS``)."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or (1 << 62)
+
+
+def _too_large(path: str) -> str | None:
+    """The reason to skip a photo above :func:`max_image_pixels` (read from its header)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except (OSError, ValueError, SyntaxError):
+        return None  # decoding reports it
+    if width is not None and width * height <= max_image_pixels():
+        return None
+    shown = f"{width} x {height} px, " if width is not None else ""
+    return (f"too large ({shown}above the limit of {max_image_pixels() / 1e6:.0f} Mpx that "
+            "colorize applies too; shrink it)")
+
+
 def check_image_file(path: str) -> str | None:
     """Cheap validity check of an image file: ``None`` if it looks readable, else the reason.
 
     Reads the first and last kilobyte only: an empty file, a header that is not JPEG/PNG/BMP
     (e.g. a text file named ``.png``) and a JPEG without its end marker or a PNG without its
-    ``IEND`` chunk (a truncated download) are reported.  Damage in the middle of a file is
+    ``IEND`` chunk (a truncated download) are reported, and so is a photo of more pixels
+    than :func:`max_image_pixels` (its header says).  Damage in the middle of a file is
     caught later, when decoding, by ``tf.data``'s ``ignore_errors``.
     """
     try:
@@ -433,6 +459,7 @@ def check_image_file(path: str) -> str | None:
                     reason = "truncated PNG (no IEND chunk)"
             elif not head.startswith((_BMP, *_PILLOW_SIGNATURES)):
                 reason = "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
+            reason = reason or _too_large(path)
     _CHECKED[key] = reason
     return reason
 

@@ -10,33 +10,35 @@ atomic writes that keep it whole when a session dies, are :mod:`colorutils.runs`
 3. a **finished** run (``metrics.json`` with at least ``epochs`` epochs) is loaded, not
    retrained, unless ``force=True``;
 4. otherwise **train** the missing epochs: after every epoch the run-folder callback writes
-   ``history.json``, ``last.keras`` and, if better, ``best.keras``; ``BackupAndRestore``
-   keeps weights, optimizer state and epoch counter in ``backup/``;
+   ``history.json``, ``last.keras`` and, if better, ``best.keras``, then commits the resume
+   state (weights, optimizer state, history) in ``backup/`` (:mod:`colorutils.checkpoints`);
 5. **finish**: write ``metrics.json`` (the completion marker) and load the best epoch.
+
+The folder is locked while it trains (:func:`colorutils.runs.locked`: a second training there
+is refused, a read-only folder too, before any work), and the free space is checked before
+every epoch's checkpoints are written.  A full disk, a write error or Ctrl-C ends the call with
+one sentence saying which epochs are saved (:class:`Interrupted` for Ctrl-C).
 
 Resuming
 --------
-Calling :func:`fit` again on the same folder continues from the last finished epoch:
-``BackupAndRestore`` restores the state; the history callback drops any entry at or after the
-epoch it restarts from, so every epoch appears exactly once.  An epoch interrupted midway is
+Calling :func:`fit` again on the same folder continues from the last committed epoch, with the
+history committed with it, so every epoch appears exactly once; a damaged state falls back to
+the one before (:func:`colorutils.checkpoints.restore`).  An epoch interrupted midway is
 trained again from its start.  Asking for more epochs than a finished run has continues it.
-After a resume the data pipeline starts a fresh iterator, so the shuffling order of the
-resumed epochs differs from the order an uninterrupted run would have seen.
-
-References
-----------
-Keras guide "Fault tolerance: BackupAndRestore",
-https://keras.io/api/callbacks/backup_and_restore/.
+The data of epoch ``k`` depend only on the pipeline's seed and ``k``
+(:func:`colorutils.data.set_epoch`, called before every epoch), so a resumed run sees exactly
+the batches the uninterrupted run would have seen: its losses are the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 import os
 import sys
 import time
 import warnings
+import zipfile
 from typing import Any, Callable
 
 import keras
@@ -44,88 +46,16 @@ import numpy as np
 
 # losses and models are imported for their side effect too: they register the book's Keras
 # classes (losses, layers), which load_model needs to restore a compiled model.
-from colorutils import devices, losses, models, progress, runs  # noqa: F401
+from colorutils import checkpoints, data, devices, files, losses, models, progress, runs  # noqa: F401
+from colorutils.errors import UserError, first_line
 
-__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback"]
+__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback", "Interrupted"]
 
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _load_weights(model, path: str) -> None:
-    """Weights (and optimizer state) of the ``.keras`` file ``path`` into ``model``."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    model.load_weights(path)
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit`; the message says which epochs are saved."""
 
 
 # --------------------------------------------------------------------------- callbacks
-
-
-class RunFolderCallback(keras.callbacks.Callback):
-    """After every epoch: ``history.json``, ``last.keras`` and (if better) ``best.keras``,
-    atomically, and a one-line summary on stdout if asked (what a papermill log shows).
-
-    Each epoch's record holds ``seconds`` (the whole epoch) and ``train_seconds`` (its
-    training steps, before validation starts): what a throughput figure divides by."""
-
-    def __init__(self, run_dir: str, records: list[dict], monitor: str, mode: str,
-                 epochs: int, print_summary: bool):
-        super().__init__()
-        self.run_dir, self.records = run_dir, records
-        self.monitor, self.mode, self.epochs = monitor, mode, epochs
-        self.print_summary = print_summary
-        self.first_epoch: int | None = None
-        self.epochs_trained = 0
-        self._t0 = 0.0
-        self._steps_end: float | None = None
-
-    def _best(self):
-        vals = [r.get(self.monitor) for r in self.records if r.get(self.monitor) is not None]
-        if not vals:
-            return None
-        return min(vals) if self.mode == "min" else max(vals)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.first_epoch is None:
-            # BackupAndRestore has set the starting epoch; forget anything from it on (an
-            # epoch whose entry was written but whose backup was not).
-            self.first_epoch = epoch
-            self.records[:] = [r for r in self.records if r["epoch"] <= epoch]
-        self._t0, self._steps_end = time.perf_counter(), None
-
-    def on_test_begin(self, logs=None):  # validation, inside fit
-        if self._steps_end is None:
-            self._steps_end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        now = time.perf_counter()
-        seconds = now - self._t0
-        best_before = self._best()
-        record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
-                  "train_seconds": round((self._steps_end or now) - self._t0, 3)}
-        record.update({k: _finite(v) for k, v in logs.items()})
-        self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
-        value = record.get(self.monitor)
-        improved = value is not None and (
-            best_before is None
-            or (value < best_before if self.mode == "min" else value > best_before))
-        runs.save_model_atomic(self.model, os.path.join(self.run_dir, runs.LAST_MODEL))
-        best_path = os.path.join(self.run_dir, runs.BEST_MODEL)
-        if improved or not os.path.exists(best_path):
-            runs.save_model_atomic(self.model, best_path)
-        runs.write_history(self.run_dir, self.records)
-        self.epochs_trained += 1
-        if self.print_summary:
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
-                              if isinstance(v, (int, float)))
-            mark = "  *best*" if improved else ""
-            print(f"epoch {epoch + 1}/{self.epochs}  {shown}  ({seconds:.1f} s){mark}",
-                  flush=True)
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -188,14 +118,6 @@ class ProgressCallback(keras.callbacks.Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _backup_callback(run_dir: str):
-    # The backup is kept after training (a finished run can be extended to more epochs);
-    # double_checkpoint keeps the previous state if a kill corrupts the newest one.
-    return keras.callbacks.BackupAndRestore(
-        os.path.join(run_dir, runs.BACKUP_DIR), save_freq="epoch", double_checkpoint=True,
-        delete_checkpoint=False)
 
 
 # --------------------------------------------------------------------------- fit
@@ -273,14 +195,26 @@ def _build(model_fn, *, seed: int, strategy, mixed_precision: bool, deterministi
     return model, strategy
 
 
-def _load_finished(model, run_dir: str, monitor: str, verbose: int) -> FitResult:
+def _load_finished(model, run_dir: str, monitor: str, verbose: int,
+                   epochs: int | None = None) -> FitResult:
     metrics = runs.read_metrics(run_dir)
+    if epochs is not None and metrics.get("epochs", 0) > epochs:
+        checkpoints.note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the "
+                         f"{epochs} asked for; loading all {metrics['epochs']} (for a run of "
+                         f"{epochs}, use another run folder).")
     if verbose:
         print(f"Run {run_dir} finished ({metrics['epochs']} epochs, best {monitor} "
               f"{metrics.get('best')}); loading it instead of training "
               "(force=True retrains).", flush=True)
-    _load_weights(model, runs.model_file(run_dir))
-    return FitResult(model=model, history=runs.read_history(run_dir), run_dir=run_dir,
+    checkpoints.load_best(model, run_dir)
+    try:
+        history = runs.read_history(run_dir)
+    except ValueError as err:  # rebuilt from the resume state committed with the weights
+        _, records = checkpoints.restore(model, run_dir, say=checkpoints.note)
+        history = runs.history_from_records(records or [])
+        checkpoints.note(f"{first_line(err)}; rebuilt from {runs.BACKUP_DIR}/.")
+        checkpoints.load_best(model, run_dir)
+    return FitResult(model=model, history=history, run_dir=run_dir,
                      resumed=True, trained_epochs=0, metrics=metrics)
 
 
@@ -305,6 +239,42 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
     }
 
 
+def _stopped(run_cb, what: str) -> str:
+    """``"<what> in epoch N; epochs 1 to N-1 are saved in RUN; "`` (the committed ones); the
+    history file is made to say the same."""
+    done = run_cb.committed
+    with contextlib.suppress(OSError):  # a full disk may refuse this too: resuming fixes it
+        runs.write_history(run_cb.run_dir, [r for r in run_cb.records if r["epoch"] <= done])
+    saved = (f"epochs 1 to {done} are saved" if done > 1 else
+             "epoch 1 is saved" if done == 1 else "no epoch is saved yet")
+    return f"{what} in epoch {done + 1}; {saved} in {run_cb.run_dir}; "
+
+
+def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int, callbacks,
+             verbose: int, fit_kwargs: dict) -> None:
+    """``model.fit``; Ctrl-C and write errors become one sentence saying what is saved."""
+    with warnings.catch_warnings():
+        # A dataset of unknown length (a folder source skips unreadable files) ends the first
+        # epoch by running out, which is how a finite tf.data epoch ends: not worth a warning.
+        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        try:
+            # The run-folder callback goes LAST: when it commits the state of epoch e,
+            # everything else of epoch e is done.
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                      initial_epoch=initial_epoch, callbacks=[*callbacks, run_cb],
+                      verbose=1 if verbose == 1 else 0,
+                      **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
+        except KeyboardInterrupt:
+            raise Interrupted(_stopped(run_cb, "stopped") + "run the same command to "
+                              "continue.") from None
+        except files.WriteError as err:
+            raise UserError(_stopped(run_cb, f"cannot write {err.filename} ({err.strerror})")
+                            + "free some space (or use another run folder), then run the "
+                            "same command to continue.") from None
+        finally:
+            data.set_epoch(0)
+
+
 def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, mode: str,
            strategy, jit_compile, callbacks, verbose: int, progress_bar: bool | None,
            fit_kwargs: dict) -> FitResult:
@@ -312,33 +282,27 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
     if jit_compile is not None:
         model.jit_compile = bool(jit_compile)
         model.train_function = None  # rebuilt with the new setting
-    records = runs.records_from_history(runs.read_history(run_dir))
-    resumed = bool(records)
-    if resumed and verbose:
-        print(f"Resuming {run_dir} after epoch {len(records)} of {epochs}.", flush=True)
-    run_cb = RunFolderCallback(run_dir, records, monitor, mode, epochs,
+    done, records = checkpoints.resume(model, run_dir, epochs, verbose)
+    run_cb = checkpoints.RunFolderCallback(run_dir, records, monitor, mode, epochs,
                                print_summary=verbose > 0)
     if progress_bar is None:
         progress_bar = progress.enabled() and verbose != 1  # 1: Keras' own bar instead
     if progress_bar:
         callbacks = [*callbacks, ProgressCallback(show=True)]
+    need = checkpoints.CHECKPOINT_MARGIN * checkpoints.model_bytes(model) + (1 << 20)
+    try:
+        files.check_space(run_dir, need)
+    except files.WriteError as err:
+        raise UserError(f"run folder {run_dir}: {err.strerror} for the checkpoints; free "
+                        "some space or use another run folder.") from None
     t0 = time.perf_counter()
-    # BackupAndRestore goes LAST: when it records "epoch e finished", history and models of
-    # epoch e are already on disk.
-    with warnings.catch_warnings():
-        # A dataset of unknown length (a folder source skips unreadable files) ends the first
-        # epoch by running out, which is how a finite tf.data epoch ends: not worth a warning.
-        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                  callbacks=[*callbacks, run_cb, _backup_callback(run_dir)],
-                  verbose=1 if verbose == 1 else 0,
-                  **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
+    _run_fit(model, train_ds, val_ds, run_cb, epochs=epochs, initial_epoch=done,
+             callbacks=callbacks, verbose=verbose, fit_kwargs=fit_kwargs)
     metrics = _final_metrics(run_cb.records, monitor, mode, strategy, time.perf_counter() - t0)
     runs.write_metrics(run_dir, metrics)
-    if os.path.exists(os.path.join(run_dir, runs.BEST_MODEL)):
-        _load_weights(model, os.path.join(run_dir, runs.BEST_MODEL))
+    checkpoints.load_best(model, run_dir)
     return FitResult(model=model, history=runs.history_from_records(run_cb.records),
-                     run_dir=run_dir, resumed=resumed or (run_cb.first_epoch or 0) > 0,
+                     run_dir=run_dir, resumed=done > 0,
                      trained_epochs=run_cb.epochs_trained, metrics=metrics)
 
 
@@ -404,21 +368,28 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
     ValueError
         If ``run_dir`` belongs to another configuration (the message lists the keys that
         differ), or ``epochs`` is not a positive integer.
+    UserError
+        If another process trains in ``run_dir``, it is not writable, the disk is full, or
+        every resume state is damaged (one sentence: which file, what to do).
+    Interrupted
+        On Ctrl-C, saying which epochs are saved.
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a positive integer.")
     epochs, verbose = int(epochs), _resolve_verbose(verbose)
     monitor, mode = _resolve_monitor(monitor, mode, val_ds is not None)
-    runs.claim(run_dir, config, seed, monitor, force=force)
-    finished = runs.is_finished(run_dir, epochs)
-    model, strategy = _build(model_fn, seed=seed, strategy=strategy,
-                             mixed_precision=mixed_precision, deterministic=deterministic,
-                             verbose=verbose)
-    if finished:
-        return _load_finished(model, run_dir, monitor, verbose)
-    return _train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, monitor=monitor,
-                  mode=mode, strategy=strategy, jit_compile=jit_compile, callbacks=callbacks,
-                  verbose=verbose, progress_bar=progress_bar, fit_kwargs=fit_kwargs)
+    with runs.locked(run_dir):
+        runs.claim(run_dir, config, seed, monitor, force=force)
+        finished = runs.is_finished(run_dir, epochs)
+        model, strategy = _build(model_fn, seed=seed, strategy=strategy,
+                                 mixed_precision=mixed_precision, deterministic=deterministic,
+                                 verbose=verbose)
+        if finished:
+            return _load_finished(model, run_dir, monitor, verbose, epochs)
+        return _train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs,
+                      monitor=monitor, mode=mode, strategy=strategy, jit_compile=jit_compile,
+                      callbacks=callbacks, verbose=verbose, progress_bar=progress_bar,
+                      fit_kwargs=fit_kwargs)
 
 
 # --------------------------------------------------------------------------- loading
@@ -467,11 +438,31 @@ def load_model(path_or_run_dir: str, compile: bool = True):
         If the path does not exist or a run folder holds no model yet.
     """
     path = runs.model_file(path_or_run_dir)
-    if not compile:
-        return keras.saving.load_model(path, compile=False)
+    later = os.path.join(os.path.dirname(path), runs.LAST_MODEL)
+    if os.path.isdir(path_or_run_dir) and path != later and os.path.exists(later):
+        try:
+            return _load_file(path, compile)
+        except OSError as err:  # a damaged best.keras: the last epoch's model instead
+            checkpoints.note(f"{first_line(err)}; using {later} instead.")
+            path = later
+    return _load_file(path, compile)
+
+
+def _load_file(path: str, compile: bool):
+    """One ``.keras`` file; a damaged one is an OSError naming it."""
     try:
-        return keras.saving.load_model(path)
-    except (TypeError, ValueError) as err:
-        warnings.warn(f"{path}: compiled state not restored ({err}); loaded with "
-                      "compile=False (compile again before training).", stacklevel=2)
-        return keras.saving.load_model(path, compile=False)
+        if not compile:
+            return keras.saving.load_model(path, compile=False)
+        try:
+            return keras.saving.load_model(path)
+        except (TypeError, ValueError) as err:
+            if not zipfile.is_zipfile(path):
+                raise
+            warnings.warn(f"{path}: compiled state not restored ({err}); loaded with "
+                          "compile=False (compile again before training).", stacklevel=3)
+            return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        if zipfile.is_zipfile(path):
+            raise
+        raise OSError(f"{path} is not a readable .keras file ({type(err).__name__}: "
+                      f"{first_line(err, 120)})") from None

@@ -26,13 +26,13 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 LAYERS = [
     # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
     # and photo files (Pillow; TensorFlow only inside functions)
-    ["errors", "progress", "runs", "tables", "settings", "stats", "color", "cifar",
+    ["errors", "files", "progress", "runs", "tables", "settings", "stats", "color", "cifar",
      "sample", "photos", "shipped"],
     # data, quantization, losses, where training runs
     ["sources", "data", "quantize", "losses", "devices"],
     # the model zoo, compiling, the figures
     ["nn", "fusion", "models", "compiling", "blocks", "viz"],
-    ["train"],
+    ["checkpoints", "train"],
     ["inference"],
     ["metrics", "evaluation", "turing", "turing_pool"],
     ["experiments", "studies", "recipes"],
