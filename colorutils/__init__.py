@@ -1,6 +1,6 @@
 """colorutils: the helper library of the executable book on automatic image colorization."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name):
