@@ -67,6 +67,15 @@ def test_measure_then_check_a_students_file(tmp_path):
     assert verdict == "out of range" and "0.855, expected 0.88 to 0.94" in line
 
 
+def test_measure_reads_a_summary_of_seeds():
+    numbers = {"notebook": "07_interplay", "settings": {"scale": "book", "dataset": "cifar10"},
+               "headline": {"color.auc.mean": 0.90, "color.auc.std": 0.002, "color.auc.n": 3,
+                            "color.psnr.mean": 24.3}}
+    auc, psnr = ref.measure(numbers, ["headline/color.auc.mean", "headline/color.psnr.mean"], "t")
+    assert (auc["value"], auc["tolerance"], auc["seeds"]) == ("0.9", "0.006", 3)
+    assert (psnr["tolerance"], psnr["seeds"]) == ("", 1)  # no std beside it: no range
+
+
 def test_check_command_exit_status(tmp_path, capsys):
     numbers, path = chapter_file(tmp_path, [0.90, 0.91, 0.92])
     row = ref.measure(numbers, ["models/classification/auc"], "test")[0]

@@ -5,7 +5,8 @@ numbers file (``runs/<scale>/<dataset>/chapters/<notebook>.json``):
 
 ``chapter``   the notebook's name without ``.ipynb``
 ``key``       the figure's place in that JSON file, keys joined by ``/`` (a key may hold dots:
-              ``headline/color.auc.mean``); a list of per-seed values is read as its mean
+              ``headline/color.auc.mean``); a list of per-seed values is read as its mean, and
+              a ``.mean`` with ``.std`` and ``.n`` beside it as a summary over ``n`` seeds
 ``scale``, ``dataset``  where it was measured
 ``value``     the measured mean (empty while pending)
 ``tolerance`` half-width of the accepted range: 3 sample standard deviations over the seeds,
@@ -124,6 +125,13 @@ def measure(numbers: dict, keys: list[str], source: str) -> list[dict]:
     for key in keys:
         value, values = lookup(numbers, key)
         tol = tolerance(values)
+        if key.endswith(".mean") and len(values) == 1:  # a summary: mean, std, n beside it
+            try:
+                std, n = (lookup(numbers, key[:-4] + part)[0] for part in ("std", "n"))
+                values = [value] * int(n)
+                tol = max(SPREAD * std, FLOOR * abs(value)) if n >= 2 else None
+            except (KeyError, TypeError):
+                pass
         rows.append({"chapter": numbers.get("notebook"), "key": key,
                      "scale": settings.get("scale"), "dataset": settings.get("dataset"),
                      "value": f"{value:.4g}", "tolerance": "" if tol is None else f"{tol:.2g}",
