@@ -174,3 +174,18 @@ def test_contributing_says_how_to_test_and_how_outputs_stay_out_of_git(name):
     for needle in ("make test", "make test-colab", "pre-commit install", "nbstripout",
                    "keep_output", "NBVAL_CHECK_OUTPUT"):
         assert needle in text, f"{name} should mention {needle}"
+
+
+def test_the_bibliography_parses_and_every_citation_has_an_entry():
+    """A broken references.bib stops `make book` at its very end (sphinxcontrib-bibtex); this
+    fails in seconds instead, and names the key a page cites but the file lacks."""
+    pybtex = pytest.importorskip("pybtex.database", reason="pybtex comes with the [book] extra")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    entries = pybtex.parse_file(str(root / "book" / "references.bib")).entries
+    cited = set()
+    pages = [p for p in root.glob("book/**/*.md") if p.name != "AUTHORING.md"]  # it has examples
+    for page in [*pages, *root.glob("notebooks/*.ipynb")]:
+        for keys in re.findall(r"\{cite[pt]?\}`([^`\n]+)`", page.read_text(encoding="utf-8")):
+            cited.update(k.strip() for k in keys.split(","))
+    missing = sorted(cited - set(entries))
+    assert not missing, f"cited but not in book/references.bib: {missing}"
