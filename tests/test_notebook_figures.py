@@ -1,4 +1,4 @@
-"""Figures in the chapters: numbered, captioned, described, and drawn by collapsed code.
+"""Figures in the chapters: numbered, captioned and described.
 
 The conventions are those of ``book/AUTHORING.md``. A code cell *draws a figure* when it
 calls ``plt.show()``, calls a figure function of ``colorutils.viz`` (one that creates a
@@ -7,8 +7,7 @@ matplotlib figure), or has an image output. Such a cell must carry, in its metad
     "mystnb": {"figure": {"caption": "...", "name": "fig-NN-what"},
                "image": {"alt": "what the image shows, for a reader who cannot see it"}}
 
-with ``NN`` the chapter's number (names are book-wide labels), be tagged ``hide-input``
-(the plotting code is collapsed, its figure shown), produce one display output only (a
+with ``NN`` the chapter's number (names are book-wide labels), produce one display output only (a
 trailing expression or ``display()`` would become a second figure with the same name), and
 draw one figure (one ``plt.show()``, not in a loop), and the chapter's text must refer to it
 as {numref}`fig-NN-what`.
@@ -39,7 +38,6 @@ FIGURE_CONVENTION_CHAPTERS = {
 }
 # ---------------------------------------------------------------------------------------
 
-HIDDEN_CODE_TAGS = {"hide-input"}
 NAME = re.compile(r"^fig-(\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -110,9 +108,6 @@ def figure_cell_problems(cell) -> list[str]:
         problems.append(f"alt text: {why} (metadata mystnb.image.alt)")
     elif alt.strip() == caption:
         problems.append("alt text repeats the caption: describe what the image shows")
-    tags = set(cell.get("metadata", {}).get("tags", []))
-    if not tags & HIDDEN_CODE_TAGS:
-        problems.append("plotting code is not collapsed (tag hide-input)")
     tree = _python(_source(cell))
     if tree and tree.body:
         calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
@@ -207,7 +202,6 @@ def test_a_conventional_figure_cell_passes():
     (_cell("plt.show()", tags=["hide-input"], mystnb={**GOOD, "image": {"alt": "x.png"}}),
      "alt text"),
     (_cell("plt.show()", tags=["hide-input"], mystnb={"figure": GOOD["figure"]}), "alt text"),
-    (_cell("plt.show()", mystnb=GOOD), "hide-input"),
     (_cell("plt.show()\npsnr", tags=["hide-input"], mystnb=GOOD), "ends with an expression"),
     (_cell("display(fig)", tags=["hide-input"], mystnb=GOOD), "display()"),
     (_cell("plt.show()\nviz.show_images(y)\nplt.show()", tags=["hide-input"], mystnb=GOOD),
