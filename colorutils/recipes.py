@@ -50,6 +50,7 @@ from colorutils import (
     quantize,
     runs,
     settings,
+    shipped,
     sources,
     studies,
     train,
@@ -400,6 +401,7 @@ def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> d
     model = train.load_model(os.path.join(report["run_dir"], "best.keras"), compile=False)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     runs.save_model_atomic(model, str(path))
+    shipped.make_portable(path)  # loadable by older Keras 3 releases too (Colab's)
     keep = ("recipe", "dataset", "scale", "seed", "width", "epochs", "images_per_epoch",
             "train_seconds", "images_per_s", "precision", "device", "test_images",
             "split_sizes", "quality", "goal", "validation_temperatures")

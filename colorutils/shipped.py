@@ -14,13 +14,21 @@ see ``colorutils/weights/README.md``): what ``colorutils colorize`` and
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import zipfile
 
-from colorutils import runs
+from colorutils import files, runs
 
-__all__ = ["PHOTO_MODEL", "read_sidecar"]
+__all__ = ["PHOTO_MODEL", "NEWER_KERAS_KEYS", "read_sidecar", "make_portable"]
 
+#: Arguments that Keras 3.15 writes into a layer's config, with their defaults, and that older
+#: Keras 3 releases refuse (Colab's 3.13: "could not be deserialized properly"): the
+#: initializers' ``input_axes`` / ``output_axes`` and batch normalisation's renormalisation.
+#: :func:`make_portable` drops those at their default.
+NEWER_KERAS_KEYS = {"input_axes": None, "output_axes": None, "renorm": False,
+                    "renorm_clipping": None, "renorm_momentum": 0.99}
 #: The shipped photo model; its sidecar is ``photo_unet.json`` beside it.
 PHOTO_MODEL = pathlib.Path(__file__).resolve().parent / "weights" / "photo_unet.keras"
 
@@ -40,3 +48,34 @@ def read_sidecar(model_path: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return stored if isinstance(stored, dict) else None
+
+
+def _without_newer_defaults(node):
+    if isinstance(node, dict):
+        return {k: _without_newer_defaults(v) for k, v in node.items()
+                if not (k in NEWER_KERAS_KEYS and v == NEWER_KERAS_KEYS[k])}
+    if isinstance(node, list):
+        return [_without_newer_defaults(v) for v in node]
+    return node
+
+
+def make_portable(model_path: str | os.PathLike) -> int:
+    """Rewrite a ``.keras`` file so that older Keras 3 releases load it too: the arguments
+    :data:`NEWER_KERAS_KEYS` that are at their default are dropped from its
+    ``config.json`` (the weights are untouched).  The file is replaced atomically; returns how
+    many characters of configuration were dropped (0: already portable, the file is left).
+    """
+    path = os.fspath(model_path)
+    with zipfile.ZipFile(path) as archive:
+        text = archive.read("config.json").decode("utf-8")
+        members = {info: archive.read(info.filename) for info in archive.infolist()}
+    config = json.loads(text)
+    portable = json.dumps(_without_newer_defaults(config))
+    dropped = len(text) - len(portable) if portable != json.dumps(config) else 0
+    if not dropped:
+        return 0
+    with files.atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as out:
+        for info, data in members.items():
+            out.writestr(info, portable if info.filename == "config.json" else data)
+    return dropped
+

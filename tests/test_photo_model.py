@@ -199,3 +199,46 @@ def test_an_installed_wheel_colorizes_a_photo_with_no_model_and_no_checkout(tmp_
     out = np.asarray(Image.open(work / "colorized" / "photo_colorized.png"))
     chroma = np.ptp(out.astype(int), axis=-1).mean()
     assert out.shape == _colour_photo().shape and chroma > 3, f"mean chroma {chroma:.1f}"
+
+
+def test_the_shipped_file_loads_in_older_keras_releases_too(tmp_path):
+    """Colab ships Keras 3.13, which refuses the layer arguments Keras 3.15 writes (the
+    initializers' input_axes/output_axes, batch normalisation's renorm): the shipped file
+    carries none of them at their defaults, and make_portable removes them from a new file
+    without changing what the model computes."""
+    import json
+    import zipfile
+
+    import keras
+
+    from colorutils import models, shipped
+
+    def newer_keys(path):
+        text = zipfile.ZipFile(path).read("config.json").decode()
+        config = json.loads(text)
+        found = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                found.extend(k for k, v in node.items()
+                             if k in shipped.NEWER_KERAS_KEYS and v == shipped.NEWER_KERAS_KEYS[k])
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+        walk(config)
+        return found
+
+    assert newer_keys(shipped.PHOTO_MODEL) == []
+    model = models.build("unet", head="classification", num_bins=8, width=0.125, depth=2)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    before = newer_keys(path)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 1)).astype("float32")
+    dropped = shipped.make_portable(path)
+    assert newer_keys(path) == [] and (dropped > 0) == bool(before)
+    again = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(again(x, training=False)["ab"], model(x, training=False)["ab"],
+                               rtol=1e-6, atol=1e-6)
+    assert shipped.make_portable(path) == 0  # already portable: left as it is
