@@ -15,10 +15,13 @@ too, with the history of ``history.json``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
 import keras
@@ -28,7 +31,7 @@ from colorutils.errors import UserError, first_line
 
 __all__ = ["KEEP_STATES", "CHECKPOINT_MARGIN", "state_paths", "saved_states", "save_state",
            "restore", "model_bytes", "load_weights", "load_best", "resume", "note",
-           "RunFolderCallback"]
+           "CtrlC", "RunFolderCallback"]
 
 #: Resume states kept in ``backup/`` (the newest, and the one before in case it is damaged).
 KEEP_STATES = 2
@@ -191,6 +194,48 @@ def _history_or_none(run_dir: str) -> dict | None:
         return None
 
 
+class CtrlC:
+    """Ctrl-C during training, honoured at the next batch boundary.
+
+    The default handler raises ``KeyboardInterrupt`` wherever Python happens to be, and
+    TensorFlow runs Python in places that swallow exceptions (a ``__del__``, a tf.data
+    callback): on a loaded machine a Ctrl-C was lost and the run went on to the end.  Inside
+    :meth:`deferred` (the main thread only) the first Ctrl-C only sets :attr:`pressed`;
+    :class:`RunFolderCallback` raises ``KeyboardInterrupt`` at the next batch or epoch
+    boundary.  A second Ctrl-C interrupts at once, as usual.
+    """
+
+    pressed = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def deferred(cls):
+        """Install the deferring handler for the block (a no-op outside the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        cls.pressed = False
+
+        def handler(signum, frame):
+            if cls.pressed:
+                raise KeyboardInterrupt
+            cls.pressed = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            cls.pressed = False
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (once) since the block began."""
+        if cls.pressed:
+            cls.pressed = False
+            raise KeyboardInterrupt
+
+
 class RunFolderCallback(keras.callbacks.Callback):
     """After every epoch: ``history.json``, ``last.keras``, (if better) ``best.keras`` and the
     resume state, atomically, and a one-line summary on stdout if asked (what a papermill log
@@ -218,7 +263,11 @@ class RunFolderCallback(keras.callbacks.Callback):
             return None
         return min(vals) if self.mode == "min" else max(vals)
 
+    def on_train_batch_end(self, batch, logs=None):
+        CtrlC.check()
+
     def on_epoch_begin(self, epoch, logs=None):
+        CtrlC.check()
         if self.first_epoch is None:
             self.first_epoch = epoch
         self.current = epoch + 1

@@ -260,10 +260,11 @@ def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int
         try:
             # The run-folder callback goes LAST: when it commits the state of epoch e,
             # everything else of epoch e is done.
-            model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                      initial_epoch=initial_epoch, callbacks=[*callbacks, run_cb],
-                      verbose=1 if verbose == 1 else 0,
-                      **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
+            with checkpoints.CtrlC.deferred():  # honoured at a batch boundary, never lost
+                model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                          initial_epoch=initial_epoch, callbacks=[*callbacks, run_cb],
+                          verbose=1 if verbose == 1 else 0,
+                          **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
         except KeyboardInterrupt:
             raise Interrupted(_stopped(run_cb, "stopped") + "run the same command to "
                               "continue.") from None

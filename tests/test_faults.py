@@ -424,8 +424,9 @@ def test_ctrl_c_is_one_line_with_status_130_and_the_epochs_saved(photos, tmp_pat
     try:
         _, err = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
-        # Seen once on a loaded 2-core machine: the first Ctrl-C not honoured within 120 s
-        # (issue 23's notes). A user presses it again; the outcome must be the same one line.
+        # Before checkpoints.CtrlC, a Ctrl-C was lost twice on a loaded 2-core machine
+        # (raised where TensorFlow swallows exceptions). A user who presses it again must
+        # get the same one line.
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
