@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 
 import yaml
 
@@ -250,25 +249,3 @@ def drive_run_root() -> str | None:
     root = os.path.join(mount, DRIVE_RUN_ROOT)
     os.makedirs(root, exist_ok=True)
     return root
-
-
-def report_time(cfg: Settings, started: float, images_trained: int = 0,
-                train_seconds: float | None = None) -> dict:
-    """Print a chapter's time and training throughput in one line; return the numbers.
-
-    ``started`` is the chapter's ``time.time()`` at its start; ``images_trained`` the
-    training images processed in this session (epochs x images, summed over the models
-    trained here, not those reused); ``train_seconds`` their training time (default: the
-    chapter's whole time).
-
-    >>> out = report_time(resolve("smoke"), time.time() - 90, 6400, 60)
-    chapter time 1.5 min at scale smoke (cifar10); trained 6,400 images in 60 s: 107 images/s
-    """
-    seconds = time.time() - started
-    spent = seconds if train_seconds is None else train_seconds
-    rate = images_trained / spent if images_trained and spent > 0 else 0.0
-    trained = (f"trained {images_trained:,} images in {spent:.0f} s: {rate:.0f} images/s"
-               if images_trained else "trained nothing (every model came from its run folder)")
-    print(f"chapter time {seconds / 60:.1f} min at scale {cfg.scale} ({cfg.dataset}); {trained}")
-    return {"seconds": round(seconds, 1), "images_trained": int(images_trained),
-            "train_seconds": round(spent, 1), "images_per_second": round(rate, 1)}

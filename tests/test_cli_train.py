@@ -14,9 +14,7 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
@@ -35,20 +33,6 @@ def _run_folder(res) -> pathlib.Path:
     last = out.strip().splitlines()[-1]
     assert last.startswith("run folder (for colorize --model): "), out
     return pathlib.Path(last.split(": ", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def photo_folder(tmp_path_factory):
-    """class/file folder: 2 classes x 16 colourful 24 x 32 photos (blurred colour fields)."""
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(("meadow", "sunset")):
-        (root / name).mkdir()
-        for i in range(16):
-            coarse = rng.uniform(0, 255, (2, 3, 3)) * (0.5 + 0.5 * c)
-            img = Image.fromarray(coarse.astype(np.uint8)).resize((32, 24), Image.BILINEAR)
-            img.save(root / name / f"{i:02d}.jpg", quality=95)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,22 @@ def _driver(tmp_path, body: str, argv) -> list[str]:
     return [sys.executable, str(script), *map(str, argv)]
 
 
+def _killed_half_way(tmp_path, module: str, owner: str, method: str, argv) -> list[str]:
+    """A command line whose first ``owner.method(self, path, ...)`` call (e.g. PIL's
+    ``Image.Image.save``) writes its file, cuts it in half and SIGKILLs the process."""
+    return _driver(tmp_path, f"""
+        import os, signal, sys
+        import {module}
+        original = {owner}.{method}
+        def dying(self, path, *args, **kwargs):
+            original(self, path, *args, **kwargs)
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        {owner}.{method} = dying
+    """, argv)
+
+
 def _peak_rss(cmd, limit_mib=RSS_LIMIT_MIB, timeout=600):
     """Run ``cmd``; (returncode, stderr, peak RSS in MiB).  Killed at ``limit_mib`` (so a
     runaway command fails the test instead of the machine)."""
@@ -191,17 +207,8 @@ def test_colorize_killed_while_writing_leaves_no_partial_photo(finished, photos,
                                                                capsys):
     """SIGKILL after half of the first output is written; the rerun redoes it."""
     out = tmp_path / "out"
-    cmd = _driver(tmp_path, """
-        import os, signal, sys
-        from PIL import Image
-        save = Image.Image.save
-        def dying(self, fp, *args, **kwargs):
-            save(self, fp, *args, **kwargs)
-            with open(fp, "r+b") as f:
-                f.truncate(os.path.getsize(fp) // 2)
-            os.kill(os.getpid(), signal.SIGKILL)
-        Image.Image.save = dying
-    """, ["colorize", photos / "meadow", "--model", finished[0], "--out", out])
+    cmd = _killed_half_way(tmp_path, "PIL.Image", "PIL.Image.Image", "save",
+                           ["colorize", photos / "meadow", "--model", finished[0], "--out", out])
     killed = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not list(out.glob("*_colorized.png")), "a half-written photo carries a final name"
@@ -244,17 +251,9 @@ def test_colorize_on_a_full_disk_reports_write_errors_and_no_partial_photo(
 def test_killed_while_saving_a_checkpoint_resumes(photos, tmp_path, capsys):
     """SIGKILL after half of the first resume state is written; the rerun completes."""
     run_dir = tmp_path / "run"
-    cmd = _driver(tmp_path, """
-        import os, signal, sys
-        import keras
-        save_weights = keras.Model.save_weights
-        def dying(self, filepath, *args, **kwargs):
-            save_weights(self, filepath, *args, **kwargs)
-            with open(filepath, "r+b") as f:
-                f.truncate(os.path.getsize(filepath) // 2)
-            os.kill(os.getpid(), signal.SIGKILL)
-        keras.Model.save_weights = dying
-    """, ["train", "--dataset", f"folder:{photos}", "--run-dir", run_dir, "--epochs", 2, *TINY])
+    cmd = _killed_half_way(tmp_path, "keras", "keras.Model", "save_weights",
+                           ["train", "--dataset", f"folder:{photos}", "--run-dir", run_dir,
+                            "--epochs", 2, *TINY])
     killed = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
 

@@ -98,20 +98,6 @@ def test_colorize_without_a_model_uses_the_shipped_one_and_its_temperature(tmp_p
     assert out.shape == _colour_photo().shape
 
 
-@pytest.fixture(scope="module")
-def photo_folder(tmp_path_factory):
-    """class/file folder: 2 classes x 16 colourful 24 x 32 photos (blurred colour fields)."""
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(("meadow", "sunset")):
-        (root / name).mkdir()
-        for i in range(16):
-            coarse = rng.uniform(0, 255, (2, 3, 3)) * (0.5 + 0.5 * c)
-            img = Image.fromarray(coarse.astype(np.uint8)).resize((32, 24), Image.BILINEAR)
-            img.save(root / name / f"{i:02d}.jpg", quality=95)
-    return root
-
-
 def test_the_photo_recipe_exports_a_model_that_colorize_runs_without_a_run_folder(
         photo_folder, tmp_path, capsys):
     """In-process at a tiny size: the recipe chooses its temperature on the validation

@@ -1,7 +1,7 @@
 """Minutes per chapter of a scale on a Colab T4, estimated from the models' FLOPs.
 
-No GPU measured these numbers: they are an estimate, to be replaced by a measurement (each
-chapter prints its own time and training images/s at its end, ``settings.report_time``).
+No GPU measured these numbers: they are an estimate, to be replaced by a measurement on a T4
+(each chapter's JSON file records its seconds; the run folders' history, training seconds).
 
 For every model a chapter trains (the plans below mirror the chapters' training cells), the
 forward FLOPs per image are counted layer by layer (2 x multiply-adds of every convolution and
