@@ -254,6 +254,8 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.current = 0
         self.committed = records[-1]["epoch"] if records else 0  # epochs in the state
         self.epochs_trained = 0
+        self.steps_trained = 0  # training batches of this call (the chapter's cost line)
+        self.train_seconds = 0.0  # their seconds, validation excluded
         self._t0 = 0.0
         self._steps_end: float | None = None
 
@@ -264,6 +266,7 @@ class RunFolderCallback(keras.callbacks.Callback):
         return min(vals) if self.mode == "min" else max(vals)
 
     def on_train_batch_end(self, batch, logs=None):
+        self.steps_trained += 1
         CtrlC.check()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -304,6 +307,7 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.committed = epoch + 1
         runs.write_history(self.run_dir, self.records)
         self.epochs_trained += 1
+        self.train_seconds += record["train_seconds"]
         if self.print_summary:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
                               if isinstance(v, (int, float)))

@@ -43,13 +43,21 @@ from typing import Any, Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # losses and models are imported for their side effect too: they register the book's Keras
 # classes (losses, layers), which load_model needs to restore a compiled model.
 from colorutils import checkpoints, data, devices, files, losses, models, progress, runs  # noqa: F401
 from colorutils.errors import UserError, first_line
 
-__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback", "Interrupted"]
+__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback", "Interrupted",
+           "cost_line"]
+
+#: What this process trained and loaded, one entry per :func:`fit` / :func:`load_run` call:
+#: ``{"run_dir", "trained": bool, "epochs", "steps", "train_seconds"}``
+#: (what :func:`cost_line` sums up at the end of a chapter).
+_LEDGER: list[dict] = []
+_STARTED = time.perf_counter()  # the chapter's clock: this module is imported at its top
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`; the message says which epochs are saved."""
@@ -300,11 +308,47 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
     _run_fit(model, train_ds, val_ds, run_cb, epochs=epochs, initial_epoch=done,
              callbacks=callbacks, verbose=verbose, fit_kwargs=fit_kwargs)
     metrics = _final_metrics(run_cb.records, monitor, mode, strategy, time.perf_counter() - t0)
+    _LEDGER.append(dict(run_dir=run_dir, trained=True, epochs=run_cb.epochs_trained,
+                        steps=run_cb.steps_trained,
+                        train_seconds=run_cb.train_seconds))
     runs.write_metrics(run_dir, metrics)
     checkpoints.load_best(model, run_dir)
     return FitResult(model=model, history=runs.history_from_records(run_cb.records),
                      run_dir=run_dir, resumed=done > 0,
                      trained_epochs=run_cb.epochs_trained, metrics=metrics)
+
+
+def cost_line(batch_size: int | None = None) -> str:
+    """What this chapter cost, in one line: its wall time so far (since this module was
+    imported), the models it trained (epochs, images, images/s of the training steps alone)
+    and the finished runs it loaded instead of training them.
+
+    ``images = steps x batch_size`` (the last, smaller batch of an epoch counted as full:
+    an overestimate of at most one batch per epoch); pass the chapter's ``cfg.batch_size``.
+    """
+    wall = time.perf_counter() - _STARTED
+    trained = [e for e in _LEDGER if e["trained"]]
+    loaded = len(_LEDGER) - len(trained)
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    where = (f"{len(gpus)} GPU{'s' * (len(gpus) > 1)}" if gpus
+             else f"{os.cpu_count()} CPU cores, no GPU")
+    line = f"This chapter: {wall / 60:.1f} min on this machine ({where})"
+    if trained:
+        steps = sum(e["steps"] for e in trained)
+        seconds = sum(e["train_seconds"] for e in trained)
+        epochs = sum(e["epochs"] for e in trained)
+        images = steps * int(batch_size) if batch_size else None
+        line += (f"; trained {len(trained)} model{'s' * (len(trained) != 1)} ({epochs} epochs"
+                 + (f", about {images:,} images" if images else f", {steps:,} steps")
+                 + f") in {seconds / 60:.1f} min of training steps")
+        if images and seconds > 0:
+            line += f": {images / seconds:,.0f} images/s"
+    else:
+        line += "; trained nothing"
+    if loaded:
+        line += (f"; loaded {loaded} finished run{'s' * (loaded != 1)} instead of training "
+                 f"{'them' if loaded != 1 else 'it'}")
+    return line + "."
 
 
 def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epochs: int,
@@ -386,6 +430,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
                                  mixed_precision=mixed_precision, deterministic=deterministic,
                                  verbose=verbose)
         if finished:
+            _LEDGER.append(dict(run_dir=run_dir, trained=False))
             return _load_finished(model, run_dir, monitor, verbose, epochs)
         return _train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs,
                       monitor=monitor, mode=mode, strategy=strategy, jit_compile=jit_compile,
@@ -421,6 +466,7 @@ def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None =
     runs.claim(run_dir, config, seed, monitor)
     model, _ = _build(model_fn, seed=seed, strategy=strategy, mixed_precision=False,
                       deterministic=False, verbose=0)
+    _LEDGER.append(dict(run_dir=run_dir, trained=False))
     return _load_finished(model, run_dir, monitor, verbose=0)
 
 

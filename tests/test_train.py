@@ -245,3 +245,17 @@ def test_mixed_precision_keeps_the_loss_in_float32(tmp_path, monkeypatch):
     finally:
         devices.set_mixed_precision(False)
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_cost_line_counts_what_this_process_trained_and_loaded(tmp_path, monkeypatch):
+    """The chapters' closing line: models trained (epochs, images, images/s) and runs loaded."""
+    monkeypatch.setattr(train, "_LEDGER", [])
+    assert "trained nothing" in train.cost_line(8)
+    _fit(tmp_path / "run", epochs=2)  # 48 photos in batches of 8: 6 steps an epoch
+    _fit(tmp_path / "run", epochs=2)  # finished: loaded
+    line = train.cost_line(batch_size=8)
+    assert "trained 1 model (2 epochs, about 96 images)" in line, line
+    assert "images/s" in line and "loaded 1 finished run instead of training it" in line, line
+    (entry,) = [e for e in train._LEDGER if e["trained"]]
+    assert entry["steps"] == 12 and entry["train_seconds"] > 0
+    assert "12 steps" in train.cost_line(), train.cost_line()
