@@ -6,14 +6,16 @@ of it, side by side, and counted how often the colorization was taken for the re
 
 ``book/turing_test.md``
     the book page that embeds the test (an iframe);
-``book/_static/turing/``
+``colorutils/turing_page/``
     the test itself, plain HTML and JavaScript (``index.html``, ``turing.js``, ``turing.css``),
-    with a committed demo set (``pairs.default.js``, ``default/``) and the pairs chapter 06
-    writes (``pairs.js``, ``pairs/``, generated, not committed);
+    installed with the package; ``book/_static/turing/`` links to these three files and holds
+    a committed demo set (``pairs.default.js``, ``default/``) and the pairs chapter 06 writes
+    (``pairs.js``, ``pairs/``, generated, not committed);
 this module
     :func:`make_pairs` (photos and a model's colorizations at twice its size),
-    :func:`write_pairs` (the PNG files and their manifest) and :func:`find_page` (the page
-    folder of the checkout);
+    :func:`write_pairs` (the PNG files and their manifest), :func:`find_page` (the page
+    folder of the checkout) and :func:`inline_page` (the page and its pairs as one
+    self-contained document: what chapter 06 shows on Colab, where no static file is served);
 ``notebooks/06_evaluation.ipynb``
     picks the best model and calls these;
 ``tests/test_turing_page.py``
@@ -22,6 +24,9 @@ this module
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import os
 import re
@@ -31,7 +36,7 @@ import tensorflow as tf
 
 from colorutils import color, data, inference
 
-__all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs"]
+__all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs", "inline_page"]
 
 #: Folder of the Turing-test page inside the book's static files.
 PAGE_DIR = os.path.join("book", "_static", "turing")
@@ -182,3 +187,75 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = PAGE_DIR, *,
         fh.write("// Written by colorutils.turing.write_pairs; do not edit.\n")
         fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
     return manifest
+
+
+#: Above this many bytes of PNG files, :func:`inline_page` embeds every image as a JPEG
+#: (quality 92, real and colorized alike, so the encoding gives nothing away).
+INLINE_PNG_BYTES = 4 << 20
+
+
+def _read_manifest(out_dir: str) -> dict:
+    path = os.path.join(out_dir, "pairs.js")
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no pairs at {path}; write them first "
+                                "(turing.write_pairs, chapter 06).") from None
+    return json.loads(text[text.index("=") + 1:].strip().rstrip(";"))
+
+
+def _data_uris(out_dir: str, files: list[str]) -> dict[str, str]:
+    """Each image file of the pairs as a ``data:`` URI (PNG, or all JPEG when large)."""
+    from PIL import Image  # start-up: only when a page is built
+
+    paths = {f: os.path.join(out_dir, f) for f in files}
+    as_jpeg = sum(os.path.getsize(p) for p in paths.values()) > INLINE_PNG_BYTES
+    uris = {}
+    for name, path in paths.items():
+        if as_jpeg:
+            buf = io.BytesIO()
+            Image.open(path).convert("RGB").save(buf, "JPEG", quality=92)
+            raw, kind = buf.getvalue(), "jpeg"
+        else:
+            raw, kind = open(path, "rb").read(), "png"
+        uris[name] = f"data:image/{kind};base64,{base64.b64encode(raw).decode()}"
+    return uris
+
+
+def inline_page(out_dir: str | os.PathLike, height: str = "42rem") -> str:
+    """The Turing-test page with the pairs in ``out_dir`` as one ``<iframe srcdoc=...>``.
+
+    The page's stylesheet and script (``colorutils/turing_page``) are inlined and every image
+    is a ``data:`` URI, so the game plays where no file can be served: a notebook output on
+    Colab (``IPython.display.HTML(turing.inline_page(out))``).  It is the same HTML and
+    JavaScript as the book's page; the answers download as the same CSV.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out_dir`` holds no ``pairs.js`` (:func:`write_pairs` writes it).
+    """
+    out_dir = os.fspath(out_dir)
+    manifest = _read_manifest(out_dir)
+    uris = _data_uris(out_dir, [p[k] for p in manifest["pairs"] for k in ("real", "fake")])
+    manifest["pairs"] = [{**p, "real": uris[p["real"]], "fake": uris[p["fake"]]}
+                         for p in manifest["pairs"]]
+    page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "turing_page")
+
+    def text(name):
+        return open(os.path.join(page, name), encoding="utf-8").read().replace("</", "<\\/")
+
+    pairs = json.dumps(manifest).replace("</", "<\\/")
+    doc = open(os.path.join(page, "index.html"), encoding="utf-8").read()
+    swaps = {'<link rel="stylesheet" href="turing.css">': f"<style>{text('turing.css')}</style>",
+             '<script src="pairs.default.js"></script>': "",
+             '<script src="pairs.js" data-optional onerror="void 0"></script>':
+                 f"<script>window.TURING_PAIRS = {pairs};</script>",
+             '<script src="turing.js"></script>': f"<script>{text('turing.js')}</script>"}
+    for old, new in swaps.items():
+        if old not in doc:
+            raise ValueError(f"{page}/index.html no longer has {old!r}; update inline_page.")
+        doc = doc.replace(old, new)
+    return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" title="Colorization Turing test" '
+            f'style="width: 100%; height: {height}; border: 1px solid #ccc; '
+            'border-radius: 4px;"></iframe>')

@@ -164,6 +164,10 @@ def test_an_installed_wheel_colorizes_a_photo_with_no_model_and_no_checkout(tmp_
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "--quiet",
                     str(ROOT), "-w", str(wheels)], check=True, cwd=tmp_path, timeout=300)
     wheel = next(wheels.glob("colorutils-*.whl"))
+    import zipfile
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"colorutils/turing_page/{n}" for n in ("index.html", "turing.js", "turing.css")} \
+        <= names, "the Turing-test page (chapter 06 shows it inline on Colab) is not in the wheel"
     venv = _make_venv(tmp_path)
     # no PYTHONPATH anywhere: a checkout on it would count as colorutils "already installed"
     env = {k: v for k, v in ENV.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}

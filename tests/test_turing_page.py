@@ -368,3 +368,51 @@ def test_the_book_page_is_readable_light_and_dark(browser):
             inner.click("#start")
             _shot(page, f"turing_book_{mode}_trial")
             context.close()
+
+
+def test_the_inline_page_plays_without_any_file(browser, tmp_path):
+    """Chapter 06 on Colab: the page and its pairs in one srcdoc frame (turing.inline_page),
+    played inside a notebook-like host page that no file is served beside."""
+    from colorutils import turing
+
+    rng = np.random.default_rng(3)
+    real = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    fake = np.repeat(real.mean(-1, keepdims=True).astype(np.uint8), 3, -1)  # gray versions
+    manifest = turing.write_pairs(real, fake, tmp_path / "pairs_dir", method="gray")
+    frame_html = turing.inline_page(tmp_path / "pairs_dir")
+    assert not re.search(r"(src|href)=&quot;(?!data:)", frame_html)  # nothing to fetch
+    host = tmp_path / "elsewhere" / "notebook.html"
+    host.parent.mkdir()
+    host.write_text(f"<!DOCTYPE html><html><body><p>output cell</p>{frame_html}</body></html>")
+    page = browser.new_page(accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(host.as_uri())
+    game = page.frames[1]
+    game.click("#start")
+    fooled = 0
+    for i in range(len(manifest["pairs"])):
+        game.wait_for_function("document.getElementById('left-img').naturalWidth === 16",
+                               timeout=5000)
+        assert game.inner_text("#progress") == f"Pair {i + 1} of 5"
+        left = game.get_attribute("#left-img", "src")
+        assert left.startswith("data:image/png;base64,")
+        shown = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
+            io.BytesIO(__import__("base64").b64decode(left.split(",", 1)[1]))))
+        fooled += bool((shown[..., 0] == shown[..., 1]).all() and
+                       (shown[..., 1] == shown[..., 2]).all())  # the gray one: fooled
+        game.click("#left")
+    assert game.is_visible("#result") and not errors, errors
+    assert game.inner_text("#fooled-count") == str(fooled)
+    with page.expect_download() as info:
+        game.click("#download")
+    rows = list(csv.DictReader(io.StringIO(pathlib.Path(info.value.path()).read_text())))
+    assert sum(int(r["fooled"]) for r in rows) == fooled and len(rows) == 5
+    page.close()
+
+
+def test_the_inline_page_needs_pairs_and_says_so(tmp_path):
+    from colorutils import turing
+
+    with pytest.raises(FileNotFoundError, match="write_pairs"):
+        turing.inline_page(tmp_path)
