@@ -35,7 +35,8 @@ What it builds and checks, in order:
    stand-in Drive (``-p run_root``, 3 epochs, seeds given as the text ``"[0]"``), is killed
    (papermill and its kernel) once a run has finished an epoch, and is run again: that run
    keeps the epochs it had and trains only the rest.
-7. **pip freeze before and after**: the set-up cells may add ``colorutils`` and nothing else.
+7. **The Turing test plays in chapter 06's output** (the page inline, its pairs embedded).
+8. **pip freeze before and after**: the set-up cells may add ``colorutils`` and nothing else.
 
 Logs and executed notebooks go to ``_build/test-colab/``.  Exit status 1 on any failure.
 """
@@ -376,6 +377,23 @@ def trained_twice(by_chapter: dict[str, list[str]]) -> dict[str, list[str]]:
     return {run: chapters for run, chapters in seen.items() if len(chapters) > 1}
 
 
+def turing_game_missing(executed: pathlib.Path) -> str | None:
+    """Chapter 06 on Colab shows the playable Turing test in its output (a ``srcdoc`` frame
+    with the pairs as ``data:`` URIs, ``colorutils.turing.inline_page``): None if it does,
+    else what is missing."""
+    if not executed.exists():
+        return f"{executed.name} was not executed"
+    html = [o.get("data", {}).get("text/html", "") for c in json.loads(executed.read_text())["cells"]
+            for o in c.get("outputs", [])]
+    html = ["".join(h) if isinstance(h, list) else h for h in html]
+    game = [h for h in html if "<iframe srcdoc=" in h]
+    if not game:
+        return "no Turing-test frame in chapter 06's output"
+    if "data:image/png;base64," not in game[0] or "TURING_PAIRS" not in game[0]:
+        return "the Turing-test frame carries no pairs"
+    return None
+
+
 def kill_tree(proc: subprocess.Popen) -> None:
     """Kill papermill and its kernel (which runs in a session of its own), as a lost VM would."""
     import psutil
@@ -557,6 +575,13 @@ def main(argv: list[str] | None = None) -> int:
         *DRIVE_RUN_ROOT))
     if twice:
         failed.append("each model trained once")
+    for nb in notebooks:
+        if nb.name.startswith("06_") and nb.name not in failed:
+            missing = turing_game_missing(out_dir / nb.name)
+            say(f"test-colab: chapter 06 shows the playable Turing test inline: "
+                f"{missing or 'yes'}")
+            if missing:
+                failed.append(f"Turing test inline ({missing})")
     if any(nb.name.startswith("02_") for nb in notebooks) and not failed:
         resume = chapters.kill_and_resume(
             next(nb for nb in notebooks if nb.name.startswith("02_")),
