@@ -43,6 +43,15 @@ thing a reader would notice.  The rules (``Defect.rule``):
 ``touching-cells``
     Two neighbouring cells of a table row whose texts are less than :data:`MIN_CELL_GAP_PX`
     apart (no padding): they read as one value, "25.33 ± 0.110.912".
+``repeated-template``
+    Generated prose: more than :data:`MAX_TEMPLATE_REPEATS` sentences of the page's text
+    blocks that open with the same :data:`TEMPLATE_WORDS` words, numbers counted as one word
+    ("#"), case ignored ("On these 16 photos PSNR prefers ..." three times).  A writer varies
+    the openings; a loop that fills one f-string does not.  Code, outputs printed as text,
+    tables and maths are not prose and are not counted.
+``numbers-footer``
+    The words "numbers quoted on this page" anywhere on the page: a chapter writes its JSON
+    file quietly, and ``book/reproducibility.md`` says where each chapter's numbers are.
 ``console-error``
     A ``console.error`` message, an uncaught exception (page error), a request to a local
     address of the book that failed or answered HTTP 400 or more.  A resource a page marks
@@ -78,7 +87,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 RULES = ("pipe-table", "error-output", "machine-path", "broken-image", "uncaptioned-figure",
-         "bad-alt", "wide-table", "touching-cells", "console-error")
+         "bad-alt", "wide-table", "touching-cells", "repeated-template", "numbers-footer",
+         "console-error")
 NOTEBOOK_RULES = ("folded-code", "few-exercises")
 
 #: Neighbouring cells' texts closer than this (CSS px) touch: "1,00025.446".
@@ -87,6 +97,9 @@ MIN_CELL_GAP_PX = 6.0
 MIN_VISIBLE_CODE = 0.40
 #: Exercises a chapter must end with.
 MIN_EXERCISES = 3
+#: Sentences of one page that may open with the same words, and how many words are compared.
+MAX_TEMPLATE_REPEATS = 2
+TEMPLATE_WORDS = 6
 
 # Headless Chromium as the Turing-page test starts it (Debian's package, through Playwright).
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -183,6 +196,43 @@ def find_machine_path(text: str, machine_roots: tuple[str, ...] | list[str] = ()
     i, path = min(hits)
     start = max(text.rfind("\n", 0, i) + 1, i - 40)
     return _snippet(text, start, 120)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*|[+\-\u2212]?\d[\d.,]*")
+
+
+def sentence_template(sentence: str) -> str | None:
+    """The first :data:`TEMPLATE_WORDS` words of ``sentence``, lower case, every number
+    written ``#``; None for a shorter sentence."""
+    words = ["#" if w[-1].isdigit() else w.lower() for w in _WORD.findall(sentence)]
+    return " ".join(words[:TEMPLATE_WORDS]) if len(words) >= TEMPLATE_WORDS else None
+
+
+def find_repeated_templates(texts) -> list[str]:
+    """One snippet per sentence opening that more than :data:`MAX_TEMPLATE_REPEATS`
+    sentences of ``texts`` share (``'3 sentences open with "..."'``), most frequent first."""
+    counts: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for text in texts:
+        for sentence in _SENTENCE_END.split(" ".join(text.split())):
+            key = sentence_template(sentence)
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+                first.setdefault(key, sentence)
+    repeated = sorted((k for k, n in counts.items() if n > MAX_TEMPLATE_REPEATS),
+                      key=lambda k: -counts[k])
+    return [f'{counts[k]} sentences open with "{k} ...": {_snippet(first[k], 0, 70)}'
+            for k in repeated]
+
+
+_NUMBERS_FOOTER = re.compile(r"numbers quoted on this page", re.I)
+
+
+def find_numbers_footer(text: str) -> str | None:
+    """A snippet of the "numbers quoted on this page: ..." line in ``text``, or None."""
+    m = _NUMBERS_FOOTER.search(text)
+    return _snippet(text, m.start()) if m else None
 
 
 _FILE_LIKE = re.compile(r"(?:\.(?:png|jpe?g|gif|svg|webp|bmp|tiff?)$|^_images/|/_images/|^\.\./"
@@ -302,6 +352,13 @@ def check_page(page: str, facts: dict, events: list[dict] | None = None, *,
                                       f"{pair['gap']:.0f} px apart, read as "
                                       f"{pair['left'] + pair['right']!r}")
                 break  # one pair per table tells the reader's problem
+
+    # generated prose: one sentence template filled again and again; the JSON footer line
+    for hit in find_repeated_templates(block["text"] for block in facts.get("blocks", [])):
+        add("repeated-template", hit)
+    hit = find_numbers_footer(text)
+    if hit:
+        add("numbers-footer", hit)
 
     # console errors, page errors, failed local requests
     defects.extend(_console_defects(page, events or [], facts.get("optional", []), base_url,

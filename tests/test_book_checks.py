@@ -18,7 +18,9 @@ from book_checks import (
     check_page,
     find_exception_line,
     find_machine_path,
+    find_numbers_footer,
     find_pipe_table,
+    find_repeated_templates,
 )
 
 
@@ -82,6 +84,41 @@ def test_meaningless_alt_texts(alt, src):
 
 def test_a_description_is_a_meaningful_alt():
     assert alt_problem("The astronaut photo in RGB, Lab, HSV and YUV channels", "x.png") is None
+
+
+GENERATED = ["On these 16 photos PSNR prefers gray (24.10 dB against 21.3 dB).",
+             "On these 16 photos PSNR prefers the truth (inf dB against 24.1 dB).",
+             "On these 16 photos PSNR prefers half saturation (26.02 dB against 24.10 dB)."]
+
+
+def test_a_sentence_template_filled_three_times_is_found():
+    hits = find_repeated_templates(GENERATED)
+    assert hits == ['3 sentences open with "on these # photos psnr prefers ...": On these 16 '
+                    'photos PSNR prefers gray (24.10 dB against 21.3 dB).']
+    # in one block or in three, with the numbers changed, in other letter case
+    assert find_repeated_templates([" ".join(GENERATED).upper()])
+    assert find_repeated_templates([g.replace("16", "9,000") for g in GENERATED])
+
+
+@pytest.mark.parametrize("texts", [
+    GENERATED[:2],  # twice is allowed: a writer may echo a phrase once
+    [GENERATED[0], GENERATED[1], "On these photos, PSNR prefers gray."],  # 5 words before "gray"
+    ["On these 16 photos.", "On these 16 photos.", "On these 16 photos."],  # under 6 words
+    ["The classifier is more colourful than the regressor.",
+     "The classifier is less colourful than the regressor.",
+     "The regressor is more colourful than the classifier."],  # openings differ by word 4
+    [],
+])
+def test_varied_or_short_sentences_are_no_template(texts):
+    assert find_repeated_templates(texts) == []
+
+
+def test_the_numbers_footer_is_found():
+    assert find_numbers_footer("numbers quoted on this page: chapters/02.json under the run "
+                               "root; chapter run time 378 s").startswith("numbers quoted")
+    assert find_numbers_footer("Numbers Quoted On This Page: x")
+    assert find_numbers_footer("the numbers this page quotes are in the chapter's JSON file") \
+        is None
 
 
 def test_check_page_on_hand_made_facts():
@@ -221,6 +258,14 @@ SEEDED = {
     "touching_cells": (_cell(_table([["rebalanced", "25.33 ± 0.11", "0.912"],
                                      ["1,000", "25.446", "0.905"]], " padding: 0")), "",
                        {"touching-cells"}),
+    "repeated_template": ("<ul>" + "".join(f"<li>{g}</li>" for g in GENERATED) + "</ul>", "",
+                          {"repeated-template"}),
+    "template_in_code_is_fine": (_cell(_stream("\n".join(GENERATED)),
+                                       source="print(f'On these {n} photos PSNR prefers')"), "",
+                                 set()),
+    "numbers_footer": (_cell(_stream("numbers quoted on this page: "
+                                     "02_regression_vs_classification.json under the run root")),
+                       "", {"numbers-footer"}),
     "console_error": ("<p>text</p><script>console.error('boom')</script>", "", {"console-error"}),
     "declared_twice": ("<p>text</p>", "<script>const THEBE_JS_URL = 1</script>"
                        "<script>const THEBE_JS_URL = 1</script>", {"console-error"}),

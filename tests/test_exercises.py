@@ -131,6 +131,28 @@ def exercise_problems(nb: dict, stem: str) -> list[str]:
     return problems
 
 
+def unglued_names(nb: dict) -> list[str]:
+    """The names that the chapter's markdown quotes with ``{glue:text}`` (conclusions and
+    solutions alike) but that no code cell of the chapter glues."""
+    glued = [_glue_pattern(m[3], bool(m[1])) for c in nb["cells"] if c["cell_type"] == "code"
+             for m in GLUE_DEF.finditer(_source(c))]
+    markdown = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return [key for key in sorted(set(GLUE_USE.findall(markdown)))
+            if not any(p.match(key) for p in glued)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_number_the_prose_quotes_is_glued(path):
+    missing = unglued_names(json.loads(path.read_text()))
+    assert not missing, f"{path.name}: quoted with {{glue:text}} but glued by no code cell: {missing}"
+
+
+def test_an_unglued_name_in_the_prose_is_found():
+    nb = {"cells": [_code('glue("ch99-psnr", 24.1, display=False)', tags=()),
+                    _md("PSNR {glue:text}`ch99-psnr:.2f` dB, {glue:text}`ch99-verdict`.")]}
+    assert unglued_names(nb) == ["ch99-verdict"]
+
+
 def _labels(nb: dict) -> list[str]:
     text = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
     return [_options(text, m.start()).get("label") for m in DIRECTIVE.finditer(text)
