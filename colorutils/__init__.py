@@ -1,6 +1,11 @@
 """colorutils: the helper library of the executable book on automatic image colorization."""
 
+import time
+
 __version__ = "0.3.0"
+#: ``time.perf_counter()`` when the package was first imported: a chapter's clock (it imports
+#: colorutils in its first cells), read by :func:`colorutils.train.cost_line`.
+IMPORTED_AT = time.perf_counter()
 
 
 def __getattr__(name):

@@ -45,6 +45,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import colorutils
+
 # losses and models are imported for their side effect too: they register the book's Keras
 # classes (losses, layers), which load_model needs to restore a compiled model.
 from colorutils import checkpoints, data, devices, files, losses, models, progress, runs  # noqa: F401
@@ -57,7 +59,6 @@ __all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback", "In
 #: ``{"run_dir", "trained": bool, "epochs", "steps", "train_seconds"}``
 #: (what :func:`cost_line` sums up at the end of a chapter).
 _LEDGER: list[dict] = []
-_STARTED = time.perf_counter()  # the chapter's clock: this module is imported at its top
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`; the message says which epochs are saved."""
@@ -319,14 +320,14 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
 
 
 def cost_line(batch_size: int | None = None) -> str:
-    """What this chapter cost, in one line: its wall time so far (since this module was
-    imported), the models it trained (epochs, images, images/s of the training steps alone)
+    """What this chapter cost, in one line: its wall time so far (since colorutils was first
+    imported, :data:`colorutils.IMPORTED_AT`), the models it trained (epochs, images, images/s of the training steps alone)
     and the finished runs it loaded instead of training them.
 
     ``images = steps x batch_size`` (the last, smaller batch of an epoch counted as full:
     an overestimate of at most one batch per epoch); pass the chapter's ``cfg.batch_size``.
     """
-    wall = time.perf_counter() - _STARTED
+    wall = time.perf_counter() - colorutils.IMPORTED_AT
     trained = [e for e in _LEDGER if e["trained"]]
     loaded = len(_LEDGER) - len(trained)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]

@@ -223,7 +223,8 @@ def _data_uris(out_dir: str, files: list[str]) -> dict[str, str]:
 
 
 def inline_page(out_dir: str | os.PathLike, height: str = "42rem") -> str:
-    """The Turing-test page with the pairs in ``out_dir`` as one ``<iframe srcdoc=...>``.
+    """The Turing-test page with the pairs in ``out_dir`` as one ``<iframe srcdoc=...>``
+    (in a ``<div>``).
 
     The page's stylesheet and script (``colorutils/turing_page``) are inlined and every image
     is a ``data:`` URI, so the game plays where no file can be served: a notebook output on
@@ -256,6 +257,7 @@ def inline_page(out_dir: str | os.PathLike, height: str = "42rem") -> str:
         if old not in doc:
             raise ValueError(f"{page}/index.html no longer has {old!r}; update inline_page.")
         doc = doc.replace(old, new)
-    return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" title="Colorization Turing test" '
-            f'style="width: 100%; height: {height}; border: 1px solid #ccc; '
-            'border-radius: 4px;"></iframe>')
+    # in a <div>: IPython warns about HTML that starts with an <iframe>
+    return (f'<div><iframe srcdoc="{html.escape(doc, quote=True)}" '
+            f'title="Colorization Turing test" style="width: 100%; height: {height}; '
+            'border: 1px solid #ccc; border-radius: 4px;"></iframe></div>')
