@@ -423,9 +423,11 @@ def training_prior(cfg: settings.Settings, bins, **kwargs):
 
 
 def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
-               verbose: int = 1, mixed_precision: bool = False) -> Trained:
+               verbose: int = 1, mixed_precision: bool = False,
+               lam: float = BEST_LAMBDA) -> Trained:
     """Train (or load) the book's best colorizer: the classifier of chapters 02-03 rebalanced
-    with :data:`BEST_LAMBDA` (the same run folder and configuration as chapter 03's arm).
+    with ``lam`` (default :data:`BEST_LAMBDA`: the same run folder and configuration as
+    chapter 03's arm; the photo recipe passes its own).
 
     Parameters
     ----------
@@ -445,5 +447,5 @@ def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None
         prior = training_prior(cfg, bins)
     study = ClassificationStudy(cfg, bins, run_eagerly=cfg.scale == "smoke", verbose=verbose,
                                 mixed_precision=mixed_precision)
-    return study.train(classification_arm_name(BEST_LAMBDA), "classification", seed, val_ds,
-                       weights=quantize.rebalance_weights(prior, BEST_LAMBDA), lam=BEST_LAMBDA)
+    return study.train(classification_arm_name(lam), "classification", seed, val_ds,
+                       weights=quantize.rebalance_weights(prior, lam), lam=lam)
