@@ -54,12 +54,12 @@ def test_the_shipped_model_is_small_and_in_the_wheel_s_package_data():
 
 
 def test_the_shipped_model_reports_what_it_is_and_where_it_came_from():
-    from colorutils import quantize, recipes, studies
+    from colorutils import quantize, recipes
 
     sidecar = _sidecar()
     assert sidecar["head"] == "classification" and sidecar["space"] == "lab"
     assert sidecar["grid_size"] == quantize.GRID_SIZE
-    assert 0 < sidecar["temperature"] <= 1 and sidecar["lambda"] == studies.BEST_LAMBDA
+    assert 0 < sidecar["temperature"] <= 1 and sidecar["lambda"] == recipes.PHOTO_LAMBDA
     assert sidecar["image_size"] == recipes.PHOTO_PRESETS["book"]["image_size"]
     prov = sidecar["provenance"]
     assert prov["recipe"] == "photo" and prov["dataset"].endswith("caltech101")
