@@ -22,6 +22,40 @@ from colorutils import color
 MAX_COLUMNS = 6
 
 
+def pick_photos(total: int, k: int = MAX_COLUMNS, labels=None) -> np.ndarray:
+    """``k`` indices of photos for a figure, spread over ``range(total)`` and over the classes.
+
+    Without ``labels``, the indices are evenly spaced.  With ``labels`` (one class per photo),
+    the photos come from ``k`` classes spread over the classes present (all of them, and
+    then again, if ``k`` is larger), each photo taken at a different place in its class's
+    photos.  Evenly spaced indices alone can all fall on one class: the embedded CIFAR-10
+    test split cycles through its ten classes, so every 99th photo is a truck.
+
+    Examples
+    --------
+    >>> pick_photos(500, 6, labels=np.arange(500) % 10).tolist()
+    [0, 102, 204, 295, 397, 499]
+    """
+    if total < 0 or k < 0:
+        raise ValueError(f"total={total!r}, k={k!r}: give counts >= 0.")
+    k = min(k, total)
+    if labels is None:
+        return np.unique(np.linspace(0, total - 1, k).astype(int)) if k else np.zeros(0, int)
+    labels = np.asarray(labels)[:total]
+    if len(labels) != total:
+        raise ValueError(f"labels has {len(labels)} entries for total={total}: give one per photo.")
+    classes = np.unique(labels)
+    picked: list[int] = []
+    chosen = (classes[np.linspace(0, len(classes) - 1, k).round().astype(int)]
+              if k <= len(classes) else np.resize(classes, k))
+    for j, cls in enumerate(chosen):
+        members = [i for i in np.flatnonzero(labels == cls) if i not in picked]
+        if not members:
+            continue
+        picked.append(int(members[round(j / max(k - 1, 1) * (len(members) - 1))]))
+    return np.asarray(picked, dtype=int)
+
+
 def _as_display(image) -> np.ndarray:
     """Return ``image`` as a numpy array matplotlib can show (H, W) gray or (H, W, 3) RGB."""
     array = np.asarray(image)

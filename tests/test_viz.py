@@ -47,3 +47,14 @@ def test_grids_are_at_most_six_images_wide():
     width_in = fig.get_size_inches()[0]
     tile_in = fig.axes[0].get_position().width * width_in
     assert 704 * tile_in / width_in >= 100
+
+
+def test_pick_photos_spreads_over_the_classes():
+    labels = np.arange(500) % 10  # the embedded test split cycles through its classes
+    assert len(set(labels[viz.pick_photos(500, 6)])) == 2  # evenly spaced: mostly trucks
+    picked = viz.pick_photos(500, 6, labels=labels)
+    assert len(set(picked.tolist())) == 6 and len(set(labels[picked])) == 6
+    assert picked.min() < 50 and picked.max() > 450  # from the whole split
+    assert len(viz.pick_photos(4, 6, labels=[0, 0, 1, 1])) == 4
+    with pytest.raises(ValueError, match="labels"):
+        viz.pick_photos(5, 2, labels=[0, 1])
