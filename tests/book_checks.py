@@ -354,7 +354,9 @@ def check_page(page: str, facts: dict, events: list[dict] | None = None, *,
                 break  # one pair per table tells the reader's problem
 
     # generated prose: one sentence template filled again and again; the JSON footer line
-    for hit in find_repeated_templates(block["text"] for block in facts.get("blocks", [])):
+    # (bibliography entries repeat "In Proceedings of ..." by nature: not prose)
+    for hit in find_repeated_templates(block["text"] for block in facts.get("blocks", [])
+                                       if not block.get("bib")):
         add("repeated-template", hit)
     hit = find_numbers_footer(text)
     if hit:
@@ -525,7 +527,8 @@ async () => {
   const blocks = [...article.querySelectorAll(
       'p, li, dt, dd, h1, h2, h3, h4, h5, h6, blockquote, figcaption, .line')]
     .filter(el => !el.closest(SKIP))
-    .map(el => ({tag: el.tagName.toLowerCase(), text: ownText(el)}))
+    .map(el => ({tag: el.tagName.toLowerCase(), text: ownText(el),
+                 bib: !!el.closest('.citation, [role="doc-biblioentry"]')}))
     .filter(b => b.text.trim());
   const tagsOf = el => {
     const cell = el.closest('.cell');

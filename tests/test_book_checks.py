@@ -263,6 +263,10 @@ SEEDED = {
     "template_in_code_is_fine": (_cell(_stream("\n".join(GENERATED)),
                                        source="print(f'On these {n} photos PSNR prefers')"), "",
                                  set()),
+    "bibliography_is_fine": ('<div role="list" class="citation-list">' + "".join(
+        f'<div class="citation" role="doc-biblioentry"><p>Author {i}. A title {i}. In IEEE '
+        f'Conference on Computer Vision and Pattern Recognition (CVPR), 20{10 + i}.</p></div>'
+        for i in range(4)) + "</div>", "", set()),
     "numbers_footer": (_cell(_stream("numbers quoted on this page: "
                                      "02_regression_vs_classification.json under the run root")),
                        "", {"numbers-footer"}),
