@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import textwrap
 import time
 import warnings
 import zipfile
@@ -319,13 +320,14 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
                      trained_epochs=run_cb.epochs_trained, metrics=metrics)
 
 
-def cost_line(batch_size: int | None = None) -> str:
+def cost_line(batch_size: int | None = None, width: int | None = 88) -> str:
     """What this chapter cost, in one line: its wall time so far (since colorutils was first
     imported, :data:`colorutils.IMPORTED_AT`), the models it trained (epochs, images, images/s of the training steps alone)
     and the finished runs it loaded instead of training them.
 
     ``images = steps x batch_size`` (the last, smaller batch of an epoch counted as full:
     an overestimate of at most one batch per epoch); pass the chapter's ``cfg.batch_size``.
+    The sentence is wrapped at ``width`` characters (None: one line), to fit a page.
     """
     wall = time.perf_counter() - colorutils.IMPORTED_AT
     trained = [e for e in _LEDGER if e["trained"]]
@@ -349,7 +351,8 @@ def cost_line(batch_size: int | None = None) -> str:
     if loaded:
         line += (f"; loaded {loaded} finished run{'s' * (loaded != 1)} instead of training "
                  f"{'them' if loaded != 1 else 'it'}")
-    return line + "."
+    line += "."
+    return textwrap.fill(line, width, break_on_hyphens=False) if width else line
 
 
 def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epochs: int,

@@ -253,9 +253,10 @@ def test_cost_line_counts_what_this_process_trained_and_loaded(tmp_path, monkeyp
     assert "trained nothing" in train.cost_line(8)
     _fit(tmp_path / "run", epochs=2)  # 48 photos in batches of 8: 6 steps an epoch
     _fit(tmp_path / "run", epochs=2)  # finished: loaded
-    line = train.cost_line(batch_size=8)
+    line = train.cost_line(batch_size=8, width=None)
+    assert "\n" not in line and max(map(len, train.cost_line(8).splitlines())) <= 88
     assert "trained 1 model (2 epochs, about 96 images)" in line, line
     assert "images/s" in line and "loaded 1 finished run instead of training it" in line, line
     (entry,) = [e for e in train._LEDGER if e["trained"]]
     assert entry["steps"] == 12 and entry["train_seconds"] > 0
-    assert "12 steps" in train.cost_line(), train.cost_line()
+    assert "12 steps" in " ".join(train.cost_line().split()), train.cost_line()
