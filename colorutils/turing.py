@@ -34,7 +34,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, data, inference
+from colorutils import color, data, inference, viz
 
 __all__ = ["PAGE_DIR", "find_page", "spread", "make_pairs", "write_pairs", "inline_page"]
 
@@ -61,9 +61,7 @@ def spread(total: int, n: int, exclude=()) -> np.ndarray:
     if total < 0 or n < 0:
         raise ValueError(f"total={total!r}, n={n!r}: give counts >= 0.")
     left = np.setdiff1d(np.arange(total), np.asarray(list(exclude), dtype=int))
-    if n == 0 or len(left) == 0:
-        return np.zeros(0, dtype=int)
-    return left[np.unique(np.linspace(0, len(left) - 1, min(n, len(left))).astype(int))]
+    return left[viz.pick_photos(len(left), n)]
 
 
 def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "test",

@@ -1,6 +1,7 @@
-"""Figures used by several chapters.
+"""Figures used by several chapters, the choice of their photos (:func:`pick_photos`) and
+the numbers passed from a chapter's code to its prose (:func:`glue`).
 
-Every function returns the matplotlib ``Figure`` so that a notebook can save or tweak it, and
+Every figure function returns the matplotlib ``Figure`` so that a notebook can save or tweak it, and
 gives each figure a title (and axes labels where the axes mean something).  The block diagrams
 of the model zoo are :mod:`colorutils.blocks`.
 """
@@ -20,6 +21,18 @@ from colorutils import color
 #: Images across a grid at most: six tiles share the book's 704 px text column at about
 #: 100 px each, the least at which a reader can judge colour (a wider grid is shrunk to fit).
 MAX_COLUMNS = 6
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Pass a computed ``value`` to the page's prose (``{glue:text}`name``` in markdown):
+    myst-nb's ``glue`` in the book build, nothing where myst-nb is absent (Colab installs no
+    book extras; the chapter prints what matters).  The chapters' one way to do it."""
+    try:
+        from myst_nb import glue as myst_glue  # start-up: only in a chapter that glues
+    except ImportError:
+        return None
+    myst_glue(name, value, display=display)
+    return None
 
 
 def pick_photos(total: int, k: int = MAX_COLUMNS, labels=None) -> np.ndarray:

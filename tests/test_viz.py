@@ -58,3 +58,20 @@ def test_pick_photos_spreads_over_the_classes():
     assert len(viz.pick_photos(4, 6, labels=[0, 0, 1, 1])) == 4
     with pytest.raises(ValueError, match="labels"):
         viz.pick_photos(5, 2, labels=[0, 1])
+
+
+def test_glue_is_silent_without_myst_nb_and_passes_through_with_it(monkeypatch):
+    import sys
+    import types
+
+    from colorutils import viz
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails: a Colab without extras
+    assert viz.glue("x", 1.5) is None
+    calls = []
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: calls.append((name, value, display))
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    viz.glue("ratio", 0.75)
+    viz.glue("shown", 2, display=True)
+    assert calls == [("ratio", 0.75, False), ("shown", 2, True)]
