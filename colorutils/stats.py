@@ -232,51 +232,6 @@ def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
     return Comparison(names[0], names[1], metric, diff, higher_is_better)
 
 
-def plain_answer(comparisons: Sequence[Comparison], digits: int = 3) -> str:
-    """One paragraph that says what a set of paired comparisons supports, and no more.
-
-    * any comparison from a single seed: no conclusion;
-    * every interval contains zero: "no difference exceeds the seed-to-seed spread", naming
-      the comparison closest to a clear difference (largest ``|mean| / half-width``) as a
-      lead, with its seed count;
-    * otherwise: the clear differences, then the ones within the spread.
-    """
-    comparisons = list(comparisons)
-    if not comparisons:
-        raise ValueError("plain_answer() got no comparisons.")
-    if any(c.verdict == "one seed" for c in comparisons):
-        return ("With a single seed there is no spread to compare against, so these runs "
-                "support no conclusion; rerun with three or more seeds.")
-
-    def label(c: Comparison) -> str:
-        return f"{c.b} vs {c.a} on {c.metric}"
-
-    def numbers(c: Comparison) -> str:
-        side = "higher" if c.higher_is_better is None else "better"
-        return (f"{c.diff.mean:+.{digits}f}, {c.diff.confidence:.0%} CI "
-                f"{c.diff.low:+.{digits}f} to {c.diff.high:+.{digits}f}, {c.b} {side} on "
-                f"{c.wins} of {c.diff.n} seeds")
-
-    clear = [c for c in comparisons if c.verdict != "within spread"]
-    unclear = [c for c in comparisons if c.verdict == "within spread"]
-    if not clear:
-
-        def strength(c: Comparison) -> float:
-            half = (c.diff.high - c.diff.low) / 2
-            return abs(c.diff.mean) / half if half > 0 else 0.0
-
-        lead = max(comparisons, key=strength)
-        return ("No difference exceeds the seed-to-seed spread: every interval contains zero, "
-                "so these runs show no effect either way (nor that there is none). The closest "
-                f"to a clear difference is {label(lead)} ({numbers(lead)}): a lead for a run "
-                "with more seeds or more data, not a finding.")
-    text = "Clear differences (the interval excludes zero): " + "; ".join(
-        f"{c.b} is {c.verdict} than {c.a} on {c.metric} ({numbers(c)})" for c in clear) + "."
-    if unclear:
-        text += " Within the spread: " + ", ".join(label(c) for c in unclear) + "."
-    return text
-
-
 def values_of(records: Iterable[Mapping], arm: str, metric: str, by: str = "arm") -> list[float]:
     """The values of ``metric`` for ``arm``, ordered by ``seed`` (the pairing order)."""
     rows = sorted((r for r in records if r[by] == arm and metric in r),

@@ -107,21 +107,3 @@ def test_records_table_flat_metrics_and_plot(tmp_path):
     assert sum(len(ln.get_xdata()) for ln in points) == 4  # every seed of every arm shown
 
 
-def test_plain_answer_says_only_what_the_intervals_support():
-    clear = stats.compare([0.30, 0.50, 0.70], [0.40, 0.61, 0.79], metric="accuracy",
-                          names=("scratch", "pretext"))
-    noisy = stats.compare([0.5, 0.6, 0.4], [0.6, 0.5, 0.45], metric="auc",
-                          names=("color", "joint"))
-    lead = stats.compare([0.1, 0.1, 0.1], [0.2, 0.4, 0.15], metric="gray accuracy",
-                         names=("scratch", "joint"))
-    mixed = stats.plain_answer([clear, noisy])
-    assert mixed.startswith("Clear differences") and "pretext is better than scratch" in mixed
-    assert "Within the spread: joint vs color on auc." in mixed
-    none = stats.plain_answer([noisy, lead])
-    assert none.startswith("No difference exceeds the seed-to-seed spread")
-    assert "closest to a clear difference is joint vs scratch on gray accuracy" in none
-    assert "3 of 3 seeds" in none
-    single = stats.plain_answer([stats.compare([0.1], [0.2])])
-    assert "no conclusion" in single
-    with pytest.raises(ValueError, match="no comparisons"):
-        stats.plain_answer([])
