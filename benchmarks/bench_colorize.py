@@ -42,7 +42,7 @@ import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from colorutils import colorize, models, photos, quantize  # noqa: E402
+from colorutils import colorize, files, models, quantize  # noqa: E402
 
 CLOTHING = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "clothing10"
 
@@ -132,15 +132,15 @@ def stages(model, path: pathlib.Path, size: int, out: pathlib.Path) -> dict[str,
             times.append(time.perf_counter() - start)
         return 1e3 * min(times), result
 
-    t_read, image = best(lambda: photos.read_image(path))
-    t_l, L = best(lambda: photos.lightness(image))
+    t_read, image = best(lambda: files.read_image(path))
+    t_l, L = best(lambda: files.lightness(image))
     h, w = colorize.model_shape(*L.shape, size, model)
     x = color.normalize_l(tf.image.resize(L[None, :, :, None], (h, w), "area", antialias=True))
     t_model, ab = best(lambda: inference.predict_ab(model, x))
     big = tf.image.resize(ab, L.shape, "bilinear")
     t_rgb, rgb = best(lambda: color.to_uint8(color.recombine(color.normalize_l(
         L[None, :, :, None]), big)[0]))
-    t_png, _ = best(lambda: photos.save_image(rgb, out / "stage.png"))
+    t_png, _ = best(lambda: files.save_image(rgb, out / "stage.png"))
     return {"read": t_read, "lightness": t_l, "model (one photo)": t_model,
             "colour back to RGB": t_rgb, "PNG encoding": t_png}
 

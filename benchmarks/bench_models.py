@@ -2,7 +2,7 @@
 
 Baseline: :func:`colorutils.models.regression_cnn` at the same width, image size and batch,
 trained with its own loss (:class:`colorutils.losses.ABRegressionLoss`). Every other model
-is compiled by :func:`colorutils.compiling.compile_model` (rebalanced cross-entropy for the
+is compiled by :func:`colorutils.models.compile_model` (rebalanced cross-entropy for the
 classification heads) and fed the same in-memory batch, so the figure is the cost of the
 network and its loss, not of the input pipeline. Each model's training step is traced once
 (warm-up, not timed), then ``--steps`` steps are timed; the models take turns over
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from colorutils import compiling, models, quantize  # noqa: E402
+from colorutils import models, quantize  # noqa: E402
 
 
 def zoo(width: float, q: int) -> dict:
@@ -55,7 +55,7 @@ def main() -> None:
     y = {"ab": rng.uniform(-60, 60, (args.batch, args.size, args.size, 2)).astype("float32")}
     built = {}
     for name, make in zoo(args.width, q).items():
-        model = compiling.compile_model(make())
+        model = models.compile_model(make())
         model.train_on_batch(x, y)  # trace the training step once
         built[name] = model
     best = {name: float("inf") for name in built}

@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from colorutils import data, losses, models, quantize, settings, sources  # noqa: E402
+from colorutils import data, losses, models, quantize, settings  # noqa: E402
 
 CLOTHING = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "clothing10"
 
@@ -75,7 +75,7 @@ def exif_cost(folder: pathlib.Path, size: int = 128, files: int = 600,
     def rate(orient: bool) -> float:
         ds = tf.data.Dataset.from_tensor_slices(paths).map(
             lambda p: data.centre_crop(data.resize_short_side(
-                sources.decode_image(tf.io.read_file(p), size, orient=orient), size), size),
+                data.decode_image(tf.io.read_file(p), size, orient=orient), size), size),
             num_parallel_calls=tf.data.AUTOTUNE)
         return data.throughput(ds.batch(16), warmup=1)["images_per_s"]
 

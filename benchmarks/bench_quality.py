@@ -37,7 +37,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorutils import colorize, data, evaluation, quantize, runs, settings, shipped, studies  # noqa: E402,E501
+from colorutils import colorize, data, evaluation, experiments, files, quantize, settings  # noqa: E402,E501
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Photo sets for an out-of-domain check (never copied into the repository).
@@ -75,9 +75,9 @@ def figures_dict(figures: dict, photos: int) -> dict:
 
 def cifar_recipe():
     """The CIFAR recipe (chapter 03's best colorizer at book scale), trained if missing."""
-    cfg = settings.resolve_chapter("book", studies.CLASSIFICATION_PRESETS, dataset="cifar10")
+    cfg = settings.resolve_chapter("book", experiments.CLASSIFICATION_PRESETS, dataset="cifar10")
     val_ds = data.load(cfg.dataset, "validation", cfg.image_size, cfg.batch_size)
-    return studies.train_best(cfg, val_ds=val_ds, verbose=0), cfg
+    return experiments.train_best(cfg, val_ds=val_ds, verbose=0), cfg
 
 
 def score_model(args) -> None:
@@ -85,12 +85,12 @@ def score_model(args) -> None:
     start = time.perf_counter()
     model = colorize.open_colorizer(args.model)
     size = model.image_size
-    sidecar = shipped.read_sidecar(args.model) or {}
-    temperature = sidecar.get("temperature", studies.BEST_TEMPERATURE)
-    smooth = sidecar.get("smooth_sigma", studies.BEST_SMOOTH_SIGMA)
+    sidecar = files.read_sidecar(args.model) or {}
+    temperature = sidecar.get("temperature", experiments.BEST_TEMPERATURE)
+    smooth = sidecar.get("smooth_sigma", experiments.BEST_SMOOTH_SIGMA)
     cifar, cfg = cifar_recipe()
     print(f"{args.model}: {size} px, T {temperature}; CIFAR recipe: {cfg.image_size} px, "
-          f"T {studies.BEST_TEMPERATURE} ({runs.shown_path(cifar.run_dir, cfg.run_root)})")
+          f"T {experiments.BEST_TEMPERATURE} ({files.shown_path(cifar.run_dir, cfg.run_root)})")
     sets = {}
     for source in args.dataset:
         name = f"{os.path.basename(os.path.normpath(source.partition(':')[2] or source))} (test)"
@@ -101,15 +101,15 @@ def score_model(args) -> None:
         l_small, ab_small = data.to_arrays(data.load(source, "test", cfg.image_size, 64,
                                                      limit=args.limit))[:2]
         theirs = evaluation.quality_figures(cifar.model, l_small, ab_small,
-                                         temperature=studies.BEST_TEMPERATURE,
-                                         smooth_sigma=studies.BEST_SMOOTH_SIGMA)
+                                         temperature=experiments.BEST_TEMPERATURE,
+                                         smooth_sigma=experiments.BEST_SMOOTH_SIGMA)
         print(row(f"{name}, CIFAR recipe", theirs))
         sets[name] = {"model": figures_dict(ours, len(l_norm)),
                       "cifar_recipe": figures_dict(theirs, len(l_small))}
     report = {"model": os.path.basename(args.model), "image_size": size,
               "temperature": temperature, "cifar_recipe": {
-                  "image_size": cfg.image_size, "temperature": studies.BEST_TEMPERATURE,
-                  "lambda": studies.BEST_LAMBDA, "epochs": cfg.epochs,
+                  "image_size": cfg.image_size, "temperature": experiments.BEST_TEMPERATURE,
+                  "lambda": experiments.BEST_LAMBDA, "epochs": cfg.epochs,
                   "train_images": cfg.train_images}, "sets": sets,
               "seconds": round(time.perf_counter() - start, 1)}
     path = pathlib.Path(cfg.run_dir("bench_quality_photo.json"))
@@ -117,9 +117,9 @@ def score_model(args) -> None:
     path.write_text(json.dumps(report, indent=1, default=str))
     if args.sidecar and sidecar:
         sidecar.setdefault("provenance", {})["quality_sets"] = report
-        runs.write_json_atomic(str(pathlib.Path(args.model).with_suffix(".json")), sidecar)
+        files.write_json_atomic(str(pathlib.Path(args.model).with_suffix(".json")), sidecar)
         print(f"figures written into {pathlib.Path(args.model).with_suffix('.json').name}")
-    print(f"report: {runs.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
+    print(f"report: {files.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
 
 
 def main() -> None:
@@ -137,20 +137,20 @@ def main() -> None:
         if not args.dataset:
             parser.error("--model needs at least one --dataset folder:PATH (e.g. caltech101)")
         return score_model(args)
-    cfg = settings.resolve_chapter(args.scale, studies.CLASSIFICATION_PRESETS, dataset="cifar10")
+    cfg = settings.resolve_chapter(args.scale, experiments.CLASSIFICATION_PRESETS, dataset="cifar10")
     start = time.perf_counter()
     bins = quantize.ab_bins()
-    prior = studies.training_prior(cfg, bins)
+    prior = experiments.training_prior(cfg, bins)
     val_ds = data.load(cfg.dataset, "validation", cfg.image_size, cfg.batch_size,
                        limit=cfg.eval_images)
-    best = studies.train_best(cfg, val_ds=val_ds, prior=prior)
+    best = experiments.train_best(cfg, val_ds=val_ds, prior=prior)
     sets = test_sets(cfg.image_size, args.limit)
-    decode = dict(temperature=studies.BEST_TEMPERATURE, smooth_sigma=studies.BEST_SMOOTH_SIGMA)
-    report = {"recipe": {"lambda": studies.BEST_LAMBDA, **decode,
-                         "run": runs.shown_path(best.run_dir, cfg.run_root)},
+    decode = dict(temperature=experiments.BEST_TEMPERATURE, smooth_sigma=experiments.BEST_SMOOTH_SIGMA)
+    report = {"recipe": {"lambda": experiments.BEST_LAMBDA, **decode,
+                         "run": files.shown_path(best.run_dir, cfg.run_root)},
               "baseline": "gray (ab = 0)", "sets": {}, "decoding": {}, "lambdas": {}}
-    print(f"The book's recipe: lambda {studies.BEST_LAMBDA}, T {studies.BEST_TEMPERATURE}, "
-          f"smoothing {studies.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
+    print(f"The book's recipe: lambda {experiments.BEST_LAMBDA}, T {experiments.BEST_TEMPERATURE}, "
+          f"smoothing {experiments.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
     print("-- the three figures against gray")
     for name, (l_norm, ab) in sets.items():
         figures = evaluation.quality_figures(best.model, l_norm, ab, **decode)
@@ -166,10 +166,10 @@ def main() -> None:
             print(row(key, figures))
             report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
     print("-- what moves it: rebalancing (chapter 03's runs, where finished)")
-    study = studies.ClassificationStudy(cfg, bins, verbose=0)
+    study = experiments.ClassificationStudy(cfg, bins, verbose=0)
     for lam in (1.0, 0.5):
-        arm = studies.classification_arm_name(lam)
-        if not runs.is_finished(study.run_dir(arm, 0), cfg.epochs):
+        arm = experiments.classification_arm_name(lam)
+        if not files.is_finished(study.run_dir(arm, 0), cfg.epochs):
             print(f"lambda {lam:g}: no finished run (make book trains it)")
             continue
         weights = None if lam == 1.0 else quantize.rebalance_weights(prior, lam)
@@ -181,7 +181,7 @@ def main() -> None:
     path = pathlib.Path(cfg.run_dir("bench_quality.json"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1, default=str))
-    print(f"report: {runs.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
+    print(f"report: {files.shown_path(path, cfg.run_root)} ({report['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

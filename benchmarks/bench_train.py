@@ -1,7 +1,7 @@
 """Training throughput on the CPU: batch size, XLA and threading, against the book's default.
 
 Models, as the chapters train them at book scale (32 px photos, width 0.25, the ab bins of
-:func:`colorutils.quantize.ab_bins`, compiled by :func:`colorutils.compiling.compile_model`:
+:func:`colorutils.quantize.ab_bins`, compiled by :func:`colorutils.models.compile_model`:
 Adam and the rebalanced cross-entropy):
 
 * ``unet``: the U-Net classifier of chapters 02-03 and the book's recipe
@@ -61,7 +61,7 @@ def _child(spec: dict) -> dict:
     import numpy as np
     from bench_colorize import matmul_peak, model_flops
 
-    from colorutils import compiling, devices, models, quantize
+    from colorutils import models, quantize, train
 
     q = len(quantize.ab_bins())
     size, width = spec["size"], spec["width"]
@@ -96,8 +96,8 @@ def _child(spec: dict) -> dict:
     built = {}
     for name in spec["models"]:
         for label, batch, jit in variants:
-            devices.set_seed(0)
-            model = compiling.compile_model(builders[name](), jit_compile=jit)
+            train.set_seed(0)
+            model = models.compile_model(builders[name](), jit_compile=jit)
             ds = data(batch)
             t0 = time.perf_counter()  # tracing, and one pass over the cached photos
             model.fit(ds, epochs=1, steps_per_epoch=max(2, n // batch), verbose=0)

@@ -27,7 +27,7 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorutils import data, quantize, recipes, settings, studies  # noqa: E402
+from colorutils import data, experiments, quantize, settings  # noqa: E402
 
 SHARED = pathlib.Path(os.environ.get("COLORBOOK_SHARED_DATA",
                                      pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -35,13 +35,13 @@ DATASET = f"folder:{SHARED / 'caltech101'}"
 
 
 def config(**knobs) -> settings.Settings:
-    return settings.resolve_chapter("book", recipes.PHOTO_PRESETS, dataset=DATASET, **knobs)
+    return settings.resolve_chapter("book", experiments.PHOTO_PRESETS, dataset=DATASET, **knobs)
 
 
 def speed(size: int, width: float, n: int = 1280) -> dict:
     root = tempfile.mkdtemp(prefix="photo_speed_")
     cfg = config(run_root=root, image_size=size, width=width, epochs=2, train_images=n)
-    seconds = studies.train_best(cfg, 0, verbose=0).history["train_seconds"]
+    seconds = experiments.train_best(cfg, 0, verbose=0).history["train_seconds"]
     return dict(size=size, width=width, images=n, epoch_seconds=seconds,
                 images_per_s=round(n / seconds[-1], 1))
 
@@ -50,14 +50,14 @@ def study_and_val(cfg):
     bins = quantize.ab_bins()
     val = data.load(cfg.dataset, "validation", cfg.image_size, cfg.batch_size,
                     limit=cfg.eval_images)
-    return studies.ClassificationStudy(cfg, bins, verbose=0), bins, val
+    return experiments.ClassificationStudy(cfg, bins, verbose=0), bins, val
 
 
 def train(lam: float) -> dict:
     cfg = config()
     study, bins, val = study_and_val(cfg)
-    weights = quantize.rebalance_weights(studies.training_prior(cfg, bins), lam)
-    run = study.train(studies.classification_arm_name(lam), "classification", 0, val,
+    weights = quantize.rebalance_weights(experiments.training_prior(cfg, bins), lam)
+    run = study.train(experiments.classification_arm_name(lam), "classification", 0, val,
                       weights=weights, lam=lam)
     return dict(lam=lam, run_dir=run.run_dir, train_seconds=sum(run.history["train_seconds"]),
                 val_loss=run.history["val_loss"])
@@ -69,9 +69,9 @@ def validate(lams: list[float]) -> dict:
     l_val, ab_val = data.to_arrays(val)[:2]
     out = {}
     for lam in lams:
-        model = study.study.load(study.arm(studies.classification_arm_name(lam),
+        model = study.study.load(study.arm(experiments.classification_arm_name(lam),
                                            "classification", lam=lam)).model
-        chosen, sweep = recipes.choose_temperature(model, l_val, ab_val)
+        chosen, sweep = experiments.choose_temperature(model, l_val, ab_val)
         out[f"{lam:g}"] = {"chosen_temperature": chosen, "sweep": sweep}
         for row in sweep:
             print(f"lambda {lam:g} T {row['temperature']:<5g} ratio "

@@ -5,7 +5,7 @@ the ``evaluate`` command from the modules it combines):
 
 ``colorutils train --dataset SOURCE --model NAME`` / ``colorutils train --recipe best``
     train a model of the zoo, or the book's best colorizer with a report; rerunning the same
-    command resumes (:func:`train_command`, with :mod:`colorutils.recipes`).
+    command resumes (:func:`train_command`, with :mod:`colorutils.experiments`).
 ``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR``
     colorize photos with a trained model (default: the shipped photo model;
     :func:`colorutils.colorize.colorize_command`).
@@ -35,7 +35,13 @@ import sys
 from colorutils import __version__, files, settings
 from colorutils.errors import UserError, first_line
 
-__all__ = ["UserError", "Parser", "build_parser", "main", "evaluate_command", "train_command"]
+__all__ = [
+    "Parser",
+    "build_parser",
+    "main",
+    "evaluate_command",
+    "train_command",
+]
 
 
 class Parser(argparse.ArgumentParser):
@@ -144,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pool", help="fooling rate of answer files, each and pooled, with 95%% intervals")
     pool.add_argument("answers", nargs="+", metavar="CSV",
                       help="answer files downloaded from the Turing-test page")
-    pool.set_defaults(handler="colorutils.turing_pool:pool_command")
+    pool.set_defaults(handler="colorutils.turing:pool_command")
     return parser
 
 
@@ -284,25 +290,25 @@ def train_command(args) -> int:
     folder of another configuration) raise :class:`UserError`: one line, status 2.
     """
     _check_train_args(args)
-    from colorutils import photos  # start-up: TensorFlow loads (quietly) after the checks
+    from colorutils import files  # start-up: TensorFlow loads (quietly) after the checks
 
-    photos.import_tf_quietly()
-    from colorutils import progress, recipes  # start-up: TensorFlow is loaded by now
+    files.import_tf_quietly()
+    from colorutils import experiments, files  # start-up: TensorFlow is loaded by now
 
     knobs = {k: getattr(args, k) for k in (*_TRAIN_NUMBERS, "width")}
-    with progress.forced(False) if args.quiet else contextlib.nullcontext():
+    with files.forced(False) if args.quiet else contextlib.nullcontext():
         if args.recipe:
             default_scale = "book" if args.recipe == "photo" else "full"
-            report = recipes.best_recipe(args.dataset, recipe=args.recipe,
+            report = experiments.best_recipe(args.dataset, recipe=args.recipe,
                                          scale=args.scale or default_scale, seed=args.seed,
                                          run_root=args.runs_dir, **knobs)
-            print("\n".join(recipes.report_lines(report)))
+            print("\n".join(experiments.report_lines(report)))
             if args.export:
-                recipes.export_colorizer(report, args.export, credit=args.credit)
+                experiments.export_colorizer(report, args.export, credit=args.credit)
                 print(f"exported: {args.export} (+ its .json sidecar)")
             run_dir, colorizer = report["run_dir"], True
         else:
-            run = recipes.train_model(
+            run = experiments.train_model(
                 args.dataset, args.model or "unet", scale=args.scale or "book", head=args.head,
                 lam=1.0 if args.lam is None else args.lam, seed=args.seed,
                 run_dir=args.run_dir, run_root=args.runs_dir,

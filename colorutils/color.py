@@ -48,13 +48,32 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "AB_SCALE", "L_SCALE", "GAMUT_TOLERANCE", "RANGE_TOLERANCE",
-    "xyz_from_rgb", "rgb_from_xyz", "yuv_from_rgb", "rgb_from_yuv", "D65_WHITE",
-    "rgb_to_lab", "lab_to_rgb", "in_gamut", "rgb_to_xyz",
-    "rgb_to_hsv", "hsv_to_rgb", "rgb_to_yuv", "yuv_to_rgb",
-    "normalize_l", "denormalize_l",
-    "split_lab", "recombine", "rotate_hue", "as_batch", "to_uint8",
+    "AB_SCALE",
+    "L_SCALE",
+    "GAMUT_TOLERANCE",
+    "RANGE_TOLERANCE",
+    "xyz_from_rgb",
+    "rgb_from_xyz",
+    "yuv_from_rgb",
+    "rgb_from_yuv",
+    "D65_WHITE",
+    "rgb_to_lab",
+    "lab_to_rgb",
+    "in_gamut",
+    "rgb_to_xyz",
+    "rgb_to_hsv",
+    "hsv_to_rgb",
+    "rgb_to_yuv",
+    "yuv_to_rgb",
+    "normalize_l",
+    "denormalize_l",
+    "split_lab",
+    "recombine",
+    "rotate_hue",
+    "as_batch",
+    "to_uint8",
 ]
+
 
 # ---------------------------------------------------------------------------------------------
 # Constants: matrices read as "what from what", one white point.

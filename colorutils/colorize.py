@@ -27,12 +27,12 @@ A folder is colorized as a pipeline (:func:`colorize_paths`): photos are read an
 forward pass (:func:`colorize_batch`, up to :data:`BATCH_PHOTOS` photos or
 :data:`BATCH_PIXELS` full-resolution pixels), and the outputs are encoded by a writer thread
 while the next batch runs.  The outputs mirror the input tree under the output folder
-(:func:`colorutils.photos.plan_outputs`); an output already there is kept unless
+(:func:`colorutils.files.plan_outputs`); an output already there is kept unless
 ``overwrite`` (``--overwrite``), so a second run finishes what the first left.
 
 Python API: :func:`open_colorizer`, :func:`colorize_array`, :func:`colorize_batch`,
 :func:`colorize_file`, :func:`colorize_paths`; the command line calls :func:`colorize_command`.  Reading, reducing and writing
-photo files is :mod:`colorutils.photos` (its functions are re-exported here: ``read_image``,
+photo files is :mod:`colorutils.files` (its functions are re-exported here: ``read_image``,
 ``lightness``, ``gray_version``, ``find_images``, ...).
 """
 
@@ -51,41 +51,38 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from colorutils import files
-from colorutils import progress as progress_bars
 from colorutils.errors import UserError
-from colorutils.photos import (
-    BAND_PIXELS,
-    IMAGE_SUFFIXES,
-    JPEG_QUALITY,
-    OUTPUT_SUFFIX,
-    UnreadableImageError,
+from colorutils.files import (
+    PHOTO_MODEL,
     bands,
-    find_images,
-    find_inputs,
-    gray_version,
     import_tf_quietly,
     lightness,
     output_paths,
     plan_outputs,
     read_image,
     read_lightness,
-    save_image,
     save_result,
-    side_by_side,
 )
-from colorutils.shipped import PHOTO_MODEL
 
 __all__ = [
-    "SIZE_MULTIPLE", "BATCH_PHOTOS", "BATCH_PIXELS", "MAX_SIZE", "MAX_ASPECT", "PHOTO_MODEL",
-    "check_temperature", "check_size", "open_colorizer", "model_shape", "colorize_batch",
-    "colorize_lightness", "colorize_array", "colorize_file", "ColorizeReport", "colorize_paths",
+    "SIZE_MULTIPLE",
+    "BATCH_PHOTOS",
+    "BATCH_PIXELS",
+    "MAX_SIZE",
+    "MAX_ASPECT",
+    "check_temperature",
+    "check_size",
+    "open_colorizer",
+    "model_shape",
+    "colorize_batch",
+    "colorize_lightness",
+    "colorize_array",
+    "colorize_file",
+    "ColorizeReport",
+    "colorize_paths",
     "colorize_command",
-    # photo files (colorutils.photos), re-exported: the command's Python API in one place
-    "BAND_PIXELS", "IMAGE_SUFFIXES", "JPEG_QUALITY", "OUTPUT_SUFFIX", "UnreadableImageError",
-    "read_image", "lightness", "gray_version", "side_by_side", "save_image", "output_paths",
-    "find_inputs", "find_images", "plan_outputs", "read_lightness", "save_result",
-    "import_tf_quietly",
 ]
+
 
 #: The model-side image dimensions are rounded to a multiple of this (U-Nets halve 4 times).
 SIZE_MULTIPLE = 16
@@ -435,7 +432,7 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     outputs exist already are kept, not redone, unless ``overwrite``.  Unreadable files (and
     outputs that cannot be written) are reported through ``log`` (default: a line on stderr)
     and skipped; the returned :class:`ColorizeReport` lists them.  A progress bar is shown
-    for more than one photo on a terminal (:func:`colorutils.progress.enabled`) unless
+    for more than one photo on a terminal (:func:`colorutils.files.enabled`) unless
     ``progress=False``.
 
     Raises
@@ -455,8 +452,8 @@ def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os
     todo = [p for p in plan if p not in done]
     for folder in {main.parent for _, main, _ in todo}:  # what a killed run left
         files.remove_stale_temporaries(folder)
-    show = progress_bars.enabled() and len(plan) > 1 if progress is None else bool(progress)
-    with progress_bars.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar:
+    show = files.enabled() and len(plan) > 1 if progress is None else bool(progress)
+    with files.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar:
         say = log or (lambda msg: bar.write(msg, file=sys.stderr))
         _run_plan(model, todo, size, temperature, fmt=fmt, compare=compare,
                   overwrite=overwrite, space=space, report=report, say=say, bar=bar)

@@ -5,11 +5,11 @@ One entry point, :func:`load`, reads four kinds of source:
 ``"cifar10"``
     the embedded real photo set, the default of every chapter that trains a model: the
     10,000 CIFAR-10 test photos (32 x 32, 10 classes), packed as JPEG bytes in
-    ``data/cifar10`` with a fixed 8,000 / 1,000 / 1,000 split (:mod:`colorutils.cifar`);
+    ``data/cifar10`` with a fixed 8,000 / 1,000 / 1,000 split (:mod:`colorutils.data`);
     works offline.
 ``"sample"``
     840 labelled 96 x 96 crops of ten high-resolution photos that ship with scikit-image,
-    scikit-learn and matplotlib (:mod:`colorutils.sample`); works offline.  Too few scenes to
+    scikit-learn and matplotlib (:mod:`colorutils.data`); works offline.  Too few scenes to
     learn colour from, but the book's photographs to look at.
 ``"tfds:NAME[:CONFIG]"``
     any TensorFlow Datasets image dataset (``stanford_dogs``, ``cifar10``, ``cifar100``,
@@ -21,11 +21,11 @@ One entry point, :func:`load`, reads four kinds of source:
     an image folder, ``PATH/split/class/file`` or ``PATH/class/file`` (or just
     ``PATH/file``), read without any network call.
 
-The sources themselves (decoding, folders, the embedded sets) are :mod:`colorutils.sources`;
+The sources themselves (decoding, folders, the embedded sets) are :mod:`colorutils.data`;
 their public names are re-exported here, so that ``colorutils.data`` is the one module a
 chapter imports for data.  The ``tfds:NAME[:CONFIG]`` source lives here: the image feature
 (and a ``ClassLabel`` feature, if any) is detected; a missing validation or test split is
-derived by slicing ``train`` (:data:`colorutils.sources.DERIVED_SPLIT_PERCENT`).  A dataset
+derived by slicing ``train`` (:data:`colorutils.data.DERIVED_SPLIT_PERCENT`).  A dataset
 that is not prepared in ``data_dir`` is downloaded only when the network answers within
 seconds (:func:`network_available`); offline it fails at once with
 :class:`DatasetNotAvailableError`, naming ``data_dir`` and the ``folder:`` alternative.
@@ -59,43 +59,1061 @@ References
 .. [1] R. Zhang, P. Isola, A. A. Efros, "Colorful Image Colorization", ECCV 2016.
 .. [2] TensorFlow, "Better performance with the tf.data API",
        https://www.tensorflow.org/guide/data_performance
+
+The embedded real photo set: the 10,000 CIFAR-10 test photos, packed as JPEG bytes.
+
+The book trains its models on real photographs without any network: the CIFAR-10 test
+split (Krizhevsky 2009 {cite}`krizhevsky2009learning`; 10 classes x 1,000 photos of 32 x 32
+pixels) ships inside the repository in ``data/cifar10/`` as a few *shards*, each the plain
+concatenation of the photos' JPEG files (the bytes exactly as they were given, never
+re-encoded), and one ``index.json`` that says where every photo starts, its class, its
+split and its original file name, with the SHA-256 of every shard.  ``data/build_cifar10.py``
+recreates the pack from a ``class/file`` folder; ``data/README.md`` has the credits.
+
+The split is fixed in the index: inside each class the photos are ordered by the MD5 of
+their ``class/file`` name and the first 80 % go to ``train``, the next 10 % to
+``validation`` and the last 10 % to ``test`` (800 / 100 / 100 per class, 8,000 / 1,000 /
+1,000 in all).  Inside a split the photos are stored round-robin over the classes, so the
+first ``n`` photos of a split are class-balanced (what ``limit=n`` of
+:func:`colorutils.data.load` takes).
+
+The photos are JPEGs of quality about 75 with 4:2:0 chroma subsampling: their colour is
+softer than the official arrays' (``tfds:cifar10``), and about 140 of them are nearly gray.
+
+Where the pack is looked for, in order: ``$COLORUTILS_CIFAR_DIR``; the package data
+``colorutils.cifar_pack`` (a wheel, e.g. ``pip install`` from git on Colab, carries
+``data/cifar10`` under that name); ``data/cifar10`` of the source checkout (an editable
+install).
+
+Examples
+--------
+>>> photos, labels, names = load_split("test")
+>>> len(photos), labels[:10].tolist(), names[0]
+(1000, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'airplane/0214.jpg')
+>>> photos[0][:3] == b"\\xff\\xd8\\xff"  # JPEG bytes as stored
+True
+
+The embedded sample set: labelled crops of real colour photos that ship inside Python packages.
+
+The book must run offline (in CI, on a laptop on a train), so its default dataset is cut from
+ten colour photographs that are installed together with scikit-image, scikit-learn and
+matplotlib (credits and licences: ``data/README.md`` and :data:`PHOTOS`).  The label of a crop
+is the photo it comes from, so the set doubles as a tiny 10-class classification problem.
+
+Splits keep regions of each photo apart.  Every photo is cut into five equal bands along its
+long side, assigned ``train | validation | train | test | train`` (:data:`BAND_LAYOUT`), and
+every crop lies entirely inside one band, so no pixel of a validation or test crop was ever
+seen in training.  Inside a band, a crop is a square whose side is drawn between 60 % and
+100 % of the band's short extent (at least :data:`CROP_SIZE` pixels where the band allows it),
+at a random position, and resized to ``CROP_SIZE x CROP_SIZE`` with a Lanczos filter.
+
+The set is built deterministically (a fixed :class:`numpy.random.RandomState` seed per photo;
+``RandomState`` streams are frozen by NumPy) in about a second, and cached on first use as an
+``.npz`` file under :func:`cache_dir` (``$COLORUTILS_CACHE``, else ``$XDG_CACHE_HOME/colorutils``
+or ``~/.cache/colorutils``).  Nothing binary is stored in git.
+
+Sizes: :data:`CROPS_PER_PHOTO` crops per photo and split, i.e. 600 train, 120 validation and
+120 test crops of 96 x 96 pixels.
+
+Examples
+--------
+>>> from colorutils import data
+>>> arrays = data.load_arrays()          # doctest: +SKIP
+>>> arrays["train_images"].shape           # doctest: +SKIP
+(600, 96, 96, 3)
+
+Where the photos come from: decoding image files and the offline sources of the book.
+
+:mod:`colorutils.data` reads four kinds of source through one entry point; this module holds
+what the offline ones need (the TensorFlow Datasets source is in :mod:`colorutils.data`):
+
+* decoding JPEG / PNG (8- or 16-bit) / BMP / GIF bytes to uint8 RGB as TensorFlow ops, with
+  alpha composited over white, large JPEGs decoded at reduced scale in the DCT domain and a
+  JPEG's EXIF orientation applied, as ``colorize`` does (:func:`decode_image`,
+  :func:`decode_file`, :func:`exif_orientation`), and a cheap validity check of image files
+  (:func:`check_image_file`);
+* the ``cifar10`` and ``sample`` sources (:mod:`colorutils.data`, :mod:`colorutils.data`);
+* the ``folder:PATH`` source: ``PATH/split/class/file``, ``PATH/class/file`` or ``PATH/file``,
+  splits derived by hashing file names where the folder has none (:func:`list_folder`).
+
+Every source becomes a :class:`Source`: a ``tf.data`` dataset of ``(uint8 image, int32
+label)`` with its size and class names, which :func:`colorutils.data.load` turns into a
+pipeline.
+
+Examples
+--------
+>>> decode_file(photo_path(PHOTOS[1])).shape
+TensorShape([300, 451, 3])
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import importlib
+import json
 import os
+import pathlib
+import tempfile
 import threading
 import time
 import warnings
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
-from colorutils import cifar, color, progress, quantize, sample, sources
-from colorutils.sources import (
-    AUTOTUNE,
-    DERIVED_SPLIT_PERCENT,
-    SPLIT_ALIASES,
-    SPLITS,
-    BadImagesWarning,
-    Source,
-    check_image_file,
-    decode_file,
-    decode_image,
-)
+from colorutils import color, files, quantize
+from colorutils.files import IMAGE_SUFFIXES
 
 __all__ = [
-    "AUTOTUNE", "SPLITS", "OFFLINE_ENV_VAR", "DatasetInfo",
-    "BadImagesWarning", "DatasetNotAvailableError", "load", "info", "decode_file",
-    "decode_image", "check_image_file", "label_counts", "parse_source", "throughput",
-    "to_arrays", "resize_short_side", "is_colorful", "random_crop_flip", "centre_crop",
-    "MEMORY_CACHE_BYTES", "cache_bytes",
-    "NETWORK_PROBE", "PROTOBUF_CHECK_ENV_VAR", "network_available", "import_protos",
-    "set_epoch", "canonical_source",
+    "NAME",
+    "DIR_ENV_VAR",
+    "INDEX_FILE",
+    "SPLIT_FRACTIONS",
+    "PackError",
+    "pack_dir",
+    "read_index",
+    "verify",
+    "load_split",
+    "class_names",
+    "split_sizes",
+    "sha256",
+    "AUTOTUNE",
+    "SPLITS",
+    "SPLIT_ALIASES",
+    "DERIVED_SPLIT_PERCENT",
+    "BadImagesWarning",
+    "Source",
+    "decode_image",
+    "decode_file",
+    "exif_orientation",
+    "apply_orientation",
+    "EXIF_SEARCH_BYTES",
+    "check_image_file",
+    "FolderListing",
+    "list_folder",
+    "folder_source",
+    "folder_split_sizes",
+    "sample_source",
+    "cifar_source",
+    "max_image_pixels",
+    "OFFLINE_ENV_VAR",
+    "DatasetInfo",
+    "DatasetNotAvailableError",
+    "load",
+    "info",
+    "label_counts",
+    "parse_source",
+    "throughput",
+    "to_arrays",
+    "resize_short_side",
+    "is_colorful",
+    "random_crop_flip",
+    "centre_crop",
+    "MEMORY_CACHE_BYTES",
+    "cache_bytes",
+    "NETWORK_PROBE",
+    "PROTOBUF_CHECK_ENV_VAR",
+    "network_available",
+    "import_protos",
+    "set_epoch",
+    "canonical_source",
 ]
+
+
+#: The source name of the pack in :func:`colorutils.data.load`.
+NAME = "cifar10"
+DIR_ENV_VAR = "COLORUTILS_CIFAR_DIR"
+INDEX_FILE = "index.json"
+#: Fraction of each class in each split (in this order, after sorting by name hash).
+SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+_SPLITS = tuple(SPLIT_FRACTIONS)
+#: Split codes of the index's ``split`` string.
+SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
+
+
+class PackError(FileNotFoundError):
+    """The pack is missing or damaged (a checksum differs)."""
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _candidates() -> list[pathlib.Path]:
+    found = []
+    if os.environ.get(DIR_ENV_VAR):
+        found.append(pathlib.Path(os.environ[DIR_ENV_VAR]))
+    # The data package has no __init__.py (a namespace package), so ask the import system
+    # for its folders: importlib.resources would hand back a MultiplexedPath, not a folder.
+    from importlib import util
+
+    try:
+        spec = util.find_spec("colorutils.cifar_pack")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None:  # None: an editable install maps no data package
+        found += [pathlib.Path(p) for p in spec.submodule_search_locations or ()]
+    found.append(pathlib.Path(__file__).resolve().parents[1] / "data" / "cifar10")
+    return found
+
+
+def pack_dir() -> pathlib.Path:
+    """The folder that holds the pack (see the module docstring for the search order).
+
+    Raises
+    ------
+    PackError
+        If no candidate folder has an ``index.json``.
+    """
+    candidates = _candidates()
+    for folder in candidates:
+        if (folder / INDEX_FILE).is_file():
+            return folder
+    raise PackError(
+        f"the embedded CIFAR-10 pack is not installed (looked in "
+        f"{', '.join(str(c) for c in candidates)}). Reinstall colorutils from the repository, "
+        f"set ${DIR_ENV_VAR} to a folder holding {INDEX_FILE} and its shards, or use "
+        f"dataset='tfds:cifar10' or 'folder:PATH'.")
+
+
+@functools.lru_cache(maxsize=4)
+def read_index(directory: str | None = None) -> dict:
+    """The parsed ``index.json`` of the pack in ``directory`` (default :func:`pack_dir`)."""
+    folder = pathlib.Path(directory) if directory else pack_dir()
+    with open(folder / INDEX_FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def class_names(directory: str | None = None) -> tuple[str, ...]:
+    """The ten class names, in label order."""
+    return tuple(read_index(directory)["class_names"])
+
+
+def split_sizes(directory: str | None = None) -> dict[str, int]:
+    """Number of photos per split, read from the index."""
+    codes = read_index(directory)["split"]
+    return {s: codes.count(c) for s, c in SPLIT_CODES.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _shards(directory: str | None = None, check: bool = True) -> tuple[bytes, ...]:
+    folder = pathlib.Path(directory) if directory else pack_dir()
+    out = []
+    for shard in read_index(directory)["shards"]:
+        path = folder / shard["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise PackError(f"shard {path} of the CIFAR-10 pack is missing; rebuild the pack "
+                            f"with data/build_cifar10.py or check out data/ again.") from None
+        if check and sha256(data) != shard["sha256"]:
+            raise PackError(f"shard {path} is damaged: its SHA-256 differs from "
+                            f"{INDEX_FILE}'s; check out data/ again (git checkout data/) or "
+                            f"rebuild the pack with data/build_cifar10.py.")
+        out.append(data)
+    return tuple(out)
+
+
+def verify(directory: str | None = None) -> dict[str, str]:
+    """Check every shard against its SHA-256 in the index; returns ``{file: sha256}``.
+
+    Raises
+    ------
+    PackError
+        If a shard is missing or its checksum differs.
+    """
+    _shards.cache_clear()
+    _shards(directory, check=True)
+    return {s["file"]: s["sha256"] for s in read_index(directory)["shards"]}
+
+
+def load_split(split: str, directory: str | None = None
+               ) -> tuple[list[bytes], np.ndarray, list[str]]:
+    """The photos of one split: ``(jpeg_bytes, labels, names)`` in stored order.
+
+    Parameters
+    ----------
+    split : {"train", "validation", "test"}
+    directory : str, optional
+        A pack folder (default :func:`pack_dir`).
+
+    Returns
+    -------
+    jpeg_bytes : list of bytes
+        Each photo's JPEG file, as stored.
+    labels : int32 array
+        Class indices into :func:`class_names`.
+    names : list of str
+        Original ``class/file`` names.
+    """
+    if split not in SPLIT_CODES:
+        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(_SPLITS)}.")
+    index = read_index(directory)
+    shards = _shards(directory)
+    code = SPLIT_CODES[split]
+    photos, labels, names = [], [], []
+    position = 0
+    lengths = index["length"]
+    shard_of = np.repeat(np.arange(len(shards)), [s["images"] for s in index["shards"]])
+    starts = np.zeros(len(lengths), np.int64)
+    for s in range(len(shards)):
+        members = np.flatnonzero(shard_of == s)
+        starts[members] = np.concatenate([[0], np.cumsum(np.take(lengths, members))[:-1]])
+    for position, c in enumerate(index["split"]):
+        if c != code:
+            continue
+        start, n = int(starts[position]), lengths[position]
+        photos.append(shards[shard_of[position]][start:start + n])
+        labels.append(int(index["label"][position]))
+        names.append(index["name"][position])
+    return photos, np.asarray(labels, np.int32), names
+
+
+#: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
+CROP_SIZE = 96
+#: Number of crops cut from each photo, per split.
+CROPS_PER_PHOTO = {"train": 60, "validation": 12, "test": 12}
+#: Split of each of the five equal bands along a photo's long side.
+BAND_LAYOUT = ("train", "validation", "train", "test", "train")
+#: Smallest crop side as a fraction of the band's short extent.
+MIN_CROP_FRACTION = 0.6
+#: Base seed of the crop positions (photo ``i`` uses ``SAMPLE_SEED + i``).
+SAMPLE_SEED = 2024
+#: Bump when the recipe changes: old cache files are then ignored.
+SAMPLE_VERSION = 1
+SPLITS = ("train", "validation", "test")
+CACHE_ENV_VAR = "COLORUTILS_CACHE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+    """One source photograph of the sample set."""
+
+    name: str  # the class name of its crops
+    package: str  # the installed package that ships it
+    filename: str
+    credit: str
+    licence: str
+    url: str
+
+
+#: The photos, in label order.  Only real photographs (no synthetic or grayscale images).
+PHOTOS: tuple[Photo, ...] = (
+    Photo("astronaut", "skimage", "astronaut.png", "NASA (Eileen Collins)",
+          "public domain", "https://flic.kr/p/r9qvLn"),
+    Photo("cat", "skimage", "chelsea.png", "Stefan van der Walt (Chelsea the cat)",
+          "CC0", "https://scikit-image.org/docs/stable/api/skimage.data.html"),
+    Photo("coffee", "skimage", "coffee.png", "Rachel Michetti, courtesy of Pikolo Espresso Bar",
+          "CC0", "https://scikit-image.org/docs/stable/api/skimage.data.html"),
+    Photo("rocket", "skimage", "rocket.jpg", "SpaceX (DSCOVR launch on Falcon 9)",
+          "public domain",
+          "https://www.flickr.com/photos/spacexphotos/16511594820/"),
+    Photo("motorcycle", "skimage", "motorcycle_left.png",
+          "Middlebury 2014 stereo benchmark (Scharstein et al.), left view, downsampled 4x",
+          "research use, redistributed with scikit-image",
+          "https://vision.middlebury.edu/stereo/data/scenes2014/"),
+    Photo("hubble", "skimage", "hubble_deep_field.jpg", "NASA / Hubble eXtreme Deep Field",
+          "public domain",
+          "http://hubblesite.org/newscenter/archive/releases/2012/37/image/a/"),
+    Photo("retina", "skimage", "retina.jpg", "Mikael Haggstrom (fundus photograph)",
+          "CC0",
+          "https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg"),
+    Photo("china", "sklearn", "china.jpg", "danielbuechele on Flickr (Summer Palace, China)",
+          "CC BY 2.0", "https://www.flickr.com/photos/danielbuechele/6061409035/"),
+    Photo("flower", "sklearn", "flower.jpg", "vultilion on Flickr",
+          "CC BY 2.0", "https://www.flickr.com/photos/vultilion/6056698931/"),
+    Photo("grace_hopper", "matplotlib", "grace_hopper.jpg",
+          "U.S. Navy (Commodore Grace M. Hopper, 1984)", "public domain",
+          "https://commons.wikimedia.org/wiki/File:Commodore_Grace_M._Hopper,_USN_(covered).jpg"),
+)
+CLASS_NAMES = tuple(p.name for p in PHOTOS)
+
+
+def photo_path(photo: Photo) -> str:
+    """The file of ``photo`` inside its installed package.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package is not installed or no longer ships the photo.
+    """
+    try:
+        if photo.package == "skimage":
+            import skimage.data
+
+            folder = pathlib.Path(skimage.data.__file__).parent
+        elif photo.package == "sklearn":
+            import sklearn.datasets
+
+            folder = pathlib.Path(sklearn.datasets.__file__).parent / "images"
+        elif photo.package == "matplotlib":
+            import matplotlib
+
+            folder = pathlib.Path(matplotlib.get_data_path()) / "sample_data"
+        else:  # pragma: no cover - a programming error in PHOTOS
+            raise ValueError(f"unknown package {photo.package!r}")
+    except ImportError as err:
+        raise FileNotFoundError(
+            f"the sample photo {photo.filename!r} ships with {photo.package}, which is not "
+            f"installed; pip install scikit-image scikit-learn matplotlib") from err
+    path = folder / photo.filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: this version of {photo.package} no longer ships "
+            f"{photo.filename!r}; install the versions pinned in pyproject.toml.")
+    return str(path)
+
+
+def read_photo(photo: Photo) -> np.ndarray:
+    """The photo as uint8 RGB ``[H, W, 3]`` (:func:`colorutils.files.read_image`, the reader
+    of ``colorutils colorize``; a gray photo on three channels)."""
+    image = files.read_image(photo_path(photo))
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
+def split_regions(height: int, width: int) -> dict[str, list[tuple[int, int, int, int]]]:
+    """The bands of a ``height x width`` photo that each split may crop from.
+
+    The long side is cut into ``len(BAND_LAYOUT)`` equal bands (integer edges); band ``i``
+    belongs to split ``BAND_LAYOUT[i]``.
+
+    Returns
+    -------
+    dict
+        split -> list of boxes ``(top, bottom, left, right)`` in pixels (bottom/right exclusive).
+    """
+    n = len(BAND_LAYOUT)
+    long_side = max(height, width)
+    edges = [round(i * long_side / n) for i in range(n + 1)]
+    regions: dict[str, list[tuple[int, int, int, int]]] = {s: [] for s in SPLITS}
+    for split, lo, hi in zip(BAND_LAYOUT, edges[:-1], edges[1:], strict=True):
+        box = (0, height, lo, hi) if width >= height else (lo, hi, 0, width)
+        regions[split].append(box)
+    return regions
+
+
+def crop_boxes(height: int, width: int, split: str, count: int,
+               rng: np.random.RandomState) -> list[tuple[int, int, int]]:
+    """``count`` random square crops ``(top, left, side)`` inside the bands of ``split``.
+
+    The band of each crop is drawn uniformly among the split's bands; its side uniformly in
+    ``[max(MIN_CROP_FRACTION * m, min(CROP_SIZE, m)), m]`` with ``m`` the band's short extent;
+    its position uniformly where it fits.
+    """
+    bands = split_regions(height, width)[split]
+    boxes = []
+    for _ in range(count):
+        top, bottom, left, right = bands[rng.randint(len(bands))]
+        extent = min(bottom - top, right - left)
+        lo = max(int(MIN_CROP_FRACTION * extent), min(CROP_SIZE, extent))
+        side = rng.randint(lo, extent + 1)
+        y = top + rng.randint(bottom - top - side + 1)
+        x = left + rng.randint(right - left - side + 1)
+        boxes.append((y, x, side))
+    return boxes
+
+
+def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
+    """Cut the sample set from the installed photos (deterministic, ~1 s).
+
+    Returns
+    -------
+    dict
+        ``{split}_images`` uint8 ``[N, crop_size, crop_size, 3]``, ``{split}_labels`` int32
+        ``[N]`` (index into ``class_names``) and ``{split}_boxes`` int32 ``[N, 3]``
+        (top, left, side in the source photo) for each split, plus ``class_names``.
+    """
+    from PIL import Image  # start-up: only when the sample set is (re)built
+
+    out: dict[str, list] = {}
+    for label, photo in enumerate(files.bar(PHOTOS, desc="building the sample set",
+                                               unit="photo")):
+        rgb = read_photo(photo)
+        image = Image.fromarray(rgb)
+        height, width = rgb.shape[:2]
+        rng = np.random.RandomState(seed + label)
+        for split in SPLITS:
+            for y, x, side in crop_boxes(height, width, split, CROPS_PER_PHOTO[split], rng):
+                crop = image.resize((crop_size, crop_size), Image.Resampling.LANCZOS,
+                                    box=(x, y, x + side, y + side))
+                out.setdefault(f"{split}_images", []).append(np.asarray(crop))
+                out.setdefault(f"{split}_labels", []).append(label)
+                out.setdefault(f"{split}_boxes", []).append((y, x, side))
+    arrays = {
+        key: np.asarray(value, dtype=np.uint8 if key.endswith("images") else np.int32)
+        for key, value in out.items()
+    }
+    arrays["class_names"] = np.asarray(CLASS_NAMES)
+    return arrays
+
+
+def cache_dir() -> pathlib.Path:
+    """Folder of cached files: ``$COLORUTILS_CACHE``, else ``$XDG_CACHE_HOME/colorutils``,
+    else ``~/.cache/colorutils``."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return pathlib.Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "colorutils"
+
+
+def cache_path(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> pathlib.Path:
+    """The ``.npz`` file the sample set is cached in (recipe version, size and seed in the
+    name, so a changed recipe never reads a stale file)."""
+    return cache_dir() / f"sample-v{SAMPLE_VERSION}-{crop_size}px-seed{seed}.npz"
+
+
+_MEMORY: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+
+
+def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
+                cache: bool = True) -> dict[str, np.ndarray]:
+    """The sample set as NumPy arrays (see :func:`build_arrays`), built on first use and cached.
+
+    Parameters
+    ----------
+    cache : bool
+        Read/write the ``.npz`` file at :func:`cache_path` (written atomically, so parallel
+        processes never read a half-written file).  ``False`` always rebuilds in memory.
+    """
+    if not cache:
+        return build_arrays(crop_size, seed)
+    path = cache_path(crop_size, seed)
+    key = (str(path), crop_size, seed)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    arrays = None
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError):  # a damaged cache file: rebuild it
+            arrays = None
+    if arrays is None:
+        arrays = build_arrays(crop_size, seed)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is plain data
+            os.replace(tmp, path)
+        except OSError:  # read-only home: keep the in-memory copy
+            pass
+    _MEMORY[key] = arrays
+    return arrays
+
+
+def fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over all arrays (names, shapes and bytes): equal iff two builds are equal."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(key.encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.astype(str).tobytes() if value.dtype.kind == "U" else value.tobytes())
+    return digest.hexdigest()
+
+
+def show_split_bands(ncols: int = 5, size: float = 2.6):
+    """Figure: every photo with its bands shaded by split and the crop boxes of each split.
+
+    Returns the matplotlib ``Figure``.
+    """
+    # start-up: pyplot loads only when the figure is drawn
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    colors = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:red"}
+    arrays = load_arrays()
+    nrows = -(-len(PHOTOS) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.8),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for label, (photo, ax) in enumerate(zip(PHOTOS, axes.flat, strict=False)):
+        rgb = read_photo(photo)
+        step = max(1, max(rgb.shape[:2]) // 400)  # display at most ~400 px: faster figures
+        ax.imshow(rgb[::step, ::step], extent=(0, rgb.shape[1], rgb.shape[0], 0))
+        for split, boxes in split_regions(*rgb.shape[:2]).items():
+            for top, bottom, left, right in boxes:
+                ax.add_patch(Rectangle((left, top), right - left, bottom - top,
+                                       color=colors[split], alpha=0.18, lw=0))
+            for y, x, side in arrays[f"{split}_boxes"][arrays[f"{split}_labels"] == label]:
+                ax.add_patch(Rectangle((x, y), side, side, fill=False, lw=0.6,
+                                       edgecolor=colors[split]))
+        ax.set_title(f"{label}: {photo.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=8)
+    fig.legend(handles=[Patch(color=c, label=s) for s, c in colors.items()],
+               loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle("Sample set: bands (shaded) and crop boxes (outlined) of each split",
+                 fontsize=10)
+    return fig
+
+
+AUTOTUNE = tf.data.AUTOTUNE
+SPLITS = ("train", "validation", "test")
+#: Folder names accepted for each split in a ``split/class/file`` layout.
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "val", "valid", "dev"),
+    "test": ("test", "testing"),
+}
+#: Hash buckets (of 100) of each split when a folder (or TFDS dataset) lacks that split.
+DERIVED_SPLIT_PERCENT = {"train": (0, 80), "validation": (80, 90), "test": (90, 100)}
+#: How many bad paths the warning lists.
+MAX_LISTED_BAD = 5
+
+_JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
+#: Signatures of the other formats a folder source reads (with Pillow): GIF, TIFF, WebP.
+_PILLOW_SIGNATURES = (b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"RIFF")
+#: Bytes at the start of a JPEG searched for its EXIF block.  Exif 2.3 (section 4.5.4) puts
+#: the APP1 segment right after the start-of-image marker, or after a JFIF APP0 segment.
+EXIF_SEARCH_BYTES = 1 << 16
+_EXIF_HEADER = b"Exif\x00\x00"  # opens the APP1 payload, followed by a TIFF header
+_ORIENTATION_TAG = 0x0112
+#: IFD0 entries read when looking for the orientation tag (entries are sorted by tag, and
+#: 0x0112 follows only the image-size, description, make and model tags).
+_MAX_IFD_ENTRIES = 32
+#: Bytes read from the APP1 marker on: the TIFF header, and IFD0 at the usual offsets.
+_EXIF_BLOCK_BYTES = 1024
+
+
+class BadImagesWarning(UserWarning):
+    """Some files of a ``folder:`` source could not be read and were skipped."""
+
+
+@dataclasses.dataclass
+class Source:
+    """What a source contributes to the pipeline."""
+
+    images: tf.data.Dataset  # elements (uint8 image [H, W, 3], int32 label)
+    size: int | None
+    class_names: tuple[str, ...]
+    has_labels: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------
+
+def decode_image(data: tf.Tensor, min_side: int | None = None, *,
+                 orient: bool = True) -> tf.Tensor:
+    """Decode encoded JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
+
+    Grayscale is repeated on three channels; 16-bit PNG is scaled to 8 bits
+    (``round(v * 255 / 65535)``); an alpha channel is composited over white,
+    ``rgb * alpha + 255 * (1 - alpha)``, so transparent regions do not turn into black.
+    An animated GIF gives its first frame.  A JPEG is turned the way its EXIF orientation
+    tag says (:func:`exif_orientation`): a portrait phone photo comes out upright, as
+    Pillow's ``ImageOps.exif_transpose`` (and ``colorutils colorize``) shows it.
+
+    Parameters
+    ----------
+    data : tf.Tensor (string)
+        The encoded file.
+    min_side : int, optional
+        The short side the caller will resize to.  A JPEG whose short side is at least
+        ``r * min_side`` (``r`` in 2, 4, 8) is then decoded at ``1/r`` scale in the DCT domain
+        (libjpeg's scaled decoding: a proper low-pass, and 2-3x faster for large photos), so
+        the result's short side is still ``>= min_side``.  ``None`` decodes at full size.
+    orient : bool
+        Apply a JPEG's EXIF orientation (False: the pixels as stored, what ``tf.io`` gives).
+    """
+    data = tf.convert_to_tensor(data, tf.string)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG)
+
+    def jpeg():
+        image = _decode_jpeg(data, min_side)
+        return apply_orientation(image, exif_orientation(data)) if orient else image
+
+    out = tf.cond(is_jpeg, jpeg, lambda: _decode_other(data))
+    out.set_shape([None, None, 3])
+    return out
+
+
+def _uint(b: tf.Tensor, big_endian: tf.Tensor) -> tf.Tensor:
+    """Unsigned integers from bytes on the last axis (``[..., k]`` -> ``[...]``)."""
+    k = b.shape[-1]
+    weights = tf.constant([256 ** i for i in range(k)], tf.int32)
+    return tf.where(big_endian, tf.reduce_sum(b * weights[::-1], -1),
+                    tf.reduce_sum(b * weights, -1))
+
+
+def _orientation_in(block: tf.Tensor) -> tf.Tensor:
+    """The orientation tag's value in ``block`` (int32 bytes from the APP1 marker on), or 1."""
+    tiff = 4 + len(_EXIF_HEADER)  # FF E1, the segment length, "Exif\\0\\0"
+    big = tf.equal(block[tiff], ord("M"))  # "MM": big-endian; "II": little-endian
+    ifd = tiff + _uint(block[tiff + 4:tiff + 8], big)
+    last = _EXIF_BLOCK_BYTES - 1
+    table = ifd + 2 + tf.range(12 * _MAX_IFD_ENTRIES)
+    entries = tf.reshape(tf.gather(block, tf.minimum(table, last)), [_MAX_IFD_ENTRIES, 12])
+    count = _uint(tf.gather(block, tf.minimum(ifd + tf.range(2), last)), big)
+    is_tag = (tf.equal(_uint(entries[:, 0:2], big), _ORIENTATION_TAG)
+              & (tf.range(_MAX_IFD_ENTRIES) < count)
+              & (ifd + 2 + 12 * tf.range(_MAX_IFD_ENTRIES) + 12 <= _EXIF_BLOCK_BYTES))
+    value = tf.reduce_max(tf.where(is_tag, _uint(entries[:, 8:10], big), 0))
+    valid = (tf.equal(block[0], 0xFF) & tf.equal(block[1], 0xE1)
+             & tf.equal(_uint(block[tiff + 2:tiff + 4], big), 42)
+             & (value >= 1) & (value <= 8))
+    return tf.where(valid, value, 1)
+
+
+def exif_orientation(data: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation (1..8) of encoded JPEG bytes; 1 (as stored) when there is none.
+
+    TF ops on the bytes: find ``Exif\\0\\0`` (one string search in the first
+    :data:`EXIF_SEARCH_BYTES` bytes), check that an APP1 marker (``FF E1``) opens its segment,
+    read the TIFF header's byte order (``II`` little-endian or ``MM`` big-endian) and the
+    offset of IFD0, and look for tag 0x0112 among its first entries.  Anything unexpected (no
+    EXIF, a broken block, a value outside 1..8) gives 1.  A photo without EXIF costs the
+    search only.
+
+    References
+    ----------
+    CIPA DC-008 "Exif 2.3", sections 4.5.4 (APP1), 4.6.2 (IFD structure), 4.6.4 (Orientation).
+    """
+    data = tf.convert_to_tensor(data, tf.string)
+    # The raw op: tf.strings.split would also build a ragged result (some 30 more ops).
+    parts = tf.raw_ops.StringSplitV2(input=tf.strings.substr(data, 0, EXIF_SEARCH_BYTES)[None],
+                                     sep=_EXIF_HEADER, maxsplit=1).values
+
+    def parse():
+        start = tf.maximum(tf.strings.length(parts[0]) - 4, 0)  # the APP1 marker
+        block = tf.io.decode_raw(tf.strings.substr(data, start, _EXIF_BLOCK_BYTES), tf.uint8,
+                                 fixed_length=_EXIF_BLOCK_BYTES)
+        return _orientation_in(tf.cast(block, tf.int32))
+
+    return tf.cond(tf.size(parts) > 1, parse, lambda: tf.constant(1, tf.int32))
+
+
+def apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
+    """Turn a stored image ``[H, W, C]`` upright by its EXIF ``orientation`` (1..8).
+
+    The same eight transforms as Pillow's ``ImageOps.exif_transpose``: 1 as stored, 2 mirror,
+    3 rotate 180 degrees, 4 flip, 5 transpose, 6 rotate 90 degrees clockwise, 7 transverse,
+    8 rotate 90 degrees counter-clockwise; each is a transpose (5-8) followed by a vertical
+    (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip, so the graph holds one branch, not eight.
+    """
+    o = tf.cast(orientation, tf.int32)
+    image = tf.cond(o >= 5, lambda: tf.image.transpose(image), lambda: image)
+    vertical = tf.reduce_any(tf.equal(o, [3, 4, 7, 8]))
+    horizontal = tf.reduce_any(tf.equal(o, [2, 3, 6, 7]))
+    return tf.reverse(image, tf.boolean_mask([0, 1], tf.stack([vertical, horizontal])))
+
+
+def _decode_jpeg(data: tf.Tensor, min_side: int | None) -> tf.Tensor:
+    if min_side is None:
+        return tf.io.decode_jpeg(data, channels=3)
+    shape = tf.image.extract_jpeg_shape(data)
+    short = tf.minimum(shape[0], shape[1])
+    index = tf.add_n([tf.cast(short >= r * int(min_side), tf.int32) for r in (2, 4, 8)])
+    return tf.switch_case(index, [
+        lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in (1, 2, 4, 8)])
+
+
+def _decode_other(data: tf.Tensor) -> tf.Tensor:
+    # A 16-bit PNG (bit depth, byte 24 of the IHDR chunk, is 16) is decoded at 16 bits and
+    # rounded: decode_image(dtype=uint8) would truncate (v >> 8) instead.
+    is_png16 = tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), _PNG),
+                              tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
+    x = tf.cond(
+        is_png16,
+        lambda: tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32)
+        * (255.0 / 65535.0),
+        lambda: tf.cast(tf.io.decode_image(data, channels=0, dtype=tf.uint8,
+                                           expand_animations=False), tf.float32))
+    channels = tf.shape(x)[-1]
+
+    def gray():
+        return tf.repeat(x[..., :1], 3, axis=-1)
+
+    def gray_alpha():
+        return _over_white(tf.repeat(x[..., :1], 3, axis=-1), x[..., 1:2])
+
+    def rgb():
+        return x[..., :3]
+
+    def rgba():
+        return _over_white(x[..., :3], x[..., 3:4])
+
+    out = tf.switch_case(tf.clip_by_value(channels - 1, 0, 3), [gray, gray_alpha, rgb, rgba])
+    return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
+
+
+def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    a = alpha / 255.0
+    return rgb * a + 255.0 * (1.0 - a)
+
+
+def _pillow_rgb(path) -> np.ndarray:
+    """uint8 RGB ``[H, W, 3]`` of a file only Pillow reads (TIFF, WebP), EXIF-oriented."""
+    path = np.asarray(path).item()  # bytes, as tf.numpy_function passes a string
+    image = files.read_image(path.decode() if isinstance(path, bytes) else path)
+    if image.dtype == np.uint16:
+        image = np.round(image * (255.0 / 65535.0)).astype(np.uint8)
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+
+def decode_file(path, min_side: int | None = None) -> tf.Tensor:
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (usable in ``tf.data.map``).
+
+    JPEG (EXIF orientation applied), PNG (8/16-bit, gray, gray+alpha, RGBA), BMP and GIF are
+    decoded with TF ops (:func:`decode_image`, also for ``min_side``, the fast reduced-size
+    JPEG decoding); the other formats of :data:`colorutils.files.IMAGE_SUFFIXES` (TIFF, WebP)
+    with Pillow, as ``colorutils colorize`` reads them (:func:`colorutils.files.read_image`).
+    """
+    path = tf.convert_to_tensor(path, tf.string)
+    data = tf.io.read_file(path)
+    native = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(sig)), sig)
+                            for sig in (_JPEG, _PNG, _BMP, b"GIF8")])
+
+    def pillow():
+        image = tf.numpy_function(_pillow_rgb, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
+        return image
+
+    return tf.cond(native, lambda: decode_image(data, min_side), pillow)
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedded sources
+# ---------------------------------------------------------------------------------------------
+
+def sample_source(split: str) -> Source:
+    """The ``sample`` source: labelled crops of the photos shipped with the Python stack."""
+    arrays = load_arrays()
+    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    # A fixed interleaving of the photos, so that ``limit`` takes crops of every photo.
+    order = np.random.RandomState(0).permutation(len(labels))
+    ds = tf.data.Dataset.from_tensor_slices((images[order], labels[order].astype(np.int32)))
+    return Source(ds, len(labels), tuple(str(c) for c in arrays["class_names"]), True)
+
+
+def cifar_source(split: str, min_side: int | None = None) -> Source:
+    """The ``cifar10`` source: the embedded CIFAR-10 photos (:mod:`colorutils.data`)."""
+    photos, labels, _ = load_split(split)
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(photos, dtype=object), labels))
+    ds = ds.map(lambda data, y: (decode_image(data, min_side), y), num_parallel_calls=AUTOTUNE)
+    return Source(ds, len(labels), class_names(), True)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The folder source
+# ---------------------------------------------------------------------------------------------
+
+def _bucket(relpath: str) -> int:
+    """Stable hash bucket in [0, 100) of a file's ``class/name`` (md5, platform independent)."""
+    return int(hashlib.md5(relpath.replace(os.sep, "/").encode()).hexdigest(), 16) % 100
+
+
+def _image_files(folder: str) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [os.path.join(dirpath, f) for f in sorted(filenames)
+                  if f.lower().endswith(files.IMAGE_SUFFIXES) and not f.startswith(".")]
+    return found
+
+
+def _subdirs(folder: str) -> list[str]:
+    return sorted(d.name for d in os.scandir(folder) if d.is_dir() and not d.name.startswith("."))
+
+
+@dataclasses.dataclass
+class FolderListing:
+    """The images of a ``folder:`` source by split, with the layout found."""
+
+    layout: str  # "split/class/file", "class/file" or "file"
+    class_names: tuple[str, ...]
+    files: dict[str, list[tuple[str, int]]]  # split -> [(path, label)]
+    derived: tuple[str, ...]  # splits derived by hashing file names
+
+
+def _derive_splits(files: dict, source_files: list, derived: tuple, layout: str,
+                   base: str) -> None:
+    """Move the files of ``source_files`` whose name hash falls in a derived split's buckets
+    (:data:`DERIVED_SPLIT_PERCENT`) into that split; in a ``split/class/file`` layout the
+    rest stay in ``train``."""
+    kept = []
+    for path, label in source_files:
+        b = _bucket(os.path.relpath(path, base))
+        for split in derived:
+            lo, hi = DERIVED_SPLIT_PERCENT[split]
+            if lo <= b < hi:
+                files[split].append((path, label))
+                break
+        else:
+            if layout == "split/class/file":
+                kept.append((path, label))
+    if layout == "split/class/file":
+        files["train"] = kept
+
+
+def list_folder(root: str) -> FolderListing:
+    """List a ``folder:`` source: its layout, classes and the files of every split."""
+    root = os.path.abspath(os.path.expanduser(root))
+    if not os.path.isdir(root):
+        raise FileNotFoundError(
+            f"source='folder:{root}': no such folder. Give the folder that holds "
+            f"split/class/image or class/image files.")
+    subdirs = _subdirs(root)
+    split_dirs = {}
+    for split, aliases in SPLIT_ALIASES.items():
+        for d in subdirs:
+            if d.lower() in aliases:
+                split_dirs[split] = os.path.join(root, d)
+                break
+    files: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    if split_dirs:
+        layout = "split/class/file"
+        class_names = tuple(sorted({c for d in split_dirs.values() for c in _subdirs(d)}))
+        if not class_names:  # split/file: one unnamed class
+            class_names = (os.path.basename(root),)
+        for split, d in split_dirs.items():
+            if _subdirs(d):
+                for label, name in enumerate(class_names):
+                    if os.path.isdir(os.path.join(d, name)):
+                        files[split] += [(p, label) for p in _image_files(os.path.join(d, name))]
+            else:
+                files[split] += [(p, 0) for p in _image_files(d)]
+        source_files = files["train"]
+        derived = tuple(s for s in ("validation", "test") if s not in split_dirs)
+        if "train" not in split_dirs:
+            raise ValueError(
+                f"source='folder:{root}': found split folders {sorted(split_dirs.values())} "
+                f"but no 'train' folder; add one or use the class/file layout.")
+    else:
+        if subdirs:
+            layout, class_names = "class/file", tuple(subdirs)
+            pairs = [(p, label) for label, name in enumerate(class_names)
+                     for p in _image_files(os.path.join(root, name))]
+        else:
+            layout, class_names = "file", (os.path.basename(root),)
+            pairs = [(p, 0) for p in _image_files(root)]
+        source_files = pairs
+        derived = SPLITS
+    if derived:
+        _derive_splits(files, source_files, derived, layout,
+                       split_dirs["train"] if layout == "split/class/file" else root)
+    if not any(files.values()):
+        raise ValueError(
+            f"source='folder:{root}' holds no image files ({', '.join(IMAGE_SUFFIXES)}); "
+            f"expected PATH/train/CLASS/IMAGE or PATH/CLASS/IMAGE.")
+    return FolderListing(layout, class_names, files, derived)
+
+
+_CHECKED: dict[tuple[str, int, float], str | None] = {}
+
+
+def max_image_pixels() -> int:
+    """The most pixels a photo may have: Pillow's decompression-bomb limit, the one
+    ``colorutils colorize`` applies too (twice ``PIL.Image.MAX_IMAGE_PIXELS``)."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or (1 << 62)
+
+
+def _too_large(path: str) -> str | None:
+    """The reason to skip a photo above :func:`max_image_pixels` (read from its header)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except (OSError, ValueError, SyntaxError):
+        return None  # decoding reports it
+    if width is not None and width * height <= max_image_pixels():
+        return None
+    shown = f"{width} x {height} px, " if width is not None else ""
+    return (f"too large ({shown}above the limit of {max_image_pixels() / 1e6:.0f} Mpx that "
+            "colorize applies too; shrink it)")
+
+
+def check_image_file(path: str) -> str | None:
+    """Cheap validity check of an image file: ``None`` if it looks readable, else the reason.
+
+    Reads the first and last kilobyte only: an empty file, a header that is not JPEG/PNG/BMP
+    (e.g. a text file named ``.png``) and a JPEG without its end marker or a PNG without its
+    ``IEND`` chunk (a truncated download) are reported, and so is a photo of more pixels
+    than :func:`max_image_pixels` (its header says).  Damage in the middle of a file is
+    caught later, when decoding, by ``tf.data``'s ``ignore_errors``.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    key = (path, stat.st_size, stat.st_mtime)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    reason = None
+    if stat.st_size == 0:
+        reason = "empty file"
+    else:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+                f.seek(max(0, stat.st_size - 1024))
+                tail = f.read()
+        except OSError as err:
+            reason = f"unreadable ({err.strerror})"
+        else:
+            if head.startswith(_JPEG):
+                if b"\xff\xd9" not in tail:
+                    reason = "truncated JPEG (no end-of-image marker)"
+            elif head.startswith(_PNG):
+                if b"IEND" not in tail:
+                    reason = "truncated PNG (no IEND chunk)"
+            elif not head.startswith((_BMP, *_PILLOW_SIGNATURES)):
+                reason = "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
+            reason = reason or _too_large(path)
+    _CHECKED[key] = reason
+    return reason
+
+
+def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
+    """The ``folder:PATH`` source of one split; unreadable files are skipped with a warning."""
+    listing = list_folder(root)
+    pairs = listing.files[split]
+    if not pairs:
+        raise ValueError(
+            f"source='folder:{root}' has no images in split {split!r} "
+            f"(layout {listing.layout}; sizes {folder_split_sizes(listing)}).")
+    good, bad = [], []
+    for path, label in pairs:
+        reason = check_image_file(path)
+        if reason is None:
+            good.append((path, label))
+        else:
+            bad.append((path, reason))
+    if bad:
+        listed = "; ".join(f"{p} ({r})" for p, r in bad[:MAX_LISTED_BAD])
+        more = f"; and {len(bad) - MAX_LISTED_BAD} more" if len(bad) > MAX_LISTED_BAD else ""
+        warnings.warn(
+            f"folder:{root} split {split!r}: skipped {len(bad)} of {len(pairs)} files that "
+            f"cannot be read as images: {listed}{more}.", BadImagesWarning, stacklevel=3)
+    if not good:
+        raise ValueError(f"source='folder:{root}' split {split!r}: none of the {len(pairs)} "
+                         f"files is a readable image.")
+    # A fixed interleaving of the classes, so that ``limit`` takes images of every class.
+    order = np.random.RandomState(0).permutation(len(good))
+    paths = [good[i][0] for i in order]
+    labels = np.asarray([good[i][1] for i in order], np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = ds.map(lambda p, y: (decode_file(p, min_side), y), num_parallel_calls=AUTOTUNE)
+    # Safety net for damage the header check cannot see: TF logs each skipped file.
+    ds = ds.ignore_errors(log_warning=True)
+    return Source(ds, len(good), listing.class_names, listing.layout != "file")
+
+
+def folder_split_sizes(listing: FolderListing) -> dict[str, int]:
+    """Images per split of a folder listing."""
+    return {s: len(listing.files[s]) for s in SPLITS}
+
 
 #: Smallest side of the random training crop, as a fraction of the image's short side.
 TRAIN_MIN_CROP = 0.8
@@ -338,7 +1356,7 @@ def parse_source(source: str) -> tuple[str, str]:
     if not isinstance(source, str):
         raise ValueError(f"source={source!r} must be a string: 'cifar10', 'sample', "
                          f"'tfds:NAME' or 'folder:PATH'.")
-    if source in ("sample", cifar.NAME):
+    if source in ("sample", NAME):
         return source, ""
     kind, sep, arg = source.partition(":")
     if sep and kind in ("tfds", "folder") and arg:
@@ -379,11 +1397,11 @@ def _epoch_seeds(seed: int, later: tf.Tensor) -> tf.Tensor:
 def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -> Source:
     kind, arg = parse_source(source)
     if kind == "sample":
-        return sources.sample_source(split)
-    if kind == cifar.NAME:
-        return sources.cifar_source(split, min_side)
+        return sample_source(split)
+    if kind == NAME:
+        return cifar_source(split, min_side)
     if kind == "folder":
-        return sources.folder_source(arg, split, min_side)
+        return folder_source(arg, split, min_side)
     return _tfds_source(arg, split, data_dir, min_side)
 
 
@@ -626,25 +1644,25 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
     """
     kind, arg = parse_source(source)
     if kind == "sample":
-        arrays = sample.load_arrays()
+        arrays = load_arrays()
         names = tuple(str(c) for c in arrays["class_names"])
         return DatasetInfo(
             "sample", names, len(names), {s: len(arrays[f"{s}_labels"]) for s in SPLITS},
-            source, f"{sample.CROP_SIZE}px crops of {len(names)} photos shipped with "
+            source, f"{CROP_SIZE}px crops of {len(names)} photos shipped with "
                     f"scikit-image, scikit-learn and matplotlib; label = source photo.")
-    if kind == cifar.NAME:
-        names = cifar.class_names()
+    if kind == NAME:
+        names = class_names()
         return DatasetInfo(
-            cifar.NAME, names, len(names), cifar.split_sizes(), source,
+            NAME, names, len(names), split_sizes(), source,
             "the CIFAR-10 test photos (Krizhevsky 2009), 32 px JPEGs embedded in data/cifar10; "
             "label = object class.")
     if kind == "folder":
-        listing = sources.list_folder(arg)
+        listing = list_folder(arg)
         note = f"layout {listing.layout}"
         if listing.derived:
             note += f"; splits {', '.join(listing.derived)} derived by hashing file names"
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
-                           len(listing.class_names), sources.folder_split_sizes(listing), source,
+                           len(listing.class_names), folder_split_sizes(listing), source,
                            note)
     builder = _get_builder(arg, data_dir, prepare=False)
     _, label_key = _features(builder)
@@ -663,14 +1681,14 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
     """Number of images per class name in ``split`` (reads labels only, decodes no image)."""
     kind, arg = parse_source(source)
     if kind == "sample":
-        arrays = sample.load_arrays()
+        arrays = load_arrays()
         names = [str(c) for c in arrays["class_names"]]
         counts = np.bincount(arrays[f"{split}_labels"], minlength=len(names))
-    elif kind == cifar.NAME:
-        names = list(cifar.class_names())
-        counts = np.bincount(cifar.load_split(split)[1], minlength=len(names))
+    elif kind == NAME:
+        names = list(class_names())
+        counts = np.bincount(load_split(split)[1], minlength=len(names))
     elif kind == "folder":
-        listing = sources.list_folder(arg)
+        listing = list_folder(arg)
         names = list(listing.class_names)
         counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
     else:
@@ -726,7 +1744,7 @@ def to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, ...]:
         :func:`colorutils.evaluation.evaluate` accepts.
     """
     parts: list[list[np.ndarray]] = []
-    for l_norm, targets in progress.bar(dataset, desc="loading", unit="batch"):
+    for l_norm, targets in files.bar(dataset, desc="loading", unit="batch"):
         arrays = [l_norm.numpy(), targets["ab"].numpy()]
         if "label" in targets:
             arrays.append(targets["label"].numpy())

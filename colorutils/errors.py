@@ -23,7 +23,11 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["UserError", "RunConflictError", "first_line"]
+__all__ = [
+    "UserError",
+    "RunConflictError",
+    "first_line",
+]
 
 
 class UserError(Exception):
@@ -31,7 +35,7 @@ class UserError(Exception):
 
 
 class RunConflictError(ValueError):
-    """A run folder that belongs to another configuration (:func:`colorutils.runs.claim`).
+    """A run folder that belongs to another configuration (:func:`colorutils.files.claim`).
 
     Attributes
     ----------

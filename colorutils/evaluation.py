@@ -4,7 +4,7 @@
 baselines over one held-out dataset and computes, per image, every metric of
 :mod:`colorutils.metrics`.  The result is a :class:`ScoreTable`: one row per (method, image),
 an aggregate per method (:meth:`ScoreTable.summary`), CSV export, and a results table
-(:meth:`ScoreTable.table`, a :class:`colorutils.tables.Table`: units in the headers, the best
+(:meth:`ScoreTable.table`, a :class:`colorutils.evaluation.Table`: units in the headers, the best
 value of each metric in bold) that a notebook displays as it is.  No pandas needed.
 
 Baselines (every results table of the book includes them):
@@ -39,26 +39,646 @@ Examples
 >>> goal = QualityGoal(ratio=0.82, psnr_gap=-1.6, auc_gap=-0.004)
 >>> goal.met, goal.all_met
 ({'ratio': True, 'psnr': False, 'auc': False}, False)
+
+Results tables: one helper for every table the book shows or writes.
+
+A :class:`Table` holds rows of values and knows how to show them:
+
+* in a notebook, as an HTML table (IPython's rich display calls :meth:`Table._repr_html_`):
+  column headers carry their units, numbers are right-aligned, and the best value of every
+  column with a direction is **bold** (an arrow in the header says which way is better);
+* in a file (a results page, a README), as a Markdown table (:meth:`Table.to_markdown`);
+* in a terminal, as aligned plain text (``str(table)``).
+
+Cells may be strings (shown as given), integers (``1,234``), floats (``digits`` decimals,
+``n/a`` for NaN), None (empty), or a summary over seeds: any object with ``mean`` and ``std``
+attributes (:class:`colorutils.evaluation.Summary`), shown as ``mean ± std`` and ranked by its mean.
+
+Examples
+--------
+>>> t = Table([{"model": "regression", "PSNR (dB)": 22.91, "AuC": 0.871},
+...            {"model": "classification", "PSNR (dB)": 21.4, "AuC": 0.902}],
+...           best={"PSNR (dB)": "max", "AuC": "max"}, digits={"PSNR (dB)": 2})
+>>> print(t.to_markdown())
+| model | PSNR (dB) ↑ | AuC ↑ |
+|---|---:|---:|
+| regression | **22.91** | 0.871 |
+| classification | 21.40 | **0.902** |
+>>> print(t)
+model           PSNR (dB) ↑  AuC ↑
+regression            22.91  0.871
+classification        21.40  0.902
+
+Summaries over seeds: means with spread, paired comparisons, and a per-seed figure.
+
+A single training run is one draw from a random process (initialisation, data order,
+augmentation).  A claim such as "joint training colorizes better" is only as good as the
+seed-to-seed spread allows, so the chapters that compare *arms* (configurations) train each arm
+with several seeds and report
+
+* the mean over seeds with the sample standard deviation
+  :math:`s = \\sqrt{\\tfrac{1}{n-1}\\sum_i (x_i - \\bar x)^2}`, and
+* a Student-t confidence interval of the mean,
+  :math:`\\bar x \\pm t_{(1+c)/2,\\,n-1}\\, s/\\sqrt{n}` (Student, 1908; any statistics text,
+  e.g. Wasserman, *All of Statistics*, 2004, sec. 6.3.2).
+
+Two arms trained with the same seeds share their data order and split, so their comparison is
+*paired*: the interval is computed on the per-seed differences :math:`d_i = b_i - a_i`, which
+removes the variation the two arms share (the paired t-test, Wasserman 2004, sec. 10.1).  A
+difference whose interval contains zero is reported as "within the spread": the runs do not
+show an effect, which is not the same as showing that there is none.
+
+Records are plain dicts (one per arm and seed), e.g. ``{"arm": "joint", "seed": 0,
+"psnr": 23.1}``; no data-frame library is needed.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import math
+import numbers
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, inference, progress, quantize, tables
-from colorutils import metrics as M
+from colorutils import color, files, inference, metrics, quantize
 
-__all__ = ["BASELINES", "HIGHER_IS_BETTER", "METRIC_NAMES", "METRIC_LABELS", "direction",
-           "goodness", "ScoreTable", "evaluate", "dataset_mean_ab", "rebalancing_weights",
-           "MIN_RATIO", "MAX_PSNR_LOSS", "QualityGoal", "recipe_rank",
-           "choose_recipe", "quality_of", "quality_figures"]
+__all__ = [
+    "Table",
+    "DIRECTIONS",
+    "format_value",
+    "BASELINES",
+    "HIGHER_IS_BETTER",
+    "METRIC_NAMES",
+    "METRIC_LABELS",
+    "direction",
+    "goodness",
+    "ScoreTable",
+    "evaluate",
+    "dataset_mean_ab",
+    "rebalancing_weights",
+    "MIN_RATIO",
+    "MAX_PSNR_LOSS",
+    "QualityGoal",
+    "recipe_rank",
+    "choose_recipe",
+    "quality_of",
+    "quality_figures",
+]
+
+
+#: How a column ranks its values: ``max`` (higher is better), ``min`` (lower is better),
+#: ``one`` (closest to 1 is best, e.g. a ratio to the truth).
+DIRECTIONS = {"max": "↑", "min": "↓", "one": "→1"}
+
+
+#: Inline styles of the HTML table: padded cells (texts never touch), a font a little
+#: smaller than the prose so that eight or nine columns fit the book's 704 px text column.
+TABLE_STYLE = "border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0"
+CELL_STYLE = "padding: 0.3em 0.5em; line-height: 1.3;"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _has_spread(value) -> bool:
+    return hasattr(value, "mean") and hasattr(value, "std") and _is_number(value.mean)
+
+
+def format_value(value: Any, digits: int | str = 3) -> str:
+    """One cell as text: see the module docstring for each kind of value.
+
+    ``digits`` is a number of decimals, or a format specification such as ``".3g"``.
+
+    >>> format_value(0.12345), format_value(1234), format_value(float("nan")), format_value(None)
+    ('0.123', '1,234', 'n/a', '')
+    """
+    spec = f".{digits}f" if isinstance(digits, int) else digits
+    if value is None:
+        return ""
+    if _has_spread(value):
+        std = value.std
+        mean = format(float(value.mean), spec)
+        return mean if std is None or math.isnan(std) else f"{mean} ± {format(float(std), spec)}"
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if _is_number(value):
+        value = float(value)
+        if math.isnan(value):
+            return "n/a"
+        return format(value, spec) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    return str(value)
+
+
+def _rank_value(value) -> float | None:
+    """The number a cell is ranked by (its mean for a summary), or None if it has none."""
+    if _has_spread(value):
+        value = value.mean
+    if not _is_number(value) or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+class Table:
+    """Rows of results with headers, units and the best value per column marked.
+
+    Parameters
+    ----------
+    rows : sequence of mappings
+        One mapping per row, ``column key -> value``.
+    columns : sequence of keys, or mapping ``key -> header``, optional
+        The columns in order (default: every key of the rows, first seen first).  A mapping
+        gives each column its header, e.g. ``{"psnr": "PSNR (dB)"}``: put units in headers.
+    best : mapping ``column -> "max" | "min" | "one"``, optional
+        The direction of each ranked column (keys or headers); its best value is marked.
+    digits : int, str or mapping, optional
+        Decimals of float cells (or a format specification such as ``".3g"``), for all
+        columns or per column (keys or headers); default 3.
+    reference_rows : sequence of str
+        Rows shown for reference but never marked best, named by the value of their first
+        column (e.g. ``"ground_truth"``, the ceiling of every metric).
+    caption : str, optional
+        A line above the table (HTML ``<caption>``; a paragraph before the Markdown table).
+    """
+
+    def __init__(self, rows: Sequence[Mapping], columns: Sequence | Mapping | None = None, *,
+                 best: Mapping[str, str] | None = None, digits: int | str | Mapping = 3,
+                 reference_rows: Sequence[str] = (), caption: str | None = None):
+        self.rows = [dict(r) for r in rows]
+        if columns is None:
+            columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.headers = (dict(columns) if isinstance(columns, Mapping)
+                        else {c: str(c) for c in columns})
+        self.columns = list(self.headers)
+        self.best = {self._key(c): d for c, d in (best or {}).items()}
+        for column, direction in self.best.items():
+            if direction not in DIRECTIONS:
+                raise ValueError(f"best[{column!r}]={direction!r}: use one of "
+                                 f"{', '.join(map(repr, DIRECTIONS))}.")
+        self.digits = ({self._key(c): d for c, d in digits.items()}
+                       if isinstance(digits, Mapping) else {c: digits for c in self.columns})
+        self.reference_rows = tuple(reference_rows)
+        self.caption = caption
+
+    def _key(self, column) -> str:
+        """A column key from its key or its header."""
+        if column in self.headers:
+            return column
+        for key, header in self.headers.items():
+            if header == column:
+                return key
+        raise KeyError(f"no column {column!r}; columns: {', '.join(map(str, self.headers))}.")
+
+    # ------------------------------------------------------------------ cells
+    def header(self, column) -> str:
+        """The header of ``column``, with the arrow of its direction if it is ranked."""
+        arrow = DIRECTIONS.get(self.best.get(column, ""), "")
+        return f"{self.headers[column]} {arrow}" if arrow else str(self.headers[column])
+
+    def cell(self, row: Mapping, column) -> str:
+        """The text of one cell (``digits`` of its column)."""
+        return format_value(row.get(column), self.digits.get(column, 3))
+
+    def best_rows(self, column) -> set[int]:
+        """Indices of the rows holding the best value of ``column`` (ties: all of them)."""
+        direction = self.best.get(column)
+        if direction is None:
+            return set()
+        digits = self.digits.get(column, 3)
+        scores = {}
+        for i, row in enumerate(self.rows):
+            value = _rank_value(row.get(column))
+            if value is None or str(row.get(self.columns[0])) in self.reference_rows:
+                continue
+            if isinstance(digits, int):
+                value = round(value, digits)
+            scores[i] = {"max": value, "min": -value, "one": -abs(value - 1.0)}[direction]
+        top = max(scores.values(), default=None)
+        return {i for i, s in scores.items() if s == top}
+
+    def _numeric(self, column) -> bool:
+        values = [self.rows[i].get(column) for i in range(len(self.rows))]
+        present = [v for v in values if v is not None]
+        return bool(present) and all(_is_number(v) or _has_spread(v) for v in present)
+
+    def _grid(self, mark, escape=str) -> list[list[str]]:
+        """Cell texts (through ``escape``), row by row, best cells through ``mark``."""
+        best = {c: self.best_rows(c) for c in self.columns}
+        return [[mark(escape(self.cell(row, c))) if i in best[c] else escape(self.cell(row, c))
+                 for c in self.columns] for i, row in enumerate(self.rows)]
+
+    # ------------------------------------------------------------------ outputs
+    def to_markdown(self) -> str:
+        """The table in Markdown (GitHub / MyST pipe table), best cells in ``**bold**``."""
+        align = ["---:" if self._numeric(c) else "---" for c in self.columns]
+        lines = ["| " + " | ".join(self.header(c) for c in self.columns) + " |",
+                 "|" + "|".join(align) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in self._grid(lambda t: f"**{t}**")]
+        return (f"{self.caption}\n\n" if self.caption else "") + "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The table in HTML (what a notebook and the rendered book show).
+
+        The styles are inline so that they hold in any theme (the book, Jupyter, Colab):
+        cells are padded (no two cells' texts touch), a number never breaks across lines but
+        ``mean ± std`` may put its ``± std`` on a second line, headers wrap at spaces (a long
+        header takes two lines rather than widening the table past the text column), and the
+        table's text is a little smaller than the prose.
+        """
+        right = {c: self._numeric(c) for c in self.columns}
+
+        def td(tag, text, column):  # numbers right-aligned, text left (whatever the theme)
+            align = "right" if right[column] else "left"
+            valign = "bottom" if tag == "th" else "top"
+            return (f'<{tag} style="{CELL_STYLE} text-align: {align}; white-space: normal; '
+                    f'vertical-align: {valign}">{text}</{tag}>')
+
+        def unbroken(text):  # a number never breaks; "mean ± std" may take two lines
+            if not text:
+                return text
+            parts = html.escape(text).split(" ± ")
+            return " ".join(f'<span style="white-space: nowrap">{"± " * (i > 0)}{p}</span>'
+                            for i, p in enumerate(parts))
+
+        head = "".join(td("th", html.escape(self.header(c)), c) for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(td("td", text, c) for text, c in zip(cells, self.columns,
+                                                                 strict=True)) + "</tr>"
+            for cells in self._grid(lambda t: f"<strong>{t}</strong>", unbroken))
+        caption = (f'<caption style="caption-side: top; text-align: left">'
+                   f"{html.escape(self.caption)}</caption>" if self.caption else "")
+        legend = self.legend()
+        foot = (f'<tfoot><tr><td colspan="{len(self.columns)}" style="{CELL_STYLE} '
+                f'text-align: left; font-size: smaller">{html.escape(legend)}</td></tr></tfoot>'
+                if legend else "")
+        return (f'<table class="colorutils-table" style="{TABLE_STYLE}">{caption}<thead><tr>'
+                f"{head}</tr></thead><tbody>{body}</tbody>{foot}</table>")
+
+    def legend(self) -> str:
+        """What the marks mean, for the directions in use ("" when nothing is ranked)."""
+        meaning = {"max": "↑ higher is better", "min": "↓ lower is better",
+                   "one": "→1 closest to 1 is best"}
+        used = [meaning[d] for d in DIRECTIONS if d in self.best.values()]
+        return f"Bold: the best value of each column ({'; '.join(used)})." if used else ""
+
+    def to_text(self) -> str:
+        """Aligned plain text: first column left-aligned, the others right-aligned."""
+        cells = [[self.header(c) for c in self.columns]] + self._grid(lambda t: t)
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                         .rstrip() for row in cells)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+CONFIDENCE = 0.95
+
+
+def _t_quantile(p: float, dof: int) -> float:
+    """The ``p`` quantile of Student's t distribution with ``dof`` degrees of freedom."""
+    from scipy import stats  # start-up: scipy loads only when an interval is computed
+
+    return float(stats.t.ppf(p, dof))
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence!r} must lie strictly between 0 and 1 "
+                         "(e.g. 0.95 for a 95% interval).")
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: ``successes`` out of ``n`` trials.
+
+    With :math:`\\hat p = k/n` and :math:`z` the standard normal quantile of
+    :math:`(1+c)/2`, the interval is :math:`\\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat
+    p)/n + z^2/4n^2}}{1 + z^2/n}` (Wilson, 1927, *J. Am. Stat. Assoc.* 22:209-212).  Unlike
+    the textbook :math:`\\hat p \\pm z\\sqrt{\\hat p(1-\\hat p)/n}` it stays inside [0, 1] and
+    keeps its coverage for small ``n`` and rates near 0 or 1 (Brown, Cai and DasGupta, 2001,
+    *Statistical Science* 16:101-133).
+
+    >>> [round(x, 4) for x in wilson_interval(10, 25)]
+    [0.234, 0.5926]
+    """
+    _check_confidence(confidence)
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"successes={successes!r} out of n={n!r}: need 0 <= successes <= n "
+                         "and n >= 1.")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf((1 + confidence) / 2)
+    p = successes / n
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Mean, spread and confidence interval of one metric over ``n`` seeds.
+
+    ``std``, ``low`` and ``high`` are ``nan`` when ``n == 1``: one run has no spread.
+    """
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+    confidence: float
+    values: tuple[float, ...]
+
+    @property
+    def has_spread(self) -> bool:
+        return self.n > 1 and not math.isnan(self.std)
+
+    def format(self, digits: int = 3) -> str:
+        """``"0.512 ± 0.031 (n=3, 95% CI 0.436 to 0.588)"``, or ``"0.512 (n=1, no spread)"``."""
+        if not self.has_spread:
+            return f"{self.mean:.{digits}f} (n={self.n}, no spread)"
+        return (f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n}, "
+                f"{self.confidence:.0%} CI {self.low:.{digits}f} to {self.high:.{digits}f})")
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def summarize(values: Iterable[float], confidence: float = CONFIDENCE) -> Summary:
+    """Mean, sample standard deviation and Student-t interval of the mean of ``values``.
+
+    Parameters
+    ----------
+    values : iterable of float
+        One number per seed (finite).
+    confidence : float
+        Coverage of the interval, in (0, 1); default 0.95.
+
+    Returns
+    -------
+    Summary
+        ``low, high = mean -/+ t_{(1+c)/2, n-1} * std / sqrt(n)``; ``nan`` spread for ``n == 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty or holds a non-finite number, or ``confidence`` is out of range.
+
+    Examples
+    --------
+    >>> s = summarize([1.0, 2.0, 3.0])
+    >>> round(s.mean, 3), round(s.std, 3), round(s.low, 3), round(s.high, 3)
+    (2.0, 1.0, -0.484, 4.484)
+    """
+    _check_confidence(confidence)
+    x = np.asarray(list(values), dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ValueError("summarize() got no values: pass one number per seed.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"summarize() got a non-finite value in {x.tolist()}: a run diverged "
+                         "or a metric is undefined; inspect that run before averaging.")
+    mean = float(x.mean())
+    if x.size == 1:
+        nan = float("nan")
+        return Summary(1, mean, nan, nan, nan, confidence, (mean,))
+    std = float(x.std(ddof=1))
+    half = _t_quantile((1.0 + confidence) / 2.0, x.size - 1) * std / math.sqrt(x.size)
+    return Summary(int(x.size), mean, std, mean - half, mean + half, confidence,
+                   tuple(float(v) for v in x))
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """The paired difference ``b - a`` of two arms over the same seeds, and what it supports."""
+
+    a: str
+    b: str
+    metric: str
+    diff: Summary
+    higher_is_better: bool | None
+
+    @property
+    def wins(self) -> int:
+        """On how many seeds ``b`` is better than ``a`` (higher, for a metric without a
+        direction).  A count, not a test: 3 wins of 3 seeds happens by chance one time in 8
+        when the arms are equal (the sign test)."""
+        values = np.asarray(self.diff.values)
+        return int(np.sum(values < 0) if self.higher_is_better is False else np.sum(values > 0))
+
+    @property
+    def verdict(self) -> str:
+        """b relative to a: ``"better"``/``"worse"`` (``"higher"``/``"lower"`` for a metric
+        without a direction), ``"within spread"`` or ``"one seed"``."""
+        if not self.diff.has_spread:
+            return "one seed"
+        if self.diff.low <= 0 <= self.diff.high:
+            return "within spread"
+        higher = self.diff.low > 0
+        if self.higher_is_better is None:
+            return "higher" if higher else "lower"
+        return "better" if higher == bool(self.higher_is_better) else "worse"
+
+    def sentence(self, digits: int = 3) -> str:
+        """One plain-language sentence that says only what the interval supports."""
+        d = self.diff
+        change = f"{self.metric} of {self.b} minus {self.a}: {d.mean:+.{digits}f}"
+        if self.verdict == "one seed":
+            return (f"{change} from a single seed; one run has no spread, so this supports "
+                    "no conclusion (run more seeds).")
+        side = "higher" if self.higher_is_better is None else "better"
+        interval = (f"{d.confidence:.0%} CI {d.low:+.{digits}f} to {d.high:+.{digits}f} "
+                    f"over {d.n} paired seeds, {self.b} {side} on {self.wins} of them")
+        if self.verdict == "within spread":
+            return (f"{change} ({interval}); the interval contains zero, so the difference is "
+                    "within the seed-to-seed spread: these runs show no effect either way.")
+        return (f"{change} ({interval}); the interval excludes zero, so {self.b} is "
+                f"{self.verdict} than {self.a} on {self.metric} in these runs.")
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
+            names: tuple[str, str] = ("a", "b"), higher_is_better: bool | None = True,
+            confidence: float = CONFIDENCE) -> Comparison:
+    """Paired comparison of arm ``b`` against arm ``a``: summary of ``b_i - a_i``.
+
+    Parameters
+    ----------
+    a, b : sequence of float
+        One value per seed, in the same seed order (seed ``i`` of ``a`` pairs with seed ``i``
+        of ``b``).
+    metric : str
+        Name used in the sentence.
+    names : (str, str)
+        Display names of ``a`` and ``b``.
+    higher_is_better : bool or None
+        Direction of the metric (PSNR, accuracy: True; ab distance, loss: False; None for a
+        metric without a "better" side, e.g. colourfulness: the verdict is then
+        "higher"/"lower").
+    confidence : float
+        Coverage of the interval of the mean difference.
+
+    Raises
+    ------
+    ValueError
+        If the arms do not have the same number of seeds.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"compare() pairs seeds: {names[0]} has {len(a)} values and "
+                         f"{names[1]} has {len(b)}; run both arms with the same seeds.")
+    diff = summarize(np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64),
+                     confidence)
+    return Comparison(names[0], names[1], metric, diff, higher_is_better)
+
+
+def values_of(records: Iterable[Mapping], arm: str, metric: str, by: str = "arm") -> list[float]:
+    """The values of ``metric`` for ``arm``, ordered by ``seed`` (the pairing order)."""
+    rows = sorted((r for r in records if r[by] == arm and metric in r),
+                  key=lambda r: r.get("seed", 0))
+    return [float(r[metric]) for r in rows]
+
+
+def summarize_records(records: Sequence[Mapping], metrics: Sequence[str], by: str = "arm",
+                      confidence: float = CONFIDENCE) -> dict[str, dict[str, Summary]]:
+    """``{arm: {metric: Summary}}`` for every arm (in first-seen order) holding the metric.
+
+    Raises
+    ------
+    ValueError
+        If no record holds one of ``metrics`` (a typo in a metric name).
+    """
+    arms = list(dict.fromkeys(r[by] for r in records))
+    out: dict[str, dict[str, Summary]] = {}
+    for metric in metrics:
+        if not any(metric in r for r in records):
+            known = sorted({k for r in records for k in r if k not in (by, "seed")})
+            raise ValueError(f"no record has metric {metric!r}; known: {', '.join(known)}.")
+        for arm in arms:
+            vals = values_of(records, arm, metric, by)
+            if vals:
+                out.setdefault(arm, {})[metric] = summarize(vals, confidence)
+    return out
+
+
+def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Sequence[str],
+                  digits: int = 3, labels: Mapping[str, str] | None = None,
+                  best: Mapping[str, str] | None = None,
+                  reference_rows: Sequence[str] = (), caption: str | None = None
+                  ) -> Table:
+    """A results table: one row per arm, ``n``, one ``mean ± std`` column per metric.
+
+    Parameters
+    ----------
+    summaries : ``{arm: {metric: Summary}}`` (:func:`summarize_records`)
+    metrics : sequence of str
+        The columns, in order.
+    digits : int
+        Decimals of means and standard deviations.
+    labels : mapping, optional
+        Display names of metrics (headers, with units) and of arms (first column).
+    best : mapping ``metric -> "max" | "min" | "one"``, optional
+        Mark the best mean of these metrics (:class:`colorutils.evaluation.Table`).
+    reference_rows : sequence of str
+        Arms shown but never marked best (e.g. the ground truth).
+    caption : str, optional
+        A line under the table (:class:`colorutils.evaluation.Table`).
+
+    Returns
+    -------
+    colorutils.evaluation.Table
+        Displayed as HTML in a notebook; ``.to_markdown()`` for a file.
+    """
+    labels = dict(labels or {})
+    rows = [{"arm": labels.get(arm, arm),
+             "n": max((s.n for s in by_metric.values()), default=0),
+             **{m: by_metric.get(m) for m in metrics}}
+            for arm, by_metric in summaries.items()]
+    columns = {"arm": "arm", "n": "n", **{m: labels.get(m, m) for m in metrics}}
+    return Table(rows, columns, best=best, digits=digits,
+                        reference_rows=[labels.get(r, r) for r in reference_rows],
+                        caption=caption)
+
+
+def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:
+    """``{"arm.metric.mean": ..., "arm.metric.std": ..., "arm.metric.n": ...}``, JSON-ready.
+
+    This is the shape a notebook writes to its ``metrics_path`` for the experiment runner
+    (``nan`` spread becomes ``None``).
+    """
+    flat: dict[str, float] = {}
+    for arm, by_metric in summaries.items():
+        for metric, s in by_metric.items():
+            flat[f"{arm}.{metric}.mean"] = s.mean
+            flat[f"{arm}.{metric}.std"] = None if math.isnan(s.std) else s.std
+            flat[f"{arm}.{metric}.n"] = s.n
+    return flat
+
+
+def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | None = None,
+               by: str = "arm", ax=None, title: str | None = None,
+               ylabel: str | None = None, labels: Mapping[str, str] | None = None):
+    """Per-seed points of ``metric`` for each arm, with the mean and a ±1 std bar.
+
+    Each seed is a dot (with a small horizontal offset so equal values stay visible); the
+    horizontal tick is the mean and the vertical bar the sample standard deviation.  Points
+    of the same seed are joined across arms by a faint line, which shows pairing: parallel
+    lines mean the arms differ consistently, crossing lines mean the seed matters more than
+    the arm.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt  # start-up: only when the figure is drawn
+
+    if arms is None:
+        arms = list(dict.fromkeys(r[by] for r in records if metric in r))
+    if not arms:
+        raise ValueError(f"no record has metric {metric!r}; nothing to plot.")
+    labels = dict(labels or {})
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 + 1.4 * len(arms), 3.2))
+    seeds = sorted({r.get("seed", 0) for r in records if r[by] in arms and metric in r})
+    offsets = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+    colors = plt.get_cmap("tab10")
+    for k, seed in enumerate(seeds):
+        xs, ys = [], []
+        for i, arm in enumerate(arms):
+            vals = [r[metric] for r in records
+                    if r[by] == arm and r.get("seed", 0) == seed and metric in r]
+            if vals:
+                xs.append(i + offsets[k])
+                ys.append(float(vals[0]))
+        ax.plot(xs, ys, "-", color=colors(k % 10), alpha=0.25, lw=1)
+        ax.plot(xs, ys, "o", color=colors(k % 10), ms=5, label=f"seed {seed}")
+    for i, arm in enumerate(arms):
+        vals = values_of(records, arm, metric, by)
+        if not vals:
+            continue
+        s = summarize(vals)
+        ax.hlines(s.mean, i - 0.25, i + 0.25, color="black", lw=2)
+        if s.has_spread:
+            ax.errorbar(i + 0.3, s.mean, yerr=s.std, color="black", capsize=3, lw=1)
+    ax.set_xticks(range(len(arms)), [labels.get(a, a) for a in arms])
+    ax.set_xlim(-0.6, len(arms) - 0.4)
+    ax.set_xlabel("arm")
+    ax.set_ylabel(ylabel or metric)
+    ax.set_title(title or f"{metric}: per seed (dots), mean (bar) ± std")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
 
 BASELINES = ("gray", "mean_ab", "ground_truth")
 #: Metrics in table order, and whether higher is better (None: best at 1).
@@ -87,7 +707,7 @@ METRIC_LABELS = {
 
 
 def direction(metric: str) -> str:
-    """The :class:`colorutils.tables.Table` direction of a metric: ``max``, ``min`` or ``one``.
+    """The :class:`colorutils.evaluation.Table` direction of a metric: ``max``, ``min`` or ``one``.
 
     >>> direction("psnr"), direction("ab_distance"), direction("colorfulness_ratio")
     ('max', 'min', 'one')
@@ -192,11 +812,11 @@ class ScoreTable:
         return os.fspath(path)
 
     def table(self, digits: int = 3, stat: str = "mean", caption: str | None = None):
-        """The summary as a :class:`colorutils.tables.Table`: one row per method, the metrics
+        """The summary as a :class:`colorutils.evaluation.Table`: one row per method, the metrics
         with their units, the best method of every metric in bold (never the ground truth)."""
         columns = {"method": "method", "n": "images",
                    **{m: METRIC_LABELS.get(m, m) for m in self.metric_names}}
-        return tables.Table(self.summary(stat), columns, digits=digits, caption=caption,
+        return Table(self.summary(stat), columns, digits=digits, caption=caption,
                             best={m: direction(m) for m in self.metric_names},
                             reference_rows=("ground_truth",))
 
@@ -242,7 +862,7 @@ def _batch_count(dataset, batch_size: int = 32) -> int | None:
     """How many batches :func:`_batches` yields, when known without iterating (for a bar)."""
     if isinstance(dataset, (tuple, list)):
         return -(-len(dataset[0]) // batch_size)
-    return progress.total_of(dataset)
+    return files.total_of(dataset)
 
 
 def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
@@ -251,7 +871,7 @@ def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
     ``dataset`` is anything :func:`evaluate` accepts; ``limit`` caps the number of images.
     """
     total, count, seen = np.zeros(2, np.float64), 0, 0
-    for _, ab, _ in progress.bar(_batches(dataset), total=_batch_count(dataset),
+    for _, ab, _ in files.bar(_batches(dataset), total=_batch_count(dataset),
                                  desc="mean ab", unit="batch"):
         if limit is not None:
             ab = ab[: max(limit - seen, 0)]
@@ -331,7 +951,7 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
     """Append one row per (method, image) of this batch to ``rows`` (images to ``kept``)."""
     rgb_true = color.recombine(l_norm, ab_true)
     for name, ab_pred in candidates.items():
-        scores = M.colorization_metrics(l_norm, ab_true, ab_pred, weights, bins,
+        scores = metrics.colorization_metrics(l_norm, ab_true, ab_pred, weights, bins,
                                         rgb_true=rgb_true)
         if name == "ground_truth":
             scores["psnr"] = np.full(len(l_norm), np.nan)  # MSE 0: infinite, not meaningful
@@ -340,7 +960,7 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
             rgb_pred = color.recombine(l_norm, ab_pred)
         if classifier is not None and labels is not None:
             scores["correct"] = np.asarray(
-                M.classifier_correct(classifier, rgb_pred, labels), np.float64)
+                metrics.classifier_correct(classifier, rgb_pred, labels), np.float64)
         for i in range(len(l_norm)):
             row = {"method": name, "image": first_image + i}
             if labels is not None:
@@ -401,7 +1021,7 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
     rows: list[dict] = []
     kept: dict[str, list] = {}
     seen, candidates = 0, {}
-    batches = progress.bar(_batches(dataset, batch_size), total=_batch_count(dataset, batch_size),
+    batches = files.bar(_batches(dataset, batch_size), total=_batch_count(dataset, batch_size),
                            desc="scoring", unit="batch")
     for l_norm, ab_true, labels in batches:
         if limit is not None:
@@ -539,11 +1159,11 @@ def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
     if rgb_true is None:
         rgb_true = color.recombine(l_norm, ab_true).numpy()
     rgb = color.recombine(l_norm, ab_pred).numpy()
-    cf = float(np.mean(M.colorfulness(rgb).numpy()))
+    cf = float(np.mean(metrics.colorfulness(rgb).numpy()))
     return {"colourfulness": cf,
-            "colorfulness_ratio": cf / float(np.mean(M.colorfulness(rgb_true).numpy())),
-            "psnr": float(np.mean(M.psnr(rgb_true, rgb).numpy())),
-            "auc": float(np.mean(M.auc_accuracy(ab_true, ab_pred).numpy()))}
+            "colorfulness_ratio": cf / float(np.mean(metrics.colorfulness(rgb_true).numpy())),
+            "psnr": float(np.mean(metrics.psnr(rgb_true, rgb).numpy())),
+            "auc": float(np.mean(metrics.auc_accuracy(ab_true, ab_pred).numpy()))}
 
 
 def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,

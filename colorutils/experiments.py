@@ -53,6 +53,89 @@ Examples
 --------
 >>> run_id_for({"alpha": 0.003, "seeds": [1]})
 'alpha=0.003__seeds=1'
+
+Studies: the models a chapter trains, each defined once, trained or reloaded by name.
+
+A chapter that trains models describes each one as an :class:`Arm` (a builder of the zoo by
+name and its keyword arguments, how to compile it, what else defines the run) and hands it to
+a :class:`Study`, which owns everything around it:
+
+run naming
+    ``Study(run_name="05_{arm}")``: the run folder of every arm and seed
+    (``cfg.run_dir(run_name.format(arm=..., seed=...))``, :mod:`colorutils.files`);
+configuration
+    what ``config.json`` records: the settings every run shares (dataset, image size, width,
+    train images), the study's own ``config`` and the arm's ``config``.  A later call with
+    another configuration is refused by :func:`colorutils.train.fit`, so a chapter reuses an
+    earlier chapter's run only if both describe it identically, which is why the description
+    lives here and not in two notebooks;
+build and compile
+    :func:`colorutils.models.build` and :func:`colorutils.models.compile_model`: one loss
+    per head type (regression ``"ab"``: :class:`~colorutils.losses.ABRegressionLoss` in the
+    arm's ``space``; classification ``"ab"``: :class:`~colorutils.losses.RebalancedCrossEntropy`
+    with the arm's ``weights``; ``"label"``: cross-entropy weighted by ``alpha``);
+data
+    the training split of the study's settings with the targets the model outputs
+    (``with_label`` when it has a ``"label"`` head, RGB input for an RGB classifier, chroma
+    targets in the arm's ``space``), unless the chapter passes its own pipeline;
+fit and load
+    :func:`colorutils.train.fit` (resume, reuse of finished runs), quietly by default: one
+    line per model, no per-epoch log (``verbose=2`` shows it).
+
+:class:`ClassificationStudy` is the regression-versus-classification study of chapters 02 and
+03 (U-Nets with a regression head in Lab, YUV or HSV, or a classification head over the ab
+bins, Zhang et al. 2016), built on :class:`Study`.
+
+Examples
+--------
+A chapter writes (``cfg`` from :func:`colorutils.settings.resolve`)::
+
+    study = studies.Study(cfg, run_name="05_{arm}", config={"chapter": "05"})
+    joint = studies.Arm("joint", "fusion_net",
+                        dict(num_bins=None, num_classes=10, width=cfg.width, global_size=32),
+                        alpha=1 / 300)
+    run = study.train(joint, seed=0, val_ds=val_ds)
+    run.model, run.seconds, run.loaded, run.run_dir, run.history["val_loss"]
+
+References
+----------
+.. [1] R. Zhang, P. Isola, A. A. Efros, "Colorful Image Colorization", ECCV 2016.
+.. [2] S. Iizuka, E. Simo-Serra, H. Ishikawa, "Let there be Color!", SIGGRAPH 2016.
+
+Training without a notebook: any model of the zoo, and the book's full-scale recipe.
+
+Both are what ``colorutils train`` runs (:mod:`colorutils.cli` checks the arguments first),
+and both are built on :class:`colorutils.experiments.Study`, so their run folders follow the rules
+of every chapter (:mod:`colorutils.train`): the same command again continues an interrupted
+run, a finished run is loaded instead of retrained, asking for more epochs continues it, and a
+run folder of another configuration is refused.
+
+:func:`train_model`
+    a model of the zoo by name (:data:`colorutils.models.BUILDERS`) on any source, at the
+    presets of a scale (:func:`colorutils.settings.resolve`) or the sizes given.  A
+    classification head can be rebalanced: ``lam < 1`` weights the loss by
+    :func:`colorutils.quantize.rebalance_weights` of the training split's colour prior
+    (:func:`colorutils.experiments.training_prior`; Zhang et al. 2016, eq. 4); ``lam = 1`` is the
+    plain cross-entropy.  The run folder is ``train/<model>_<head>_<size>px_w<width>[...]/seed<k>``
+    under ``<runs root>/<scale>/<dataset>/``, so another size or width gets its own folder.
+:func:`best_recipe`
+    the book's best colorizer (:func:`colorutils.experiments.train_best`: chapter 03's U-Net
+    classifier rebalanced with :data:`~colorutils.experiments.BEST_LAMBDA`, or with
+    :data:`PHOTO_LAMBDA` for the photo recipe) at a scale, in mixed
+    precision on a GPU, then a short report (:func:`report_lines`, ``report.json`` in the run
+    folder): epochs, training images per second, and the quality benchmark's three figures of
+    the model against the gray image on the test split, with the goal
+    (:func:`colorutils.evaluation.quality_figures`, decoded at
+    :data:`~colorutils.experiments.BEST_TEMPERATURE` with :data:`~colorutils.experiments.BEST_SMOOTH_SIGMA`).
+
+Errors caused by the input (an unknown model, a head the model lacks, a source that cannot
+be read, a run folder of another configuration) are :class:`colorutils.errors.UserError`.
+
+Examples
+--------
+>>> run = train_model("folder:photos", "unet", scale="smoke", image_size=32)  # doctest: +SKIP
+>>> report = best_recipe("tfds:imagenette/160px", scale="full")               # doctest: +SKIP
+>>> print("\\n".join(report_lines(report)))                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -72,20 +155,65 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Iterable
 
+import numpy as np
 import yaml
 
-from colorutils import progress as progress_bars
-from colorutils import runs, stats, tables
-from colorutils.errors import UserError
+from colorutils import data, evaluation, files, losses, models, quantize, settings, train
+from colorutils.errors import RunConflictError, UserError, first_line
 from colorutils.settings import SCALES
 
-__all__ = ["RunResult", "execute_run", "run_grid", "experiments_command", "Grid", "Run",
-           "load_grid", "notebook_parameters", "run_id_for", "write_notebook_metrics",
-           "aggregate", "write_results_page", "METRICS_PARAMETER", "REPLICATE_NAMES", "GRID_KEYS",
-           "STATUS_FILE", "RESULTS_STATIC", "collect", "metric_names", "MAX_METRIC_COLUMNS", "metric_header", "grid_summary_table",
-           "plot_summary", "RESULTS_INTRO"]
+__all__ = [
+    "RunResult",
+    "execute_run",
+    "run_grid",
+    "experiments_command",
+    "Grid",
+    "Run",
+    "load_grid",
+    "notebook_parameters",
+    "run_id_for",
+    "write_notebook_metrics",
+    "aggregate",
+    "write_results_page",
+    "METRICS_PARAMETER",
+    "REPLICATE_NAMES",
+    "GRID_KEYS",
+    "STATUS_FILE",
+    "RESULTS_STATIC",
+    "collect",
+    "metric_names",
+    "MAX_METRIC_COLUMNS",
+    "metric_header",
+    "grid_summary_table",
+    "plot_summary",
+    "RESULTS_INTRO",
+    "Arm",
+    "Trained",
+    "Study",
+    "ClassificationStudy",
+    "CLASSIFICATION_PRESETS",
+    "BEST_LAMBDA",
+    "BEST_TEMPERATURE",
+    "BEST_SMOOTH_SIGMA",
+    "classification_arm_name",
+    "training_prior",
+    "train_best",
+    "RECIPES",
+    "PHOTO_PRESETS",
+    "PHOTO_LAMBDA",
+    "PHOTO_TEMPERATURES",
+    "COLOUR_CHECK_IMAGES",
+    "model_arm",
+    "warn_if_gray",
+    "train_model",
+    "best_recipe",
+    "choose_temperature",
+    "export_colorizer",
+    "report_lines",
+]
 
 
 # --------------------------------------------------------------------------- grid files
@@ -132,7 +260,7 @@ def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any])
 
     visit("", metrics)
     os.makedirs(os.path.dirname(os.path.abspath(metrics_path)), exist_ok=True)
-    runs.write_json_atomic(metrics_path, flat)
+    files.write_json_atomic(metrics_path, flat)
     return flat
 
 
@@ -206,10 +334,10 @@ class Run:
 
     def status(self) -> str:
         """``complete``, ``failed``, ``stale`` (done with other parameters) or ``pending``."""
-        info = runs.read_json(self.run_dir / STATUS_FILE)
+        info = files.read_json(self.run_dir / STATUS_FILE)
         if info is None:
             return "pending"
-        if runs.read_json(self.run_dir / "parameters.json") != _jsonable(self.parameters):
+        if files.read_json(self.run_dir / "parameters.json") != _jsonable(self.parameters):
             return "stale"
         if info.get("status") == "complete" and self.metrics_file.exists():
             return "complete"
@@ -395,14 +523,14 @@ def collect(grid: Grid) -> list[dict]:
     """One row per run: run id, status, seconds, the varied parameters, every metric."""
     rows = []
     for run in grid.runs:
-        info = runs.read_json(run.run_dir / STATUS_FILE) or {}
+        info = files.read_json(run.run_dir / STATUS_FILE) or {}
         row: dict[str, Any] = {"run_id": run.run_id, "status": run.status(),
                                "seconds": info.get("seconds")}
         for key in grid.varied:
             value = run.parameters[key]
             row[key] = value if not isinstance(value, (list, dict)) else json.dumps(value)
         if row["status"] == "complete":
-            row.update(runs.read_json(run.metrics_file) or {})
+            row.update(files.read_json(run.metrics_file) or {})
         rows.append(row)
     return rows
 
@@ -436,7 +564,7 @@ def _cell(values: list[float], digits: int) -> str:
     """``mean ± std`` of a group's runs (``digits`` significant digits), the mean of one run."""
     if not values:
         return ""
-    s = stats.summarize(values)
+    s = evaluation.summarize(values)
     return f"{s.mean:.{digits}g} ± {s.std:.2g}" if s.has_spread else f"{s.mean:.{digits}g}"
 
 
@@ -458,7 +586,7 @@ def metric_header(name: str) -> str:
 
 def grid_summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -> str:
     """Markdown: one row per group of runs (the replicate parameters, e.g. seeds, averaged),
-    ``mean ± std`` per metric (a :class:`colorutils.tables.Table`); at most
+    ``mean ± std`` per metric (a :class:`colorutils.evaluation.Table`); at most
     :data:`MAX_METRIC_COLUMNS` metrics per table, so that each fits the text column."""
     rows = collect(grid) if rows is None else rows
     names = metric_names(grid, rows)
@@ -471,7 +599,7 @@ def grid_summary_table(grid: Grid, rows: list[dict] | None = None, digits: int =
     chunks = [names[i:i + MAX_METRIC_COLUMNS]
               for i in range(0, len(names), MAX_METRIC_COLUMNS)] or [[]]
     return "\n\n".join(
-        tables.Table(table_rows, {"runs": "runs", "complete": "complete",
+        evaluation.Table(table_rows, {"runs": "runs", "complete": "complete",
                                   **{n: metric_header(n) for n in chunk}}).to_markdown()
         for chunk in chunks)
 
@@ -619,7 +747,7 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
             parts.append(f"*Not run yet* in `{grid.root}`: run "
                          f"`colorutils experiments run experiments/{gp.name}`.\n")
             continue
-        when = max((runs.read_json(r.run_dir / STATUS_FILE) or {}).get("started", "")
+        when = max((files.read_json(r.run_dir / STATUS_FILE) or {}).get("started", "")
                    for r in grid.runs)
         parts.append(f"{done} of {len(rows)} run(s) complete (latest started {when}). Each "
                      "row pools the replicate runs (seeds): mean ± standard deviation over its "
@@ -675,11 +803,11 @@ def execute_run(run: Run, timeout_per_cell: float | None = None) -> RunResult:
             (run.run_dir / name).unlink(missing_ok=True)
     run.run_dir.mkdir(parents=True, exist_ok=True)
     params = {**run.parameters, METRICS_PARAMETER: str(run.metrics_file.resolve())}
-    runs.write_json_atomic(str(run.run_dir / "parameters.json"), run.parameters)
+    files.write_json_atomic(str(run.run_dir / "parameters.json"), run.parameters)
     params_file = run.run_dir / "papermill_parameters.json"
     params_file.write_text(json.dumps(params))
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    runs.write_json_atomic(str(run.run_dir / STATUS_FILE), {"status": "running", "started": started})
+    files.write_json_atomic(str(run.run_dir / STATUS_FILE), {"status": "running", "started": started})
     cmd = [sys.executable, "-m", "papermill", str(run.notebook), str(run.output_notebook),
            "-f", str(params_file), "-k", "python3", "--log-output", "--no-progress-bar",
            "--cwd", str(run.notebook.parent)]
@@ -706,7 +834,7 @@ def execute_run(run: Run, timeout_per_cell: float | None = None) -> RunResult:
                  "its end")
     else:
         status, error = "failed", _last_error_line(run.log_file.read_text(errors="replace"))
-    runs.write_json_atomic(str(run.run_dir / STATUS_FILE), {
+    files.write_json_atomic(str(run.run_dir / STATUS_FILE), {
         "status": status, "started": started, "seconds": round(seconds, 2),
         "returncode": proc.returncode, "error": error})
     return RunResult(run, status, seconds, error)
@@ -733,8 +861,8 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
         return [RunResult(run, "dry-run") for run, _ in plan]
 
     outcomes = []
-    bar = progress_bars.bar(total=len(todo), desc=grid.name, unit="run",
-                            show=bool(progress and todo) and progress_bars.enabled())
+    bar = files.bar(total=len(todo), desc=grid.name, unit="run",
+                            show=bool(progress and todo) and files.enabled())
     for run, st in plan:
         if run not in todo:
             outcomes.append(RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
@@ -753,7 +881,7 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
     if failed:
         echo(f"grid {grid.name}: {len(failed)} run(s) failed (rerun them with --retry-failed):")
         for r in failed:
-            info = runs.read_json(r.run.run_dir / STATUS_FILE) or {}
+            info = files.read_json(r.run.run_dir / STATUS_FILE) or {}
             echo(f"  {r.run.run_id}: {r.error or info.get('error', '')}\n"
                  f"    notebook: {r.run.output_notebook} (source {grid.notebook})")
     aggregate(grid)
@@ -782,3 +910,791 @@ def experiments_command(args) -> int:
     grid = load_grid(args.grid, args.runs_dir)
     done = run_grid(grid, retry_failed=args.retry_failed, dry_run=args.dry_run)
     return 1 if any(r.status == "failed" for r in done) else 0
+
+
+#: The budget of every arm of chapters 02 and 03 (and of the book's best recipe), per scale;
+#: :func:`colorutils.settings.resolve_chapter` merges it with the scale's presets.  At book
+#: scale: 6,000 of the embedded CIFAR-10 training photos at their 32 px for 4 epochs, a
+#: quarter-width U-Net predicting at 1/4 resolution (the fastest model of the zoo in this
+#: configuration, benchmarks/bench_models.py) and three seeds, so that every comparison has a
+#: paired interval; sized so that ``make book`` holds its 30 minutes on 2 CPU cores.
+CLASSIFICATION_PRESETS = {
+    "smoke": dict(epochs=1, width=0.125, train_images=32, eval_images=16, seeds=(0,)),
+    "book": dict(image_size=32, batch_size=32, epochs=4, width=0.25, train_images=6000,
+                 seeds=(0, 1, 2)),
+    "colab": dict(image_size=32, batch_size=64, epochs=20, width=0.5, seeds=(0, 1, 2)),
+    "full": dict(epochs=30, width=0.5, seeds=(0, 1, 2)),
+}
+#: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
+#: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
+#: temperature with this chroma smoothing (pixels; 0: none).  The book model: chapter 03's run
+#: of this lambda, seed 0, at the budget of CLASSIFICATION_PRESETS, which chapters 06 and 08
+#: and `colorutils colorize` use.  First set against the quality goal of colorutils.evaluation
+#: on the embedded test split (6 epochs on all 8,000 training photos at the time): lambda 0.7
+#: between the dull unrebalanced classifier (lambda 1) and the vivid but often wrong paper
+#: setting (0.5), the paper's temperature, no smoothing.  Chapter 03 now chooses (lambda, T)
+#: on the validation split at every `make book` (evaluation.choose_recipe) and says on its page
+#: whether its choice is this one; change these constants only from that choice.  The first
+#: validation selection (make book on a clean clone, 2026-12-05; 1,000 validation photos,
+#: seed 0) chose lambda 0.7 at T = 0.14, the only candidate meeting all three parts there
+#: (ratio 0.714, PSNR -0.66 dB, AuC +0.0029 against gray); on the test split, used once, it
+#: meets two (ratio 0.706, PSNR -1.26 dB, AuC +0.0019) where T = 0.38 met one (ratio 0.667).
+BEST_LAMBDA = 0.7
+BEST_TEMPERATURE = 0.14
+BEST_SMOOTH_SIGMA = 0.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Arm:
+    """One model of a study: what to build, how to compile it, what defines its run.
+
+    Parameters
+    ----------
+    name : str
+        The arm's name: ``{arm}`` in the study's run name, and what the summary line shows.
+    model : str
+        A builder of the zoo (:data:`colorutils.models.BUILDERS`), e.g. ``"unet"``.
+    kwargs : dict
+        Its keyword arguments (``width``, ``num_bins``, ``num_classes``, ...).
+    optimizer, learning_rate
+        :func:`colorutils.models.make_optimizer` (None: the optimizer's default rate).
+    weights : array [Q], optional
+        Rebalancing weights of a classification ``"ab"`` head (None: plain cross-entropy).
+    space : {"lab", "yuv", "hsv"}
+        Target space of a regression ``"ab"`` head (the data are converted to it).
+    alpha : float
+        Weight of a ``"label"`` head next to an ``"ab"`` head.
+    config : dict, optional
+        What defines this arm's run besides the study's settings.  Default: the arm's
+        ``name``, ``model``, ``kwargs``, compile settings (a digest of the rebalancing
+        weights) and the name of ``init_from``, so that changing any of them trains a new
+        run.  Give it explicitly to keep the configuration of existing runs.
+    init_from : keras.Model, optional
+        Copy the weights of layers with matching names from this model before training
+        (:func:`colorutils.models.copy_matching_weights`; colorization as a pretext task).
+    monitor : str
+        The metric that picks the best epoch (``train.fit``'s ``monitor``).
+    """
+
+    name: str
+    model: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    optimizer: str = "adam"
+    learning_rate: float | None = None
+    weights: Any = None
+    space: str = "lab"
+    alpha: float = models.JOINT_ALPHA
+    config: Mapping[str, Any] | None = None
+    init_from: Any = None
+    monitor: str = "val_loss"
+
+    def description(self) -> dict:
+        """The arm's part of ``config.json`` (``config`` if given, else what defines it)."""
+        if self.config is not None:
+            return dict(self.config)
+        weights = (None if self.weights is None else hashlib.sha1(
+            np.asarray(self.weights, np.float32).tobytes()).hexdigest()[:12])
+        return dict(arm=self.name, model=self.model, kwargs=dict(self.kwargs),
+                    optimizer=self.optimizer, learning_rate=self.learning_rate,
+                    space=self.space, alpha=self.alpha, rebalancing_weights=weights,
+                    init_from=getattr(self.init_from, "name", None))
+
+
+@dataclasses.dataclass
+class Trained:
+    """What :meth:`Study.train` returns: the model and what a chapter reports about it.
+
+    Attributes
+    ----------
+    arm : str
+    seed : int
+    model : keras.Model
+        The best epoch (by the arm's ``monitor``), compiled.
+    run_dir : str
+    seconds : float
+        Wall time of this call (data, build, training or loading).
+    loaded : bool
+        True if the run had finished before and was loaded, not trained.
+    history : dict
+        ``{"epoch": [...], "loss": [...], ...}``: every epoch of the run.
+    metrics : dict
+        The run's ``metrics.json`` (best epoch, timings).
+    """
+
+    arm: str
+    seed: int
+    model: Any
+    run_dir: str
+    seconds: float
+    loaded: bool
+    history: dict
+    metrics: dict
+
+    def summary(self) -> str:
+        """One line: trained or loaded, epochs, time, the best monitored value."""
+        best = self.metrics.get("best")
+        shown = f"best {self.metrics.get('monitor')} {best:.4g}" if best is not None else ""
+        how = "loaded" if self.loaded else "trained"
+        epochs = len(self.history.get("epoch", []))
+        return (f"{self.arm} seed {self.seed}: {how}, {epochs} epoch{'s' if epochs != 1 else ''}"
+                f", {self.seconds:.1f} s, {shown}".rstrip(", "))
+
+
+class Study:
+    """The training runs of one chapter, sharing one budget (:class:`Settings`).
+
+    Parameters
+    ----------
+    cfg : colorutils.settings.Settings
+        The chapter's resolved settings (dataset, image size, batch size, epochs, width, ...).
+    run_name : str or callable
+        The run folder of an arm and seed, relative to the settings' run root: a format string
+        with ``{arm}`` and ``{seed}`` (default ``"{arm}_seed{seed}"``), or a function
+        ``(arm_name, seed) -> str``.
+    config : dict, optional
+        What the study adds to every run's configuration (e.g. ``{"chapter": "04"}``).
+    run_eagerly : bool
+        Skip graph tracing (faster for the few steps of a smoke run; same result).
+    verbose : {0, 1, 2}
+        0: silent; 1 (default, what the book shows): one line per model trained or loaded;
+        2: also ``train.fit``'s line per epoch and its strategy line.
+    mixed_precision : bool
+        Train in ``mixed_float16`` on a GPU (``train.fit``'s ``mixed_precision``; ignored on
+        a CPU).  Not part of the configuration: a run continues in either precision.
+    """
+
+    def __init__(self, cfg: settings.Settings, *, run_name: str | Callable = "{arm}_seed{seed}",
+                 config: Mapping[str, Any] | None = None, run_eagerly: bool = False,
+                 verbose: int = 1, mixed_precision: bool = False):
+        self.cfg = cfg
+        self.run_name = run_name
+        self.config = dict(config or {})
+        self.run_eagerly = bool(run_eagerly)
+        self.verbose = int(verbose)
+        self.mixed_precision = bool(mixed_precision)
+
+    # ------------------------------------------------------------------ naming, configuration
+    def run_dir(self, arm: Arm | str, seed: int = 0) -> str:
+        """The run folder of ``arm`` and ``seed`` (:meth:`Settings.run_dir`)."""
+        name = arm.name if isinstance(arm, Arm) else arm
+        rel = (self.run_name(name, seed) if callable(self.run_name)
+               else self.run_name.format(arm=name, seed=seed))
+        return self.cfg.run_dir(rel)
+
+    def run_config(self, arm: Arm) -> dict:
+        """Everything that defines the run of ``arm`` (what ``config.json`` records)."""
+        cfg = self.cfg
+        shared = dict(dataset=cfg.dataset, image_size=cfg.image_size, width=cfg.width,
+                      train_images=cfg.train_images)
+        return {**shared, **self.config, **arm.description()}
+
+    # ------------------------------------------------------------------ build, data
+    def build(self, arm: Arm):
+        """The compiled model of ``arm`` (what ``train.fit`` calls, after fixing the seed)."""
+        net = models.build(arm.model, **arm.kwargs)
+        if arm.init_from is not None:
+            models.copy_matching_weights(arm.init_from, net)
+        return models.compile_model(net, optimizer=arm.optimizer,
+                                       learning_rate=arm.learning_rate, weights=arm.weights,
+                                       space=arm.space, alpha=arm.alpha,
+                                       run_eagerly=self.run_eagerly)
+
+    def dataset(self, arm: Arm, split: str = "train", seed: int = 0, **load_kwargs):
+        """The ``split`` of the study's data as ``arm`` trains on it.
+
+        ``with_label`` when the model has a ``"label"`` head and RGB input for an RGB
+        classifier (:func:`colorutils.data.load` with the study's dataset, image size, batch
+        size and, for the training split, train images).
+        """
+        keys, input_name = models.model_outputs(arm.model, arm.kwargs)
+        cfg = self.cfg
+        limit = cfg.train_images if split == "train" else cfg.eval_images
+        load_kwargs.setdefault("limit", limit)
+        if input_name == "rgb":
+            load_kwargs.setdefault("output", "rgb")
+        else:
+            load_kwargs.setdefault("with_label", "label" in keys)
+        return data.load(cfg.dataset, split, cfg.image_size, cfg.batch_size, seed=seed,
+                         **load_kwargs)
+
+    def targets(self, arm: Arm, dataset):
+        """``dataset`` with the targets the model of ``arm`` trains on (its outputs, the
+        regression head's chroma in the arm's ``space``); None stays None."""
+        keys, _ = models.model_outputs(arm.model, arm.kwargs)
+        return models.targets_for(keys, dataset, space=arm.space)
+
+    # ------------------------------------------------------------------ fit, load
+    def train(self, arm: Arm, seed: int = 0, *, train_ds=None, val_ds=None,
+              epochs: int | None = None) -> Trained:
+        """Train ``arm`` with ``seed`` (or load its finished run).
+
+        Parameters
+        ----------
+        arm : Arm
+        seed : int
+            Fixes the initial weights and the data order of a freshly loaded training split.
+        train_ds : tf.data.Dataset, optional
+            The training pipeline (default: :meth:`dataset`, loaded now).  Pass one to share
+            it between arms (its shuffling then continues from arm to arm, as ``tf.data``
+            reshuffles on every pass).
+        val_ds : tf.data.Dataset, optional
+            Validation batches (None: the best epoch is picked on the training loss).
+        epochs : int, optional
+            Default: the study's ``cfg.epochs``.
+        """
+        start = time.time()
+        if train_ds is None:
+            # The shuffle order of tf.data combines the pipeline's seed with TensorFlow's
+            # global one: fix it first, so the order does not depend on earlier runs.
+            train.set_seed(seed)
+            train_ds = self.dataset(arm, "train", seed)
+        result = train.fit(lambda: self.build(arm), self.targets(arm, train_ds),
+                           self.targets(arm, val_ds), run_dir=self.run_dir(arm, seed),
+                           epochs=epochs or self.cfg.epochs, config=self.run_config(arm),
+                           seed=seed, monitor=arm.monitor,
+                           verbose=2 if self.verbose >= 2 else 0,
+                           mixed_precision=self.mixed_precision)
+        done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
+                       seconds=time.time() - start, loaded=result.loaded,
+                       history=result.history, metrics=result.metrics)
+        if self.verbose:
+            print(done.summary(), flush=True)
+        return done
+
+    def load(self, arm: Arm, seed: int = 0, epochs: int | None = None) -> Trained:
+        """The finished run of ``arm`` and ``seed``, rebuilt and reloaded without any data.
+
+        Raises
+        ------
+        FileNotFoundError
+            If that run has not finished (train it with :meth:`train`).
+        ValueError
+            If the run folder holds another configuration.
+        """
+        start = time.time()
+        epochs = epochs or self.cfg.epochs
+        if not files.is_finished(self.run_dir(arm, seed), epochs):
+            raise FileNotFoundError(
+                f"arm {arm.name!r} seed {seed} has no finished run of {epochs} epochs at "
+                f"{self.run_dir(arm, seed)!r}; train it with study.train(arm, seed).")
+        result = train.load_run(lambda: self.build(arm), self.run_dir(arm, seed),
+                                config=self.run_config(arm), seed=seed, epochs=epochs)
+        done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
+                       seconds=time.time() - start, loaded=True, history=result.history,
+                       metrics=result.metrics)
+        if self.verbose:
+            print(done.summary(), flush=True)
+        return done
+
+
+class ClassificationStudy:
+    """The study of chapters 02 and 03: U-Nets trained by regression or by classification.
+
+    Runs are ``classification/<arm>/seed<seed>``; every arm shares one budget.
+
+    Parameters
+    ----------
+    cfg : Settings
+        The chapter's resolved settings (dataset, image size, width, epochs, ...).
+    bins : array [Q, 2]
+        The ab bins of the classification head (:func:`colorutils.quantize.ab_bins`).
+    output_stride : int
+        The models predict at 1 / ``output_stride`` of the input resolution.
+    learning_rate : float
+        Adam's learning rate, the same for every arm.
+    run_eagerly : bool
+        Skip graph tracing (faster for the few steps of a smoke run; same result).
+    verbose : {0, 1, 2}, mixed_precision : bool
+        As in :class:`Study`.
+    """
+
+    def __init__(self, cfg: settings.Settings, bins, output_stride: int = 4,
+                 learning_rate: float = 1e-3, run_eagerly: bool = False, verbose: int = 1,
+                 mixed_precision: bool = False):
+        self.cfg, self.bins = cfg, np.asarray(bins)
+        self.output_stride, self.learning_rate = output_stride, learning_rate
+        self.study = Study(cfg, run_name="classification/{arm}/seed{seed}",
+                           run_eagerly=run_eagerly, verbose=verbose,
+                           mixed_precision=mixed_precision, config=dict(
+                               chapters="02-03", model="unet", width=cfg.width,
+                               output_stride=output_stride, image_size=cfg.image_size,
+                               epochs=cfg.epochs, train_images=cfg.train_images,
+                               dataset=cfg.dataset, optimizer="adam",
+                               learning_rate=learning_rate, num_bins=len(self.bins)))
+
+    def run_dir(self, arm: str, seed: int) -> str:
+        """The run folder of one arm and seed: ``classification/<arm>/seed<seed>``."""
+        return self.study.run_dir(arm, seed)
+
+    def arm(self, arm: str, head: str, space: str = "lab", weights=None,
+            lam: float | None = None) -> Arm:
+        """The :class:`Arm` of a U-Net with a ``head`` ("regression" in ``space``: lab, yuv
+        or hsv; or "classification" over the bins, rebalanced by ``weights``; ``lam`` is
+        recorded in the configuration)."""
+        if head not in ("regression", "classification"):
+            raise ValueError(f"head={head!r}: use 'regression' or 'classification'")
+        if head == "classification" and space != "lab":
+            raise ValueError(f"space={space!r}: the classification head predicts Lab ab bins")
+        num_bins = len(self.bins) if head == "classification" else None
+        description = dict(arm=arm, head=head, space=space, lam=lam,
+                           hue_seam=losses.HUE_SEAM if space == "hsv" else None)
+        return Arm(arm, "unet", dict(head=head, num_bins=num_bins, width=self.cfg.width,
+                                     output_stride=self.output_stride),
+                   learning_rate=self.learning_rate, space=space,
+                   weights=weights if head == "classification" else None,
+                   config=description)
+
+    def config(self, arm: str, head: str, space: str = "lab", lam: float | None = None) -> dict:
+        """Everything that defines a run of the study (what ``train.fit`` compares)."""
+        return self.study.run_config(self.arm(arm, head, space, lam=lam))
+
+    def train(self, arm: str, head: str, seed: int, val_ds=None, *, space: str = "lab",
+              weights=None, lam: float | None = None) -> Trained:
+        """Train (or load, if finished) one arm and seed; see :meth:`arm` and
+        :meth:`Study.train`."""
+        return self.study.train(self.arm(arm, head, space, weights, lam), seed, val_ds=val_ds)
+
+
+def classification_arm_name(lam: float | None) -> str:
+    """The arm name of a classifier rebalanced with ``lam`` in chapters 02-03:
+    ``classification`` (``lam`` 1 or None: no rebalancing) or ``classification_lam<lam>``."""
+    return "classification" if lam in (None, 1, 1.0) else f"classification_lam{lam:g}"
+
+
+def training_prior(cfg: settings.Settings, bins, **kwargs):
+    """The empirical ab prior of the study's training split (``quantize.empirical_prior``),
+    counted on the photos as stored (centre crops, no augmentation, fixed order), so that it
+    is the same in every chapter and every process; ``kwargs`` go to ``empirical_prior``
+    (``return_counts=True`` adds the raw counts and the number of photos)."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, 256, limit=cfg.train_images,
+                   shuffle=False, augment=False)
+    return quantize.empirical_prior(ds, bins, **kwargs)
+
+
+def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
+               verbose: int = 1, mixed_precision: bool = False,
+               lam: float = BEST_LAMBDA) -> Trained:
+    """Train (or load) the book's best colorizer: the classifier of chapters 02-03 rebalanced
+    with ``lam`` (default :data:`BEST_LAMBDA`: the same run folder and configuration as
+    chapter 03's arm; the photo recipe passes its own).
+
+    Parameters
+    ----------
+    cfg : Settings
+        Resolved with :data:`CLASSIFICATION_PRESETS` (``settings.resolve_chapter``) to share
+        chapter 03's runs.
+    prior : array [Q], optional
+        The empirical ab prior of the training split (default: computed here).
+    mixed_precision : bool
+        ``mixed_float16`` on a GPU (the full-scale recipe, :mod:`colorutils.experiments`).
+
+    Decode its output with :data:`BEST_TEMPERATURE` and :data:`BEST_SMOOTH_SIGMA`
+    (``inference.predict_ab(model, l, temperature=..., smooth_sigma=...)``).
+    """
+    bins = quantize.ab_bins()
+    if prior is None:
+        prior = training_prior(cfg, bins)
+    study = ClassificationStudy(cfg, bins, run_eagerly=cfg.scale == "smoke", verbose=verbose,
+                                mixed_precision=mixed_precision)
+    return study.train(classification_arm_name(lam), "classification", seed, val_ds,
+                       weights=quantize.rebalance_weights(prior, lam), lam=lam)
+
+
+#: The recipes of ``colorutils train --recipe``: the book's best colorizer at chapter 03's
+#: budget, and the same model at the photo recipe's (:data:`PHOTO_PRESETS`).
+RECIPES = ("best", "photo")
+#: The photo recipe (issue 25, benchmarks/README.md): the rebalanced U-Net classifier of
+#: chapters 02-03 on real photos, sized by measurement on 2 CPU cores so that ``book`` (the
+#: shipped model, ``make photo-model``) trains on caltech101's 6,567 training photos within 45
+#: minutes: 64 px and width 0.25, 2.4-6x faster than 96 or 128 px or width 0.5; 15 epochs,
+#: because 25 lowered the validation loss but cost 0.9 dB of validation PSNR and 0.01 AuC
+#: (more saturated colours, ratio 1.04 at its best T); ``full`` is the Colab GPU setting.
+PHOTO_PRESETS = {
+    "smoke": dict(image_size=32, batch_size=16, epochs=1, width=0.125, train_images=32,
+                  eval_images=16, seeds=(0,)),
+    "book": dict(image_size=64, batch_size=32, epochs=15, width=0.25, train_images=None,
+                 eval_images=None, seeds=(0,)),
+    "full": dict(image_size=224, batch_size=64, epochs=30, width=0.5, train_images=None,
+                 eval_images=None, seeds=(0,)),
+}
+#: The photo recipe's rebalancing lambda, chosen on caltech101's validation split among 0.7,
+#: 0.8 and 0.9 (15 epochs each, every T of :data:`PHOTO_TEMPERATURES`) by chapter 03's rule
+#: (:func:`colorutils.evaluation.choose_recipe`; table in benchmarks/README.md): 0.9 meets
+#: all three parts of the goal at T = 0.25-0.58 with 0.2-0.3 dB of PSNR paid, where 0.8 pays
+#: 0.7 dB and 0.7 misses AuC.  Milder than the CIFAR recipe's: 64 px photos of varied scenes
+#: carry more colour evidence per pixel than 32 px thumbnails.
+PHOTO_LAMBDA = 0.9
+#: The temperatures the photo recipe decodes its validation split at to choose its own
+#: (:func:`choose_temperature`; from the plain mean to near the mode).
+PHOTO_TEMPERATURES = (1.0, 0.58, 0.38, 0.25, 0.15)
+_DATA_ERRORS = (ValueError, FileNotFoundError, KeyError)
+#: What the command line advises for a run folder of another configuration.
+_NEW_RUN = "Use another --run-dir, or delete that folder to train anew."
+#: Training photos looked at for colour before a run trains (:func:`warn_if_gray`).
+COLOUR_CHECK_IMAGES = 64
+
+
+def _resolve(resolver, *args, **kwargs) -> settings.Settings:
+    try:
+        return resolver(*args, **kwargs)
+    except ValueError as err:
+        raise UserError(first_line(err)) from None
+
+
+def model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
+              lam: float = 1.0) -> Arm:
+    """The :class:`~colorutils.experiments.Arm` of zoo model ``name`` at the settings' width.
+
+    ``head`` picks the classification (``Q`` logits over the ab bins) or the regression head
+    where the builder has both (default: classification where possible); an image
+    classifier (``rgb_classifier``, ``fusion_classifier``) gets the source's classes.
+    ``lam < 1`` rebalances a classification head (the prior is counted on the training
+    split first).
+
+    Raises
+    ------
+    UserError
+        An unknown model, a head it lacks, ``lam`` for a model without a classification head.
+    """
+    if name not in models.BUILDERS:
+        raise UserError(f"--model {name!r} is not a model of the zoo; use one of "
+                        f"{', '.join(models.BUILDERS)}.")
+    table = models.MODEL_HEADS[name]
+    heads = table.colour
+    if head is not None and head not in heads:
+        has = f"only a {heads[0]} head" if heads else "no colorization head (a classifier)"
+        raise UserError(f"--head {head}: {name} has {has}; drop --head or pick another model.")
+    head = head or (heads[0] if heads else None)
+    if lam != 1 and head != "classification":
+        raise UserError(f"--lambda {lam:g} rebalances a classification head, and {name} "
+                        f"{'has a ' + head + ' head' if head else 'is a classifier'}; drop "
+                        "--lambda (or use --head classification).")
+    kwargs: dict[str, Any] = {"width": cfg.width}
+    if not heads:
+        kwargs["num_classes"] = _num_classes(cfg.dataset)
+    elif "classification" in heads:  # every builder with a classification head takes num_bins
+        kwargs["num_bins"] = len(quantize.ab_bins()) if head == "classification" else None
+    if table.chooses_by == "head":
+        kwargs["head"] = head
+    weights = None
+    if head == "classification" and lam != 1:
+        prior = _data_call(training_prior, cfg, quantize.ab_bins(), source=cfg.dataset)
+        weights = quantize.rebalance_weights(prior, lam)
+    arm_name = name + (f"_{head}" if head else "") + (f"_lam{lam:g}" if lam != 1 else "")
+    return Arm(arm_name, name, kwargs, weights=weights)
+
+
+def _num_classes(source: str) -> int:
+    names = _data_call(data.info, source, source=source).class_names
+    if len(names) < 2:
+        raise UserError(f"--dataset {source!r} has {len(names)} class; an image classifier "
+                        "needs a labelled source (a class/file folder, cifar10, sample).")
+    return len(names)
+
+
+def _data_call(func, *args, source: str, **kwargs):
+    """``func(*args, **kwargs)``, a data error turned into a one-line :class:`UserError`."""
+    try:
+        return func(*args, **kwargs)
+    except UserError:
+        raise
+    except RunConflictError as err:  # train.fit refusing the run folder
+        raise UserError(str(RunConflictError(err.run_dir, err.diffs, _NEW_RUN))) from None
+    except _DATA_ERRORS as err:
+        raise UserError(f"--dataset {source!r}: {first_line(err)}") from None
+
+
+def _run_name(cfg: settings.Settings, run_dir: str | None):
+    """The study's run name: the folder given, or one that names what differs between runs."""
+    if run_dir is not None:
+        return lambda arm, seed: os.path.abspath(os.path.expanduser(run_dir))
+    extra = f"_n{cfg.train_images}" if cfg.train_images else ""
+    return lambda arm, seed: (f"train/{arm}_{cfg.image_size}px_w{cfg.width:g}{extra}"
+                              f"/seed{seed}")
+
+
+def _validation(study: Study, arm: Arm, seed: int):
+    """The validation split as ``arm`` sees it, or None where the source has none."""
+    try:
+        return study.dataset(arm, "validation", seed)
+    except _DATA_ERRORS:
+        return None
+
+
+def warn_if_gray(cfg: settings.Settings) -> bool:
+    """Say on stderr (and return True) when none of the first :data:`COLOUR_CHECK_IMAGES`
+    training photos has colour: a colorizer trained on them can only learn gray."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, COLOUR_CHECK_IMAGES, shuffle=False,
+                   augment=False, limit=COLOUR_CHECK_IMAGES)
+    seen = colourful = 0
+    for _, targets in ds:
+        chroma = abs(targets["ab"].numpy()).max(axis=(1, 2, 3))
+        seen, colourful = seen + len(chroma), colourful + int((chroma > quantize.GRAY_THRESHOLD).sum())
+    if seen and not colourful:
+        print(f"warning: --dataset {cfg.dataset}: none of the first {seen} training photos has "
+              f"colour (no pixel with |a| or |b| above {quantize.GRAY_THRESHOLD:g}); the model "
+              "can only learn gray. Give colour photos.", file=sys.stderr, flush=True)
+    return seen > 0 and not colourful
+
+
+def _train(study: Study, arm: Arm, seed: int) -> Trained:
+    """:meth:`Study.train`, a run folder of another configuration refused first (before any
+    data is read), in words for the command line."""
+    run_dir = study.run_dir(arm, seed)
+    if os.path.isfile(run_dir):
+        raise UserError(f"--run-dir {run_dir!r} is a file; give a folder.")
+    diffs = files.conflicts(run_dir, study.run_config(arm), seed)
+    if diffs:
+        raise UserError(str(RunConflictError(run_dir, diffs, _NEW_RUN)))
+    if not files.is_finished(run_dir, study.cfg.epochs):
+        warn_if_gray(study.cfg)
+    return study.train(arm, seed, val_ds=_validation(study, arm, seed))
+
+
+def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
+                head: str | None = None, lam: float = 1.0, seed: int = 0,
+                run_dir: str | None = None, run_root: str | None = None,
+                mixed_precision: bool = False, verbose: int = 1,
+                **knobs) -> Trained:
+    """Train (or continue, or load) zoo model ``model`` on ``dataset``.
+
+    Parameters
+    ----------
+    dataset : str
+        Any source of :func:`colorutils.data.load` (``cifar10``, ``sample``, ``folder:PATH``,
+        ``tfds:NAME``).
+    model, head, lam
+        See :func:`model_arm`.
+    scale : {"smoke", "book", "full"}
+        The presets of the knobs not given (:data:`colorutils.settings.PRESETS`).
+    seed : int
+        Initial weights and data order.
+    run_dir : str, optional
+        The run folder (default: under ``run_root``, see the module docstring).
+    run_root : str, optional
+        Default :func:`colorutils.files.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
+    mixed_precision : bool
+        ``mixed_float16`` on a GPU.
+    **knobs
+        ``image_size``, ``epochs``, ``batch_size``, ``width``, ``train_images``,
+        ``eval_images`` (None: the scale's preset).
+
+    Returns
+    -------
+    colorutils.experiments.Trained
+        The model of the best epoch, its run folder, history and metrics.
+    """
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)  # a folder: its path
+    cfg = _resolve(settings.resolve, scale, dataset, run_root=run_root, **knobs)
+    arm = model_arm(model, cfg, head=head, lam=lam)
+    study = Study(cfg, run_name=_run_name(cfg, run_dir), verbose=verbose,
+                          config={"command": "colorutils train", "lambda": lam},
+                          mixed_precision=mixed_precision,
+                          run_eagerly=cfg.scale == "smoke")  # a few steps: tracing costs more
+    return _data_call(_train, study, arm, seed, source=dataset)
+
+
+# --------------------------------------------------------------------------- the best recipe
+
+
+def _images_per_epoch(cfg: settings.Settings) -> int | None:
+    try:
+        n = data.info(cfg.dataset).split_sizes.get("train")
+    except _DATA_ERRORS:
+        n = None
+    if n is None:
+        return cfg.train_images
+    return min(n, cfg.train_images) if cfg.train_images else n
+
+
+def _speed(run: Trained, cfg: settings.Settings) -> dict:
+    """Epochs, images per epoch and training images/s of the run: its training steps only
+    (not validation); the first epoch's graph tracing is counted, so short runs understate
+    the steady rate."""
+    history = run.history
+    epochs = len(history.get("epoch", []))
+    steps = [t if t is not None else s for t, s in
+             zip(history.get("train_seconds") or [None] * epochs, history.get("seconds", []),
+                 strict=False)]
+    seconds = float(sum(t for t in steps if t is not None))
+    per_epoch = _images_per_epoch(cfg)
+    rate = per_epoch * epochs / seconds if per_epoch and seconds > 0 else None
+    return dict(epochs=epochs, images_per_epoch=per_epoch, train_seconds=round(seconds, 3),
+                epoch_seconds=round(float(run.metrics.get("train_seconds_total") or 0.0), 3),
+                images_per_s=None if rate is None else round(rate, 2),
+                precision=run.metrics.get("precision"), device=run.metrics.get("strategy"))
+
+
+def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed: int = 0,
+                run_root: str | None = None, mixed_precision: bool = True, verbose: int = 1,
+                **knobs) -> dict:
+    """Train (or load) the book's best colorizer on ``dataset`` and report on it.
+
+    Parameters
+    ----------
+    dataset : str
+        A named source: ``tfds:NAME`` on Colab (e.g. ``tfds:imagenette/160px``), a
+        ``folder:PATH`` elsewhere.
+    recipe : {"best", "photo"}
+        ``best``: chapter 03's budget (:data:`colorutils.experiments.CLASSIFICATION_PRESETS`),
+        decoded at :data:`~colorutils.experiments.BEST_TEMPERATURE`; ``photo``: the photo
+        recipe's (:data:`PHOTO_PRESETS`), its temperature chosen on the validation split
+        (:func:`choose_temperature`).
+    scale : {"smoke", "book", "full"}
+        The budget (the recipe's presets over the scale's,
+        :func:`colorutils.settings.resolve_chapter`); ``full`` is for a GPU.
+    mixed_precision : bool
+        ``mixed_float16`` on a GPU (ignored, with a note, on a CPU).
+    **knobs
+        Overrides: ``epochs``, ``train_images``, ``eval_images``, ``image_size``, ``width``,
+        ``batch_size`` (e.g. a quick CPU check of the full-scale code path).
+
+    Returns
+    -------
+    dict
+        The report, also written as ``report.json`` in the run folder (``report_path``).
+    """
+    start = time.time()
+    if recipe not in RECIPES:
+        raise UserError(f"--recipe {recipe!r} is not a recipe; use one of {', '.join(RECIPES)}.")
+    presets = PHOTO_PRESETS if recipe == "photo" else CLASSIFICATION_PRESETS
+    dataset = _data_call(data.canonical_source, dataset, source=dataset)
+    cfg = _resolve(settings.resolve_chapter, scale, presets, dataset=dataset,
+                   run_root=run_root, **knobs)
+
+    def split(name: str, batch_size: int):
+        return data.load(cfg.dataset, name, cfg.image_size, batch_size, limit=cfg.eval_images)
+
+    try:  # the validation split picks the best epoch, as in chapter 03
+        val_ds = split("validation", cfg.batch_size)
+    except _DATA_ERRORS:  # a source without one: the training loss picks it
+        val_ds = None
+    lam = PHOTO_LAMBDA if recipe == "photo" else BEST_LAMBDA
+    run = _data_call(train_best, cfg, seed, val_ds=val_ds, verbose=verbose, lam=lam,
+                     mixed_precision=mixed_precision, source=dataset)
+    temperature, sweep = BEST_TEMPERATURE, None
+    if recipe == "photo" and val_ds is not None:
+        temperature, sweep = choose_temperature(run.model, *data.to_arrays(val_ds)[:2])
+    l_test, ab_test = _data_call(lambda: data.to_arrays(split("test", 64))[:2], source=dataset)
+    figures = evaluation.quality_figures(run.model, l_test, ab_test, temperature=temperature,
+                                      smooth_sigma=BEST_SMOOTH_SIGMA)
+    goal = figures.pop("goal")
+    report = dict(recipe=recipe, dataset=cfg.dataset, scale=cfg.scale, seed=seed,
+                  image_size=cfg.image_size, width=cfg.width, run_dir=run.run_dir,
+                  trained_now=not run.loaded, **_speed(run, cfg), test_images=len(l_test),
+                  split_sizes=_split_sizes(cfg.dataset),
+                  decoding=dict(temperature=temperature,
+                                smooth_sigma=BEST_SMOOTH_SIGMA),
+                  rebalancing_lambda=lam, quality=figures,
+                  goal={**goal.as_dict(), "sentence": goal.sentence()},
+                  validation_temperatures=sweep, seconds_total=round(time.time() - start, 1))
+    report["report_path"] = os.path.join(run.run_dir, files.REPORT_FILE)
+    files.write_json_atomic(report["report_path"], report)
+    return report
+
+
+def _split_sizes(source: str) -> dict | None:
+    try:
+        return dict(data.info(source).split_sizes)
+    except _DATA_ERRORS:
+        return None
+
+
+def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
+    """The decoding temperature of ``model`` chosen on held-out photos, and the sweep.
+
+    Each temperature is scored by :func:`colorutils.evaluation.quality_figures` (no retraining:
+    the annealed mean only reshapes the predicted distribution).  The choice: the most parts
+    of the quality goal met (colourfulness ratio, PSNR against gray, AuC against gray), then
+    the highest PSNR, so that the colour it adds is the colour it gets right most often.
+
+    Returns
+    -------
+    (float, list of dict)
+        The temperature and, per temperature, ``{"temperature", "colorfulness_ratio",
+        "psnr", "auc", "gray_psnr", "gray_auc", "goals_met"}``.
+    """
+    sweep = []
+    for t in temperatures:
+        figures = evaluation.quality_figures(model, l_norm, ab_true, temperature=t,
+                                          smooth_sigma=BEST_SMOOTH_SIGMA)
+        m, g = figures["model"], figures["gray"]
+        sweep.append(dict(temperature=t, colorfulness_ratio=round(m["colorfulness_ratio"], 4),
+                          psnr=round(m["psnr"], 4), auc=round(m["auc"], 4),
+                          gray_psnr=round(g["psnr"], 4), gray_auc=round(g["auc"], 4),
+                          goals_met=sum(figures["goal"].met.values())))
+    best = max(sweep, key=lambda row: (row["goals_met"], row["psnr"]))
+    return best["temperature"], sweep
+
+
+def _git_commit() -> str | None:
+    """The commit of the checkout this package runs from (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> dict:
+    """Write the model of a :func:`best_recipe` report as a shippable ``.keras`` file (no
+    optimizer state) and its sidecar ``<name>.json``: what a colorizer needs to run it
+    (``image_size``, ``head``, ``space``, ``grid_size``, ``temperature``, ``smooth_sigma``,
+    ``lambda``) and its ``provenance`` (recipe, data set and split, commit, date, training
+    time and speed, the quality figures of the report).  Returns the sidecar."""
+    if not str(path).endswith(".keras"):
+        raise UserError(f"--export {path!r} must name a .keras file (e.g. photo_unet.keras).")
+    model = train.load_model(os.path.join(report["run_dir"], "best.keras"), compile=False)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    files.save_model_atomic(model, str(path))
+    files.make_portable(path)  # loadable by older Keras 3 releases too (Colab's)
+    keep = ("recipe", "dataset", "scale", "seed", "width", "epochs", "images_per_epoch",
+            "train_seconds", "images_per_s", "precision", "device", "test_images",
+            "split_sizes", "quality", "goal", "validation_temperatures")
+    provenance = {k: report.get(k) for k in keep}
+    kind, _, where = str(report["dataset"]).partition(":")
+    if kind == "folder":  # the folder's name, not a path of the machine it was trained on
+        provenance["dataset"] = f"folder:{os.path.basename(os.path.normpath(where))}"
+    provenance.update(split_rule=_split_rule(), credit=credit, commit=_git_commit(),
+                      date=time.strftime("%Y-%m-%d", time.gmtime()),
+                      parameters=int(model.count_params()))
+    sidecar = dict(image_size=report["image_size"], head="classification", space="lab",
+                   grid_size=quantize.GRID_SIZE, temperature=report["decoding"]["temperature"],
+                   smooth_sigma=report["decoding"]["smooth_sigma"],
+                   **{"lambda": report["rebalancing_lambda"]}, provenance=provenance)
+    files.write_json_atomic(f"{path[:-len('.keras')]}.json", sidecar)
+    return sidecar
+
+
+def _split_rule() -> str:
+    parts = ", ".join(f"{k} {lo}-{hi - 1}" for k, (lo, hi) in
+                      data.DERIVED_SPLIT_PERCENT.items())
+    return (f"md5 of each file's class/name, modulo 100: {parts} "
+            "(colorutils.data.list_folder)")
+
+
+def _figure(value, digits: int) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def report_lines(report: dict) -> list[str]:
+    """The few lines ``colorutils train --recipe`` prints about a :func:`best_recipe` run."""
+    q, rate = report["quality"], report.get("images_per_s")
+    speed = f"{rate:,.1f} training images/s" if rate else "training speed unknown"
+    per_epoch = report.get("images_per_epoch")
+    how = "trained" if report.get("trained_now") else "loaded (finished earlier)"
+    epochs = f"{report['epochs']} epoch{'s' if report['epochs'] != 1 else ''}"
+    lines = [f"{report.get('recipe', 'best')} recipe, {report['dataset']} at "
+             f"{report['scale']} scale: {how}, "
+             f"{epochs} of {per_epoch or '?'} images at "
+             f"{report['image_size']} px, {speed} ({report.get('precision')}, "
+             f"{report.get('device')})"]
+    lines.append(f"quality on {report['test_images']} test images (model | gray): "
+                 f"PSNR {_figure(q['model']['psnr'], 2)} | {_figure(q['gray']['psnr'], 2)} dB, "
+                 f"AuC {_figure(q['model']['auc'], 3)} | {_figure(q['gray']['auc'], 3)}, "
+                 f"colourfulness ratio {_figure(q['model']['colorfulness_ratio'], 2)} | "
+                 f"{_figure(q['gray']['colorfulness_ratio'], 2)}")
+    lines.append(f"goal: {report['goal']['sentence']}")
+    lines.append(f"report: {report['report_path']} ({report['seconds_total']:.0f} s in all)")
+    return lines

@@ -27,7 +27,7 @@ Where the record comes from, later sources overriding earlier ones:
 1. the ``.keras`` file's compiled loss (``compile_config`` in the archive, written by Keras when
    the model is saved): ``space`` of :class:`~colorutils.losses.ABRegressionLoss`, ``bins`` of
    :class:`~colorutils.losses.RebalancedCrossEntropy`;
-2. the run folder's ``config.json`` (:mod:`colorutils.runs`): ``image_size``, ``space``, and
+2. the run folder's ``config.json`` (:mod:`colorutils.files`): ``image_size``, ``space``, and
    the whole file as provenance;
 3. a sidecar ``<name>.json`` beside ``<name>.keras`` (:data:`SIDECAR_KEYS`), e.g. for the
    shipped photo model ``colorutils/weights/photo_unet.keras`` + ``photo_unet.json``::
@@ -68,11 +68,21 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, losses, quantize, runs, train
+from colorutils import color, files, losses, quantize, train
 from colorutils.errors import UserError, first_line
 
-__all__ = ["SIDECAR_KEYS", "Colorizer", "as_colorizer", "load_colorizer", "load_colorizers",
-           "predict_raw", "decode_output", "predict_ab", "check_colorizer"]
+__all__ = [
+    "SIDECAR_KEYS",
+    "Colorizer",
+    "as_colorizer",
+    "load_colorizer",
+    "load_colorizers",
+    "predict_raw",
+    "decode_output",
+    "predict_ab",
+    "check_colorizer",
+]
+
 
 #: Keys of a ``.keras`` file's sidecar ``<name>.json`` (see the module docstring).
 SIDECAR_KEYS = ("image_size", "space", "bins", "grid_size", "temperature", "smooth_sigma",
@@ -312,8 +322,8 @@ def _compiled_record(loss) -> dict:
 
 def as_colorizer(model, *, space: str | None = None, bins=None, **defaults) -> Colorizer:
     """``model`` as a :class:`Colorizer`: a Colorizer as it is, a Keras model with the space
-    and bins of its compiled loss (a model :func:`colorutils.compiling.compile_model` compiled
-    or :meth:`colorutils.studies.Study.train` returned).
+    and bins of its compiled loss (a model :func:`colorutils.models.compile_model` compiled
+    or :meth:`colorutils.experiments.Study.train` returned).
 
     Parameters
     ----------
@@ -376,7 +386,7 @@ def _sidecar_record(model_path: str) -> dict:
     sidecar = pathlib.Path(model_path).with_suffix(".json")
     if not sidecar.is_file():
         return {}
-    record = runs.read_json(sidecar)
+    record = files.read_json(sidecar)
     unknown = sorted(set(record) - set(SIDECAR_KEYS)) if isinstance(record, dict) else None
     if unknown is None or unknown:
         raise UserError(f"sidecar {str(sidecar)!r} must be a JSON object with keys among "
@@ -392,11 +402,11 @@ def _sidecar_record(model_path: str) -> dict:
 
 def _run_record(path: str) -> dict:
     """``image_size``, ``space`` and provenance from the run folder's ``config.json``."""
-    stored = runs.find_config(path)
+    stored = files.find_config(path)
     if stored is None:
         return {}
-    space = runs.config_value(stored, "space")
-    record = {"image_size": runs.training_size(stored), "provenance": {"run": stored}}
+    space = files.config_value(stored, "space")
+    record = {"image_size": files.training_size(stored), "provenance": {"run": stored}}
     if isinstance(space, str) and space:
         record["space"] = space
     return record
@@ -422,8 +432,8 @@ def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) ->
     """
     try:
         src = pathlib.Path(path).expanduser()
-        model_path = runs.model_file(src)
-        last = src / runs.LAST_MODEL
+        model_path = files.model_file(src)
+        last = src / files.LAST_MODEL
         if src.is_dir() and not zipfile.is_zipfile(model_path) and last.is_file():
             model_path = str(last)  # a damaged best.keras: train.load_model says so, uses last
         model = train.load_model(str(src) if src.is_dir() else model_path, compile=False)
@@ -451,7 +461,7 @@ def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) ->
 
 
 def load_colorizers(found: Mapping[str, str]) -> tuple[dict, list[str]]:
-    """Load ``{name: run_dir}`` (e.g. from :func:`colorutils.runs.find_runs`) as
+    """Load ``{name: run_dir}`` (e.g. from :func:`colorutils.files.find_runs`) as
     :class:`Colorizer` objects (:func:`load_colorizer`).
 
     Returns ``({name: Colorizer}, notes)``; a run that fails to load or is not a colorization

@@ -60,7 +60,7 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from colorutils import color, progress
+from colorutils import color, files
 
 GRID_SIZE = 10
 """Side of the square ab cells, in Lab units (Zhang et al.: 10)."""
@@ -464,10 +464,10 @@ def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
 
     counts = np.zeros(q, np.float64)
     n_images = 0
-    total = progress.total_of(dataset)
+    total = files.total_of(dataset)
     if max_batches is not None:
         total = max_batches if total is None else min(total, max_batches)
-    with progress.bar(total=total, desc="colour prior", unit="batch") as shown:
+    with files.bar(total=total, desc="colour prior", unit="batch") as shown:
         for i, element in enumerate(dataset):
             if max_batches is not None and i >= max_batches:
                 break

@@ -30,7 +30,7 @@ import sys
 
 import yaml
 
-from colorutils import errors, runs
+from colorutils import errors, files
 
 SCALES = ("smoke", "book", "colab", "full")
 SCALE_ENV_VAR = "COLORBOOK_SCALE"
@@ -62,8 +62,8 @@ class Settings:
 
     def run_dir(self, name: str) -> str:
         """The run folder of experiment ``name``: ``run_root/scale/dataset/name``
-        (:func:`colorutils.runs.run_path`)."""
-        return runs.run_path(self.run_root, self.scale, self.dataset, name)
+        (:func:`colorutils.files.run_path`)."""
+        return files.run_path(self.run_root, self.scale, self.dataset, name)
 
     def describe(self) -> str:
         """One line for a chapter's output: dataset, scale and budget.
@@ -80,8 +80,8 @@ class Settings:
 
     def chapter_file(self, notebook: str) -> str:
         """Where chapter ``notebook`` writes the numbers its prose quotes
-        (:func:`colorutils.runs.chapter_path`)."""
-        return runs.chapter_path(self.run_root, self.scale, self.dataset, notebook)
+        (:func:`colorutils.files.chapter_path`)."""
+        return files.chapter_path(self.run_root, self.scale, self.dataset, notebook)
 
 
 PRESETS: dict[str, dict] = {
@@ -109,7 +109,7 @@ def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
         ``folder:PATH``).
     run_root : str, optional
         Folder under which the chapter writes its run folders (a Google Drive path on Colab);
-        default :func:`colorutils.runs.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
+        default :func:`colorutils.files.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
     **overrides
         Any field of :class:`Settings`; ``None`` means "use the preset".
 
@@ -141,7 +141,7 @@ def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
     values["seeds"] = tuple(parse_list("seeds", values["seeds"], int))
     if not values["seeds"]:
         raise ValueError("seeds=[] names no seed; give at least one, e.g. [0] (or None).")
-    return Settings(scale=scale, dataset=dataset, run_root=run_root or runs.default_root(),
+    return Settings(scale=scale, dataset=dataset, run_root=run_root or files.default_root(),
                     **values)
 
 
@@ -220,13 +220,13 @@ def choose_run_root(run_root: str | None = None, use_drive: bool = True) -> str:
     """
     if run_root:
         root = os.path.expanduser(os.fspath(run_root))
-    elif os.environ.get(runs.RUNS_ENV_VAR):
-        root = os.environ[runs.RUNS_ENV_VAR]
+    elif os.environ.get(files.RUNS_ENV_VAR):
+        root = os.environ[files.RUNS_ENV_VAR]
     elif use_drive and "google.colab" in sys.modules:
-        root = drive_run_root() or runs.default_root()
+        root = drive_run_root() or files.default_root()
     else:
-        root = runs.default_root()
-    os.environ[runs.RUNS_ENV_VAR] = root
+        root = files.default_root()
+    os.environ[files.RUNS_ENV_VAR] = root
     if "google.colab" in sys.modules:
         print(f"run folders: {root}")
     return root
@@ -243,7 +243,7 @@ def drive_run_root() -> str | None:
             drive.mount(mount)
         except Exception as err:  # noqa: BLE001 - any failure (declined, no Colab): fall back
             print(f"Google Drive not mounted ({errors.first_line(err, 120)}): the run folders "
-                  f"go to {os.path.abspath(runs.default_root())} and are lost when the Colab "
+                  f"go to {os.path.abspath(files.default_root())} and are lost when the Colab "
                   "runtime stops (set use_drive = False to skip Drive, or run_root = a folder).")
             return None
     root = os.path.join(mount, DRIVE_RUN_ROOT)

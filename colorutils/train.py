@@ -1,20 +1,20 @@
 """Training that survives Colab: one run folder per run, resume, finished runs reused.
 
 Every chapter trains through :func:`fit`, which owns one **run folder** (its layout, and the
-atomic writes that keep it whole when a session dies, are :mod:`colorutils.runs`).  In steps:
+atomic writes that keep it whole when a session dies, are :mod:`colorutils.files`).  In steps:
 
 1. **claim** the folder: write ``config.json``, or refuse a folder of another configuration
-   (:func:`colorutils.runs.claim`);
+   (:func:`colorutils.files.claim`);
 2. **build** the model: set the precision policy, pick the strategy, fix the seed, call
-   ``model_fn`` inside ``strategy.scope()`` (:mod:`colorutils.devices`);
+   ``model_fn`` inside ``strategy.scope()`` (:mod:`colorutils.train`);
 3. a **finished** run (``metrics.json`` with at least ``epochs`` epochs) is loaded, not
    retrained, unless ``force=True``;
 4. otherwise **train** the missing epochs: after every epoch the run-folder callback writes
    ``history.json``, ``last.keras`` and, if better, ``best.keras``, then commits the resume
-   state (weights, optimizer state, history) in ``backup/`` (:mod:`colorutils.checkpoints`);
+   state (weights, optimizer state, history) in ``backup/`` (:mod:`colorutils.train`);
 5. **finish**: write ``metrics.json`` (the completion marker) and load the best epoch.
 
-The folder is locked while it trains (:func:`colorutils.runs.locked`: a second training there
+The folder is locked while it trains (:func:`colorutils.files.locked`: a second training there
 is refused, a read-only folder too, before any work), and the free space is checked before
 every epoch's checkpoints are written.  A full disk, a write error or Ctrl-C ends the call with
 one sentence saying which epochs are saved (:class:`Interrupted` for Ctrl-C).
@@ -23,20 +23,54 @@ Resuming
 --------
 Calling :func:`fit` again on the same folder continues from the last committed epoch, with the
 history committed with it, so every epoch appears exactly once; a damaged state falls back to
-the one before (:func:`colorutils.checkpoints.restore`).  An epoch interrupted midway is
+the one before (:func:`colorutils.train.restore`).  An epoch interrupted midway is
 trained again from its start.  Asking for more epochs than a finished run has continues it.
 The data of epoch ``k`` depend only on the pipeline's seed and ``k``
 (:func:`colorutils.data.set_epoch`, called before every epoch), so a resumed run sees exactly
 the batches the uninterrupted run would have seen: its losses are the same.
+
+Where and how training runs: seeds, the distribution strategy, the numeric precision.
+
+:func:`set_seed` fixes every random generator a run uses.  :func:`get_strategy` picks
+``TPUStrategy`` on a Colab TPU, ``MirroredStrategy`` with several GPUs and TensorFlow's default
+strategy otherwise, and prints its choice.  :func:`set_mixed_precision` sets the Keras
+``mixed_float16`` policy on GPUs only (a CPU gains nothing from float16, and TPUs prefer
+bfloat16); the book's losses compute in float32 and the decoders (softmax, annealed mean) cast
+the logits to float32 first, so only the convolutions run in half precision (Micikevicius et
+al., 2018, "Mixed precision training", ICLR).  :func:`colorutils.train.fit` calls all three.
+
+References
+----------
+Keras guide "Distributed training with TensorFlow",
+https://www.tensorflow.org/guide/distributed_training.
+
+The resume state of a run folder: ``backup/``, written atomically, read with fall-backs.
+
+After every finished epoch ``k`` :func:`save_state` writes ``backup/state-000k.weights.h5``
+(the weights and the optimizer's state) and then ``backup/state-000k.json`` (``{"epoch": k,
+"history": [one record per epoch]}``): the JSON file is the commit, both are written to a
+temporary name and renamed (:mod:`colorutils.files`), and the two newest states are kept.
+:func:`restore` loads the newest state that reads back and falls back to the one before when
+a file is damaged (saying which, in one line); the history it returns is the one committed
+with the weights, so ``history.json`` and ``metrics.json`` always agree with the model.
+
+Run folders of earlier versions hold Keras' ``BackupAndRestore`` files
+(``latest.weights.h5``, ``training_metadata.json`` and their ``.bkp`` copies); they are read
+too, with the history of ``history.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
+import random
+import re
+import signal
 import sys
 import textwrap
+import threading
 import time
 import warnings
 import zipfile
@@ -47,14 +81,438 @@ import numpy as np
 import tensorflow as tf
 
 import colorutils
+from colorutils import data, files, losses, models  # noqa: F401
+from colorutils.errors import UserError, first_line
+
+__all__ = [
+    "set_seed",
+    "describe_strategy",
+    "get_strategy",
+    "set_mixed_precision",
+    "check_float32_outputs",
+    "KEEP_STATES",
+    "CHECKPOINT_MARGIN",
+    "state_paths",
+    "saved_states",
+    "save_state",
+    "restore",
+    "model_bytes",
+    "load_weights",
+    "load_best",
+    "resume",
+    "note",
+    "CtrlC",
+    "RunFolderCallback",
+    "fit",
+    "FitResult",
+    "load_run",
+    "load_model",
+    "ProgressCallback",
+    "Interrupted",
+    "cost_line",
+]
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Fix Python's, NumPy's, TensorFlow's and Keras' random generators with one ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        The seed; pass the same value to :func:`colorutils.data.load` to fix the data order.
+    deterministic : bool
+        Also ask TensorFlow for deterministic kernels
+        (``tf.config.experimental.enable_op_determinism``): bit-identical reruns on a GPU, at
+        some speed cost.  It cannot be switched off again in the same process.
+    """
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)  # python, numpy and the backend again, plus Keras' own
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _tpu_address() -> str | None:
+    """The TPU to connect to on Colab, or None: the legacy ``COLAB_TPU_ADDR`` (a gRPC address)
+    or a TPU VM (``TPU_NAME``/``TPU_ACCELERATOR_TYPE`` set, devices under ``/dev/accel*``)."""
+    if os.environ.get("COLAB_TPU_ADDR"):
+        return "grpc://" + os.environ["COLAB_TPU_ADDR"]
+    if os.environ.get("TPU_NAME"):
+        return os.environ["TPU_NAME"]
+    if os.environ.get("TPU_ACCELERATOR_TYPE") or os.path.exists("/dev/accel0"):
+        return "local"
+    return None
+
+
+def describe_strategy(strategy) -> str:
+    """One line: the strategy's class, replica count and devices."""
+    name = type(strategy).__name__
+    if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy"):
+        name = "default strategy"
+    gpus = tf.config.list_logical_devices("GPU")
+    where = f"{len(gpus)} GPU" if gpus else "CPU"
+    if "TPU" in name:
+        where = "TPU"
+    return f"{name} ({strategy.num_replicas_in_sync} replica(s), {where})"
+
+
+def get_strategy(verbose: bool = True):
+    """The ``tf.distribute`` strategy for the accelerator that is present.
+
+    * a Colab TPU (``COLAB_TPU_ADDR``, or a TPU VM): ``TPUStrategy`` through
+      ``TPUClusterResolver``;
+    * more than one GPU: ``MirroredStrategy`` (synchronous data parallelism);
+    * otherwise (one GPU, or the CPU): TensorFlow's default strategy.
+
+    Build and compile the model inside ``strategy.scope()`` (``fit`` does).  The batch size is
+    the *global* batch: with N replicas every replica sees ``batch_size / N`` examples.
+
+    Parameters
+    ----------
+    verbose : bool
+        Print the choice (one line), so that a log shows on what the run trained.
+    """
+    strategy = None
+    tpu = _tpu_address()
+    if tpu is not None:
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+            if tpu != "local":
+                tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            strategy = tf.distribute.TPUStrategy(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as err:  # pragma: no cover
+            print(f"TPU {tpu!r} announced but not usable ({err}); falling back.", flush=True)
+    if strategy is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) > 1:
+            strategy = tf.distribute.MirroredStrategy()
+        else:
+            strategy = tf.distribute.get_strategy()
+    if verbose:
+        print(f"Training with {describe_strategy(strategy)}.", flush=True)
+    return strategy
+
+
+def _has_gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
+    """Set the Keras dtype policy: ``mixed_float16`` if ``enabled`` and a GPU is present.
+
+    Returns the policy name now in force.  On a CPU (or a TPU) the request is ignored with a
+    printed note, since float16 there is slower or unsupported; the policy goes back to
+    ``float32`` when ``enabled`` is False.  Call it *before* building the model.
+    """
+    policy = "float32"
+    if enabled:
+        if _has_gpu():
+            policy = "mixed_float16"
+        elif verbose:
+            print("mixed_precision=True ignored: no GPU, training in float32.", flush=True)
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def check_float32_outputs(model) -> None:
+    """Warn if a model output is not float32 (under mixed precision a custom loss needs it)."""
+    bad = [t.name for t in model.outputs if getattr(t, "dtype", "float32") != "float32"]
+    if bad:
+        warnings.warn(
+            f"mixed precision: model outputs {bad} are not float32; the book's losses and "
+            "decoders cast to float32, but a custom loss should too (or give the last layer "
+            "dtype='float32').", stacklevel=3)
+
+
+#: Resume states kept in ``backup/`` (the newest, and the one before in case it is damaged).
+KEEP_STATES = 2
+_STATE = re.compile(r"^state-(\d+)\.json$")
+_LEGACY = (("latest.weights.h5", "training_metadata.json"),
+           ("latest.weights.h5.bkp", "training_metadata.json.bkp"))
+
+
+def state_paths(run_dir: str, epoch: int) -> tuple[str, str]:
+    """``(weights, json)`` paths of the state after ``epoch``."""
+    base = os.path.join(run_dir, files.BACKUP_DIR, f"state-{epoch:04d}")
+    return f"{base}.weights.h5", f"{base}.json"
+
+
+def saved_states(run_dir: str) -> list[tuple[int | None, str, str]]:
+    """``(epoch, weights, json)`` of every state in ``backup/``, newest first (epoch None:
+    a Keras ``BackupAndRestore`` state, whose epoch is in its JSON file)."""
+    folder = os.path.join(run_dir, files.BACKUP_DIR)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    epochs = sorted((int(m.group(1)) for m in map(_STATE.match, names) if m), reverse=True)
+    found: list[tuple[int | None, str, str]] = [(e, *state_paths(run_dir, e)) for e in epochs]
+    found += [(None, os.path.join(folder, w), os.path.join(folder, j)) for w, j in _LEGACY
+              if os.path.exists(os.path.join(folder, j))]
+    return found
+
+
+def model_bytes(model) -> int:
+    """Bytes of a model's weights and optimizer state (what one checkpoint holds)."""
+    variables = list(model.weights) + list(getattr(model.optimizer, "variables", []) or [])
+    return int(sum(int(v.numpy().nbytes) for v in variables))
+
+
+def save_state(model, run_dir: str, epoch: int, records: list[dict]) -> None:
+    """Commit the state after ``epoch`` (weights first, then the JSON file); older states
+    beyond :data:`KEEP_STATES` and Keras' ones are removed once it is committed."""
+    os.makedirs(os.path.join(run_dir, files.BACKUP_DIR), exist_ok=True)
+    weights, meta = state_paths(run_dir, epoch)
+    with files.atomic_path(weights) as tmp:
+        model.save_weights(tmp)
+    files.write_json_atomic(meta, {"epoch": epoch, "history": records})
+    for _, old_weights, old_meta in saved_states(run_dir)[KEEP_STATES:]:
+        for path in (old_meta, old_weights):  # the commit first
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _load(model, epoch, weights: str, meta: str) -> tuple[int, list[dict] | None]:
+    """The epoch and history of one state, its weights loaded into ``model``."""
+    stored = files.read_json(meta)
+    if not isinstance(stored, dict) or not isinstance(stored.get("epoch"), int):
+        raise ValueError(f"{meta} is not a state file; delete it.")
+    if not os.path.exists(weights):
+        raise FileNotFoundError(f"{weights} is missing")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(weights)
+    except Exception as err:  # noqa: BLE001 - h5py and Keras raise many kinds
+        raise ValueError(f"{weights} is unreadable ({type(err).__name__}: "
+                         f"{first_line(err, 120)})") from None
+    history = stored.get("history") if epoch is not None else None
+    return stored["epoch"], history
+
+
+def restore(model, run_dir: str, say=print) -> tuple[int, list[dict] | None]:
+    """Load the newest readable state into ``model``: ``(epochs done, their records)``.
+
+    ``(0, None)`` when there is none (a new run).  A damaged state is reported through
+    ``say`` and the one before is used; the records are None for a Keras state (then
+    ``history.json`` holds them).
+
+    Raises
+    ------
+    UserError
+        If every state is damaged: which file, and what to do.
+    """
+    problems = []
+    for epoch, weights, meta in saved_states(run_dir):
+        try:
+            done, history = _load(model, epoch, weights, meta)
+        except (OSError, ValueError) as err:
+            problems.append(first_line(err).rstrip("."))
+            continue
+        if problems:
+            say(f"{problems[0]}; continuing from the state after epoch {done}.")
+        return done, history
+    if problems:
+        raise UserError(f"run folder {run_dir}: {problems[0]}; no earlier state is left: "
+                        f"delete {os.path.join(run_dir, files.BACKUP_DIR)} to train this run "
+                        "again from epoch 1.")
+    return 0, None
+
+
+# --------------------------------------------------------------------------- after each epoch
+
+
+#: Free space required before an epoch's checkpoints are written, in checkpoint sizes (last,
+#: best and the resume state, and one more for the temporaries being renamed).
+CHECKPOINT_MARGIN = 4
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def load_weights(model, path: str) -> None:
+    """Weights (and optimizer state) of the ``.keras`` file ``path`` into ``model``."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+
+
+def note(message: str) -> None:
+    """One line on stderr, ``note: ...``: something the user should know, not an error."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def load_best(model, run_dir: str) -> None:
+    """The weights of ``best.keras``, else (damaged: said in a note) of ``last.keras``."""
+    problems = []
+    for name in (files.BEST_MODEL, files.LAST_MODEL):
+        path = os.path.join(run_dir, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            load_weights(model, path)
+        except Exception as err:  # noqa: BLE001 - a damaged .keras file raises many kinds
+            problems.append(f"{path} is unreadable ({type(err).__name__}: "
+                            f"{first_line(err, 120)})")
+            continue
+        if problems:
+            note(f"{problems[0]}; using {name} instead (delete the damaged file to silence "
+                  "this note).")
+        return
+    raise UserError(f"{problems[0] if problems else 'no model in ' + run_dir}; delete the run "
+                    f"folder {run_dir} and train it again.")
+
+
+def resume(model, run_dir: str, epochs: int, verbose: int) -> tuple[int, list[dict]]:
+    """The epochs done and their records (:func:`colorutils.train.restore`); the
+    history file is rewritten to agree with them."""
+    done, records = restore(model, run_dir, say=note)
+    if records is None:  # a new run, or the state of an earlier version: history.json's
+        records = [r for r in files.records_from_history(files.read_history(run_dir))
+                   if r["epoch"] <= done] if done else []
+    if files.records_from_history(_history_or_none(run_dir)) != records:
+        files.write_history(run_dir, records)
+    if done and verbose:
+        print(f"Resuming {run_dir} after epoch {done} of {epochs}.", flush=True)
+    return done, records
+
+
+def _history_or_none(run_dir: str) -> dict | None:
+    try:
+        return files.read_history(run_dir)
+    except ValueError:
+        return None
+
+
+class CtrlC:
+    """Ctrl-C during training, honoured at the next batch boundary.
+
+    The default handler raises ``KeyboardInterrupt`` wherever Python happens to be, and
+    TensorFlow runs Python in places that swallow exceptions (a ``__del__``, a tf.data
+    callback): on a loaded machine a Ctrl-C was lost and the run went on to the end.  Inside
+    :meth:`deferred` (the main thread only) the first Ctrl-C only sets :attr:`pressed`;
+    :class:`RunFolderCallback` raises ``KeyboardInterrupt`` at the next batch or epoch
+    boundary.  A second Ctrl-C interrupts at once, as usual.
+    """
+
+    pressed = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def deferred(cls):
+        """Install the deferring handler for the block (a no-op outside the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        cls.pressed = False
+
+        def handler(signum, frame):
+            if cls.pressed:
+                raise KeyboardInterrupt
+            cls.pressed = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            cls.pressed = False
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (once) since the block began."""
+        if cls.pressed:
+            cls.pressed = False
+            raise KeyboardInterrupt
+
+
+class RunFolderCallback(keras.callbacks.Callback):
+    """After every epoch: ``history.json``, ``last.keras``, (if better) ``best.keras`` and the
+    resume state, atomically, and a one-line summary on stdout if asked (what a papermill log
+    shows).  Before every epoch: the data epoch (:func:`colorutils.data.set_epoch`).
+
+    Each epoch's record holds ``seconds`` (the whole epoch) and ``train_seconds`` (its
+    training steps, before validation starts): what a throughput figure divides by."""
+
+    def __init__(self, run_dir: str, records: list[dict], monitor: str, mode: str,
+                 epochs: int, print_summary: bool):
+        super().__init__()
+        self.run_dir, self.records = run_dir, records
+        self.monitor, self.mode, self.epochs = monitor, mode, epochs
+        self.print_summary = print_summary
+        self.first_epoch: int | None = None
+        self.current = 0
+        self.committed = records[-1]["epoch"] if records else 0  # epochs in the state
+        self.epochs_trained = 0
+        self.steps_trained = 0  # training batches of this call (the chapter's cost line)
+        self.train_seconds = 0.0  # their seconds, validation excluded
+        self._t0 = 0.0
+        self._steps_end: float | None = None
+
+    def _best(self):
+        vals = [r.get(self.monitor) for r in self.records if r.get(self.monitor) is not None]
+        if not vals:
+            return None
+        return min(vals) if self.mode == "min" else max(vals)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_trained += 1
+        CtrlC.check()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        CtrlC.check()
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        self.current = epoch + 1
+        data.set_epoch(epoch)
+        self._t0, self._steps_end = time.perf_counter(), None
+
+    def on_train_end(self, logs=None):
+        data.set_epoch(0)
+
+    def on_test_begin(self, logs=None):  # validation, inside fit
+        if self._steps_end is None:
+            self._steps_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        now = time.perf_counter()
+        seconds = now - self._t0
+        best_before = self._best()
+        record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
+                  "train_seconds": round((self._steps_end or now) - self._t0, 3)}
+        record.update({k: _finite(v) for k, v in logs.items()})
+        self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
+        value = record.get(self.monitor)
+        improved = value is not None and (
+            best_before is None
+            or (value < best_before if self.mode == "min" else value > best_before))
+        files.check_space(self.run_dir,
+                          CHECKPOINT_MARGIN * model_bytes(self.model) + (1 << 20))
+        files.save_model_atomic(self.model, os.path.join(self.run_dir, files.LAST_MODEL))
+        best_path = os.path.join(self.run_dir, files.BEST_MODEL)
+        if improved or not os.path.exists(best_path):
+            files.save_model_atomic(self.model, best_path)
+        save_state(self.model, self.run_dir, epoch + 1, self.records)  # the commit
+        self.committed = epoch + 1
+        files.write_history(self.run_dir, self.records)
+        self.epochs_trained += 1
+        self.train_seconds += record["train_seconds"]
+        if self.print_summary:
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
+                              if isinstance(v, (int, float)))
+            mark = "  *best*" if improved else ""
+            print(f"epoch {epoch + 1}/{self.epochs}  {shown}  ({seconds:.1f} s){mark}",
+                  flush=True)
+
 
 # losses and models are imported for their side effect too: they register the book's Keras
 # classes (losses, layers), which load_model needs to restore a compiled model.
-from colorutils import checkpoints, data, devices, files, losses, models, progress, runs  # noqa: F401
-from colorutils.errors import UserError, first_line
 
-__all__ = ["fit", "FitResult", "load_run", "load_model", "ProgressCallback", "Interrupted",
-           "cost_line"]
 
 #: What this process trained and loaded, one entry per :func:`fit` / :func:`load_run` call:
 #: ``{"run_dir", "trained": bool, "epochs", "steps", "train_seconds"}``
@@ -69,7 +527,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 class ProgressCallback(keras.callbacks.Callback):
-    """Training progress as one line on stderr, updated in place (:func:`colorutils.progress.bar`).
+    """Training progress as one line on stderr, updated in place (:func:`colorutils.files.bar`).
 
     ``epoch k/N``, the bar over every step of the run, the running loss (and the last
     validation loss), elapsed time and time left.  A resumed run starts the bar at the epoch
@@ -79,7 +537,7 @@ class ProgressCallback(keras.callbacks.Callback):
     Parameters
     ----------
     show : bool, optional
-        Override :func:`colorutils.progress.enabled` (shown on a terminal only).
+        Override :func:`colorutils.files.enabled` (shown on a terminal only).
     """
 
     def __init__(self, show: bool | None = None):
@@ -92,7 +550,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def _open(self, epoch: int) -> None:
         epochs, steps = self.params.get("epochs") or 1, self.params.get("steps")
         total, done = (epochs * steps, epoch * steps) if steps else (epochs, epoch)
-        self.bar = progress.bar(total=total, initial=done, unit="step" if steps else "epoch",
+        self.bar = files.bar(total=total, initial=done, unit="step" if steps else "epoch",
                                 desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
         self.bar.unpause()  # time left counts from here, not from the bar's creation
 
@@ -194,36 +652,36 @@ def _resolve_monitor(monitor: str, mode: str, has_validation: bool) -> tuple[str
 def _build(model_fn, *, seed: int, strategy, mixed_precision: bool, deterministic: bool,
            verbose: int):
     """Precision policy, strategy, seed, then ``model_fn()`` in the strategy's scope."""
-    devices.set_mixed_precision(mixed_precision, verbose=verbose > 0)
+    set_mixed_precision(mixed_precision, verbose=verbose > 0)
     if strategy is None:
-        strategy = devices.get_strategy(verbose=verbose > 0)
-    devices.set_seed(seed, deterministic=deterministic)
+        strategy = get_strategy(verbose=verbose > 0)
+    set_seed(seed, deterministic=deterministic)
     with strategy.scope():
         model = model_fn()
     if mixed_precision:
-        devices.check_float32_outputs(model)
+        check_float32_outputs(model)
     return model, strategy
 
 
 def _load_finished(model, run_dir: str, monitor: str, verbose: int,
                    epochs: int | None = None) -> FitResult:
-    metrics = runs.read_metrics(run_dir)
+    metrics = files.read_metrics(run_dir)
     if epochs is not None and metrics.get("epochs", 0) > epochs:
-        checkpoints.note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the "
+        note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the "
                          f"{epochs} asked for; loading all {metrics['epochs']} (for a run of "
                          f"{epochs}, use another run folder).")
     if verbose:
         print(f"Run {run_dir} finished ({metrics['epochs']} epochs, best {monitor} "
               f"{metrics.get('best')}); loading it instead of training "
               "(force=True retrains).", flush=True)
-    checkpoints.load_best(model, run_dir)
+    load_best(model, run_dir)
     try:
-        history = runs.read_history(run_dir)
+        history = files.read_history(run_dir)
     except ValueError as err:  # rebuilt from the resume state committed with the weights
-        _, records = checkpoints.restore(model, run_dir, say=checkpoints.note)
-        history = runs.history_from_records(records or [])
-        checkpoints.note(f"{first_line(err)}; rebuilt from {runs.BACKUP_DIR}/.")
-        checkpoints.load_best(model, run_dir)
+        _, records = restore(model, run_dir, say=note)
+        history = files.history_from_records(records or [])
+        note(f"{first_line(err)}; rebuilt from {files.BACKUP_DIR}/.")
+        load_best(model, run_dir)
     return FitResult(model=model, history=history, run_dir=run_dir,
                      resumed=True, trained_epochs=0, metrics=metrics)
 
@@ -244,7 +702,7 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
         "final_logs": records[-1] if records else None,
         "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in records), 3),
         "train_seconds_this_call": round(seconds, 3),
-        "strategy": devices.describe_strategy(strategy),
+        "strategy": describe_strategy(strategy),
         "precision": keras.mixed_precision.global_policy().name,
     }
 
@@ -254,7 +712,7 @@ def _stopped(run_cb, what: str) -> str:
     history file is made to say the same."""
     done = run_cb.committed
     with contextlib.suppress(OSError):  # a full disk may refuse this too: resuming fixes it
-        runs.write_history(run_cb.run_dir, [r for r in run_cb.records if r["epoch"] <= done])
+        files.write_history(run_cb.run_dir, [r for r in run_cb.records if r["epoch"] <= done])
     saved = (f"epochs 1 to {done} are saved" if done > 1 else
              "epoch 1 is saved" if done == 1 else "no epoch is saved yet")
     return f"{what} in epoch {done + 1}; {saved} in {run_cb.run_dir}; "
@@ -270,7 +728,7 @@ def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int
         try:
             # The run-folder callback goes LAST: when it commits the state of epoch e,
             # everything else of epoch e is done.
-            with checkpoints.CtrlC.deferred():  # honoured at a batch boundary, never lost
+            with CtrlC.deferred():  # honoured at a batch boundary, never lost
                 model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                           initial_epoch=initial_epoch, callbacks=[*callbacks, run_cb],
                           verbose=1 if verbose == 1 else 0,
@@ -293,14 +751,14 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
     if jit_compile is not None:
         model.jit_compile = bool(jit_compile)
         model.train_function = None  # rebuilt with the new setting
-    done, records = checkpoints.resume(model, run_dir, epochs, verbose)
-    run_cb = checkpoints.RunFolderCallback(run_dir, records, monitor, mode, epochs,
+    done, records = resume(model, run_dir, epochs, verbose)
+    run_cb = RunFolderCallback(run_dir, records, monitor, mode, epochs,
                                print_summary=verbose > 0)
     if progress_bar is None:
-        progress_bar = progress.enabled() and verbose != 1  # 1: Keras' own bar instead
+        progress_bar = files.enabled() and verbose != 1  # 1: Keras' own bar instead
     if progress_bar:
         callbacks = [*callbacks, ProgressCallback(show=True)]
-    need = checkpoints.CHECKPOINT_MARGIN * checkpoints.model_bytes(model) + (1 << 20)
+    need = CHECKPOINT_MARGIN * model_bytes(model) + (1 << 20)
     try:
         files.check_space(run_dir, need)
     except files.WriteError as err:
@@ -313,9 +771,9 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
     _LEDGER.append(dict(run_dir=run_dir, trained=True, epochs=run_cb.epochs_trained,
                         steps=run_cb.steps_trained,
                         train_seconds=run_cb.train_seconds))
-    runs.write_metrics(run_dir, metrics)
-    checkpoints.load_best(model, run_dir)
-    return FitResult(model=model, history=runs.history_from_records(run_cb.records),
+    files.write_metrics(run_dir, metrics)
+    load_best(model, run_dir)
+    return FitResult(model=model, history=files.history_from_records(run_cb.records),
                      run_dir=run_dir, resumed=done > 0,
                      trained_epochs=run_cb.epochs_trained, metrics=metrics)
 
@@ -380,7 +838,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         Stored in ``config.json``; a folder holding another config is refused.
     seed : int
         Fixes Python, NumPy, TensorFlow and Keras randomness
-        (:func:`colorutils.devices.set_seed`); pass the same seed to the data pipeline to fix
+        (:func:`colorutils.train.set_seed`); pass the same seed to the data pipeline to fix
         the data order.
     force : bool
         Discard what the run folder holds and train anew.
@@ -391,9 +849,9 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
     jit_compile : bool, optional
         Override the model's XLA setting (None: keep what ``compile`` chose).
     mixed_precision : bool
-        ``mixed_float16`` on GPUs (:func:`colorutils.devices.set_mixed_precision`).
+        ``mixed_float16`` on GPUs (:func:`colorutils.train.set_mixed_precision`).
     strategy : tf.distribute.Strategy, optional
-        Default: :func:`colorutils.devices.get_strategy` (its choice is printed).
+        Default: :func:`colorutils.train.get_strategy` (its choice is printed).
     callbacks : sequence of keras.callbacks.Callback
         Extra callbacks (run before the run-folder bookkeeping).
     verbose : "auto", 0, 1 or 2
@@ -403,7 +861,7 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         Also request deterministic TensorFlow kernels: identical reruns on a GPU.
     progress_bar : bool, optional
         One line on stderr with epoch, loss and time left (:class:`ProgressCallback`).
-        Default: where :func:`colorutils.progress.enabled` (a terminal, never in a notebook)
+        Default: where :func:`colorutils.files.enabled` (a terminal, never in a notebook)
         and ``verbose`` is not 1 (which shows Keras' own bar).
     **fit_kwargs
         Passed to ``keras.Model.fit`` (e.g. ``steps_per_epoch``, ``class_weight``).
@@ -427,9 +885,9 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         raise ValueError(f"epochs={epochs!r} must be a positive integer.")
     epochs, verbose = int(epochs), _resolve_verbose(verbose)
     monitor, mode = _resolve_monitor(monitor, mode, val_ds is not None)
-    with runs.locked(run_dir):
-        runs.claim(run_dir, config, seed, monitor, force=force)
-        finished = runs.is_finished(run_dir, epochs)
+    with files.locked(run_dir):
+        files.claim(run_dir, config, seed, monitor, force=force)
+        finished = files.is_finished(run_dir, epochs)
         model, strategy = _build(model_fn, seed=seed, strategy=strategy,
                                  mixed_precision=mixed_precision, deterministic=deterministic,
                                  verbose=verbose)
@@ -461,13 +919,13 @@ def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None =
     ValueError
         If the run folder belongs to another configuration or seed.
     """
-    if not runs.is_finished(run_dir, epochs):
+    if not files.is_finished(run_dir, epochs):
         raise FileNotFoundError(f"no finished run at {run_dir!r}"
                                 + (f" with {epochs} epochs" if epochs else "")
                                 + "; train it with colorutils.train.fit first.")
     if monitor is None:
-        monitor = (runs.read_config(run_dir) or {}).get("monitor", "val_loss")
-    runs.claim(run_dir, config, seed, monitor)
+        monitor = (files.read_config(run_dir) or {}).get("monitor", "val_loss")
+    files.claim(run_dir, config, seed, monitor)
     model, _ = _build(model_fn, seed=seed, strategy=strategy, mixed_precision=False,
                       deterministic=False, verbose=0)
     _LEDGER.append(dict(run_dir=run_dir, trained=False))
@@ -476,7 +934,7 @@ def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None =
 
 def load_model(path_or_run_dir: str, compile: bool = True):
     """Load a ``.keras`` file, or the best model of a run folder (``best.keras``, else
-    ``last.keras``; :func:`colorutils.runs.model_file`).
+    ``last.keras``; :func:`colorutils.files.model_file`).
 
     The book's custom losses and layers are registered (this module imports
     :mod:`colorutils.losses` and :mod:`colorutils.models`).  If the compiled state still
@@ -488,13 +946,13 @@ def load_model(path_or_run_dir: str, compile: bool = True):
     FileNotFoundError
         If the path does not exist or a run folder holds no model yet.
     """
-    path = runs.model_file(path_or_run_dir)
-    later = os.path.join(os.path.dirname(path), runs.LAST_MODEL)
+    path = files.model_file(path_or_run_dir)
+    later = os.path.join(os.path.dirname(path), files.LAST_MODEL)
     if os.path.isdir(path_or_run_dir) and path != later and os.path.exists(later):
         try:
             return _load_file(path, compile)
         except OSError as err:  # a damaged best.keras: the last epoch's model instead
-            checkpoints.note(f"{first_line(err)}; using {later} instead.")
+            note(f"{first_line(err)}; using {later} instead.")
             path = later
     return _load_file(path, compile)
 

@@ -3,7 +3,7 @@ the numbers passed from a chapter's code to its prose (:func:`glue`).
 
 Every figure function returns the matplotlib ``Figure`` so that a notebook can save or tweak it, and
 gives each figure a title (and axes labels where the axes mean something).  The block diagrams
-of the model zoo are :mod:`colorutils.blocks`.
+of the model zoo are :mod:`colorutils.models`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ assigns the split (inside each class: order by MD5 of ``class/file``, first 80 %
 10 % validation, last 10 % test), orders each split round-robin over the classes, and writes
 ``--shards`` shard files (the concatenated JPEG bytes) and ``index.json`` (class names,
 per-photo name, label, split code and byte length, and every shard's SHA-256).  Two builds
-from the same folder are byte-identical.  :mod:`colorutils.cifar` reads the result.
+from the same folder are byte-identical.  :mod:`colorutils.data` reads the result.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from colorutils import evaluation, studies, turing
+from colorutils import evaluation, experiments, turing
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = pathlib.Path(os.environ.get("COLORBOOK_RUNS", ROOT / "runs")) / "book" / "cifar10" / "chapters"
@@ -133,8 +133,8 @@ def test_every_chapter_records_the_same_book_model():
                 assert math.isclose(model[key], first[key], abs_tol=tol), (
                     f"book_model.{key} on the same {model['test_images']} test photos: "
                     f"{stem} {model[key]:.4f}, {first_stem} {first[key]:.4f}")
-    assert first["lambda"] == studies.BEST_LAMBDA
-    assert first["temperature"] == pytest.approx(studies.BEST_TEMPERATURE)
+    assert first["lambda"] == experiments.BEST_LAMBDA
+    assert first["temperature"] == pytest.approx(experiments.BEST_TEMPERATURE)
 
 
 def test_chapter_03_chose_the_recipe_on_the_validation_split():
@@ -145,7 +145,7 @@ def test_chapter_03_chose_the_recipe_on_the_validation_split():
     assert sel["split"] == "validation"
     assert sel["chosen"] == evaluation.choose_recipe(sel["candidates"]), (
         "the recorded choice is not what evaluation.choose_recipe gives on the recorded table")
-    library = (studies.BEST_LAMBDA, studies.BEST_TEMPERATURE)
+    library = (experiments.BEST_LAMBDA, experiments.BEST_TEMPERATURE)
     same = (math.isclose(sel["chosen"]["lambda"], library[0])
             and math.isclose(sel["chosen"]["temperature"], library[1]))
     assert sel["matches_library"] == same, (

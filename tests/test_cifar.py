@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorutils import cifar, data
+from colorutils import data
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACK = ROOT / "data" / "cifar10"
@@ -32,7 +32,7 @@ def test_pack_is_small_few_files_and_its_checksums_match():
         blob = (PACK / shard["file"]).read_bytes()
         assert hashlib.sha256(blob).hexdigest() == shard["sha256"]
         assert len(blob) == shard["bytes"]
-    assert set(cifar.verify()) == {s["file"] for s in index["shards"]}
+    assert set(data.verify()) == {s["file"] for s in index["shards"]}
     assert "Krizhevsky" in index["citation"]
 
 
@@ -42,20 +42,20 @@ def test_a_damaged_shard_is_refused_with_a_clear_message(tmp_path):
     with open(copy / "cifar10-2.bin", "r+b") as f:
         f.seek(1000)
         f.write(b"\x00\x01\x02")
-    with pytest.raises(cifar.PackError, match="cifar10-2.bin is damaged.*SHA-256"):
-        cifar.verify(str(copy))
+    with pytest.raises(data.PackError, match="cifar10-2.bin is damaged.*SHA-256"):
+        data.verify(str(copy))
     shutil.copy(PACK / "cifar10-2.bin", copy / "cifar10-2.bin")
     (copy / "cifar10-3.bin").unlink()
-    with pytest.raises(cifar.PackError, match="cifar10-3.bin.*missing"):
-        cifar.verify(str(copy))
+    with pytest.raises(data.PackError, match="cifar10-3.bin.*missing"):
+        data.verify(str(copy))
 
 
 def test_split_sizes_labels_and_class_balance():
-    assert cifar.class_names() == CLASSES
-    assert cifar.split_sizes() == {"train": 8000, "validation": 1000, "test": 1000}
+    assert data.class_names() == CLASSES
+    assert data.split_sizes() == {"train": 8000, "validation": 1000, "test": 1000}
     seen = set()
     for split, per_class in (("train", 800), ("validation", 100), ("test", 100)):
-        photos, labels, names = cifar.load_split(split)
+        photos, labels, names = data.load_split(split)
         assert len(photos) == len(labels) == len(names) == 10 * per_class
         assert np.bincount(labels, minlength=10).tolist() == [per_class] * 10
         assert all(p.startswith(b"\xff\xd8\xff") and p.endswith(b"\xff\xd9") for p in photos)
@@ -79,7 +79,7 @@ def test_loads_offline_with_the_right_shapes_and_identically_twice():
         for u, v in zip(a, b, strict=True):
             np.testing.assert_array_equal(u, v)
     # the photos are in colour and decode exactly as TensorFlow decodes the stored JPEG
-    photos, labels, _ = cifar.load_split("test")
+    photos, labels, _ = data.load_split("test")
     rgb = next(iter(data.load("cifar10", "test", 32, batch_size=4, output="rgb")))[0]
     direct = tf.io.decode_jpeg(photos[0], channels=3).numpy() / 255.0
     np.testing.assert_allclose(rgb[0].numpy(), direct, atol=1e-6)
@@ -96,14 +96,14 @@ def test_info_and_label_counts_read_no_image():
 
 
 def test_a_missing_pack_names_where_it_looked_and_the_alternatives(tmp_path, monkeypatch):
-    monkeypatch.setenv(cifar.DIR_ENV_VAR, str(tmp_path))
-    monkeypatch.setattr(cifar, "_candidates", lambda: [tmp_path])
-    cifar.read_index.cache_clear()
+    monkeypatch.setenv(data.DIR_ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(data, "_candidates", lambda: [tmp_path])
+    data.read_index.cache_clear()
     try:
-        with pytest.raises(cifar.PackError, match="tfds:cifar10"):
-            cifar.pack_dir()
+        with pytest.raises(data.PackError, match="tfds:cifar10"):
+            data.pack_dir()
     finally:
-        cifar.read_index.cache_clear()
+        data.read_index.cache_clear()
 
 
 def test_an_installed_pack_is_found_as_a_namespace_package(tmp_path, monkeypatch):
@@ -115,14 +115,14 @@ def test_an_installed_pack_is_found_as_a_namespace_package(tmp_path, monkeypatch
     shutil.copytree(PACK, installed / "cifar_pack")
     monkeypatch.setattr(colorutils, "__path__", [str(installed), *colorutils.__path__])
     monkeypatch.delitem(sys.modules, "colorutils.cifar_pack", raising=False)
-    monkeypatch.delenv(cifar.DIR_ENV_VAR, raising=False)
-    assert cifar._candidates()[0] == installed / "cifar_pack"
-    cifar.read_index.cache_clear()
+    monkeypatch.delenv(data.DIR_ENV_VAR, raising=False)
+    assert data._candidates()[0] == installed / "cifar_pack"
+    data.read_index.cache_clear()
     try:
-        assert cifar.pack_dir() == installed / "cifar_pack"
-        assert cifar.split_sizes() == {"train": 8000, "validation": 1000, "test": 1000}
+        assert data.pack_dir() == installed / "cifar_pack"
+        assert data.split_sizes() == {"train": 8000, "validation": 1000, "test": 1000}
     finally:
-        cifar.read_index.cache_clear()
+        data.read_index.cache_clear()
 
 
 @pytest.mark.realdata
@@ -135,5 +135,5 @@ def test_the_builder_recreates_the_committed_pack_byte_for_byte(tmp_path):
     for name in ("index.json", *(f"cifar10-{i}.bin" for i in range(5))):
         assert (out / name).read_bytes() == (PACK / name).read_bytes(), name
     # and the stored bytes are the original files, unchanged
-    photos, _, names = cifar.load_split("validation")
+    photos, _, names = data.load_split("validation")
     assert photos[7] == (SHARED_CIFAR / names[7]).read_bytes()

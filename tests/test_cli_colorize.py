@@ -259,7 +259,8 @@ def test_output_keeps_the_lightness_and_detail(model, photos):
     the model's 16 px and enlarging the RGB would blur the per-pixel noise of this photo and
     miss by several L units on average.)
     """
-    from colorutils.colorize import colorize_array, lightness, read_image
+    from colorutils.colorize import colorize_array
+    from colorutils.files import lightness, read_image
 
     folder = photos[0]
     gray = read_image(folder / "gray.jpg")
@@ -272,7 +273,8 @@ def test_output_keeps_the_lightness_and_detail(model, photos):
 def test_colour_input_is_reduced_to_lightness(model):
     """Two photos with the same lightness but different hues give the same colorization."""
     from colorutils import color
-    from colorutils.colorize import colorize_array, lightness
+    from colorutils.colorize import colorize_array
+    from colorutils.files import lightness
 
     rng = np.random.default_rng(0)
     L = rng.uniform(40, 70, (24, 32, 1)).astype(np.float32)
@@ -286,7 +288,7 @@ def test_colour_input_is_reduced_to_lightness(model):
 
 def test_model_runs_at_training_size_keeping_aspect():
     from colorutils.colorize import model_shape
-    from colorutils.runs import training_size
+    from colorutils.files import training_size
 
     assert model_shape(3000, 4000, 48) == (48, 64)
     assert model_shape(4000, 3000, 48) == (64, 48)
@@ -376,9 +378,9 @@ def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
     """Training size, chroma space and bins come from the run folder (also via its .keras
     file); a bare .keras file of a regressor predicts Lab."""
     from colorutils import models, quantize
+    from colorutils.files import find_config as read_run_config
+    from colorutils.files import training_size
     from colorutils.inference import load_colorizer
-    from colorutils.runs import find_config as read_run_config
-    from colorutils.runs import training_size
 
     config = json.loads((run_dir / "config.json").read_text())
     assert training_size(config) == TRAIN_SIZE
@@ -401,7 +403,7 @@ def test_run_folder_config_is_what_the_cli_reads(run_dir, tmp_path):
 def test_outputs_mirror_the_inputs_and_never_collide(tmp_path):
     """Earlier outputs inside an input folder are not colorized again; the tree is mirrored;
     x.jpg beside x.png keep apart by their suffix, never by a counter."""
-    from colorutils.colorize import find_images, plan_outputs
+    from colorutils.files import find_images, plan_outputs
 
     for name in ("a/x.jpg", "a/x.png", "b/sub/x.png", "out/x_colorized.png",
                  "out/x_compare.png", "out/keep.png", "c/x.jpg"):

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests" / "colab"))
 
 from top_cells import run_top  # noqa: E402
 
-from colorutils import runs, settings  # noqa: E402
+from colorutils import files, settings  # noqa: E402
 
 #: The chapters that keep run folders (00 and 01 train nothing and write no run folder).
 TRAINING = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if p.name[:2] >= "02")
@@ -28,7 +28,7 @@ TRAINING = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if p.name[:2] 
 def drive(tmp_path, monkeypatch):
     """A stand-in Drive mount point; no ``$COLORBOOK_RUNS``, smoke scale."""
     monkeypatch.setenv(settings.DRIVE_MOUNT_ENV_VAR, str(tmp_path / "drive"))
-    monkeypatch.delenv(runs.RUNS_ENV_VAR, raising=False)
+    monkeypatch.delenv(files.RUNS_ENV_VAR, raising=False)
     monkeypatch.setenv("COLORBOOK_SCALE", "smoke")
     monkeypatch.chdir(tmp_path)
     return tmp_path / "drive" / settings.DRIVE_RUN_ROOT
@@ -38,7 +38,7 @@ def drive(tmp_path, monkeypatch):
 def test_on_colab_every_chapter_keeps_its_runs_on_drive(path, drive, capsys):
     ns = run_top(path, colab=True)
     assert ns["mounted"] == [str(drive.parents[2])], "Drive was not mounted once"
-    assert ns["cfg"].run_root == str(drive) == os.environ[runs.RUNS_ENV_VAR]
+    assert ns["cfg"].run_root == str(drive) == os.environ[files.RUNS_ENV_VAR]
     assert drive.is_dir()
     assert ns["pip"], "the set-up cell installed nothing on (stand-in) Colab"
     assert f"run folders: {drive}" in capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_a_failed_mount_falls_back_with_one_line(drive, capsys):
 def test_outside_colab_the_runs_stay_where_they_were(drive, monkeypatch):
     ns = run_top(TRAINING[0])
     assert ns["mounted"] == [] and ns["pip"] == [] and ns["cfg"].run_root == "runs"
-    monkeypatch.setenv(runs.RUNS_ENV_VAR, "/data/runs")  # colorutils experiments sets it
+    monkeypatch.setenv(files.RUNS_ENV_VAR, "/data/runs")  # colorutils experiments sets it
     assert run_top(TRAINING[0], colab=True)["cfg"].run_root == "/data/runs"
 
 

@@ -16,17 +16,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorutils import (
-    color,
-    compiling,
-    data,
-    evaluation,
-    inference,
-    losses,
-    models,
-    quantize,
-    turing,
-)
+from colorutils import color, data, evaluation, inference, losses, models, quantize, turing
 from colorutils.errors import UserError
 
 SIZE = 16
@@ -52,7 +42,7 @@ def _regression_run(tmp_path, space):
     """A finished run folder of a regressor compiled in ``space`` (as train.fit leaves it)."""
     run_dir = tmp_path / f"regression_{space}"
     run_dir.mkdir()
-    model = compiling.compile_model(_constant_model(CHROMA), space=space)
+    model = models.compile_model(_constant_model(CHROMA), space=space)
     model.save(run_dir / "best.keras")
     (run_dir / "config.json").write_text(json.dumps(
         {"config": {"space": space, "image_size": SIZE}, "seed": 0}))
@@ -140,7 +130,7 @@ def test_a_classifier_over_zhangs_313_bins_is_decoded_through_the_colorizer(tmp_
     assert len(bins) == 313
     with pytest.raises(ValueError, match="num_bins=313"):
         quantize.grid_size_for(313)  # the channel count alone cannot give these bins
-    model = compiling.compile_model(_constant_model(_logits_313()), bins=bins)
+    model = models.compile_model(_constant_model(_logits_313()), bins=bins)
     model.save(tmp_path / "zhang.keras")
     colorizer = inference.load_colorizer(tmp_path / "zhang.keras", image_size=SIZE)
     assert colorizer.kind == "classification"
@@ -172,9 +162,9 @@ def test_a_sidecar_gives_a_keras_file_its_bins_size_and_decoding(tmp_path):
 
 
 def test_compile_model_in_yuv_trains_on_yuv_targets():
-    net = compiling.compile_model(models.unet("regression", width=0.125, depth=2), space="yuv")
+    net = models.compile_model(models.unet("regression", width=0.125, depth=2), space="yuv")
     ds = data.load("sample", "train", SIZE, batch_size=4, shuffle=False, augment=False, limit=4)
-    l_norm, targets = next(iter(compiling.targets_for(net, ds)))
+    l_norm, targets = next(iter(models.targets_for(net, ds)))
     _, lab_targets = next(iter(ds))
     np.testing.assert_allclose(targets["ab"],
                                losses.chroma_targets(l_norm, lab_targets["ab"], "yuv"), atol=1e-4)
@@ -199,6 +189,6 @@ def test_a_folder_source_of_tif_and_webp_files_trains(tmp_path):
     np.testing.assert_array_equal(data.decode_file(webp).numpy(),
                                   np.asarray(Image.open(webp).convert("RGB")))
     train = data.load(source, "train", SIZE, batch_size=4, shuffle=False)
-    net = compiling.compile_model(models.unet("regression", width=0.125, depth=2))
-    history = net.fit(compiling.targets_for(net, train), epochs=1, verbose=0)
+    net = models.compile_model(models.unet("regression", width=0.125, depth=2))
+    history = net.fit(models.targets_for(net, train), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])

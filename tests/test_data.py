@@ -1,4 +1,4 @@
-"""colorutils.data and colorutils.sample: sources, pipeline contract, bad input, determinism."""
+"""colorutils.data and colorutils.data: sources, pipeline contract, bad input, determinism."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorutils import color, data, sample, sources
+from colorutils import color, data
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -46,10 +46,10 @@ def _save_colour(path, size=(40, 30), rgb=(200, 40, 30), seed=0):
 
 @pytest.fixture()
 def cache_env(tmp_path, monkeypatch):
-    monkeypatch.setenv(sample.CACHE_ENV_VAR, str(tmp_path / "cache"))
-    sample._MEMORY.clear()
+    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    data._MEMORY.clear()
     yield tmp_path / "cache"
-    sample._MEMORY.clear()
+    data._MEMORY.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,45 +58,45 @@ def cache_env(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_sample_is_identical_across_two_builds_and_cached(cache_env):
-    first = sample.build_arrays()
-    second = sample.build_arrays()
-    assert sample.fingerprint(first) == sample.fingerprint(second)
-    cached = sample.load_arrays()  # builds and writes the cache file
-    assert sample.cache_path().is_file() and str(cache_env) in str(sample.cache_path())
-    sample._MEMORY.clear()
-    reread = sample.load_arrays()  # reads the file
-    assert sample.fingerprint(reread) == sample.fingerprint(cached) == sample.fingerprint(first)
+    first = data.build_arrays()
+    second = data.build_arrays()
+    assert data.fingerprint(first) == data.fingerprint(second)
+    cached = data.load_arrays()  # builds and writes the cache file
+    assert data.cache_path().is_file() and str(cache_env) in str(data.cache_path())
+    data._MEMORY.clear()
+    reread = data.load_arrays()  # reads the file
+    assert data.fingerprint(reread) == data.fingerprint(cached) == data.fingerprint(first)
 
 
 def test_sample_sizes_and_labels():
-    arrays = sample.load_arrays()
-    n_photos = len(sample.PHOTOS)
-    for split in sample.SPLITS:
+    arrays = data.load_arrays()
+    n_photos = len(data.PHOTOS)
+    for split in data.SPLITS:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        expected = sample.CROPS_PER_PHOTO[split] * n_photos
-        assert images.shape == (expected, sample.CROP_SIZE, sample.CROP_SIZE, 3)
+        expected = data.CROPS_PER_PHOTO[split] * n_photos
+        assert images.shape == (expected, data.CROP_SIZE, data.CROP_SIZE, 3)
         assert images.dtype == np.uint8
         assert np.bincount(labels, minlength=n_photos).tolist() == [
-            sample.CROPS_PER_PHOTO[split]] * n_photos
+            data.CROPS_PER_PHOTO[split]] * n_photos
     # real colour photos: every photo has strongly coloured pixels
     for label in range(n_photos):
         crops = arrays["train_images"][arrays["train_labels"] == label]
         chroma = np.linalg.norm(color.rgb_to_lab(crops[:8]).numpy()[..., 1:], axis=-1)
-        assert chroma.max() > 20, sample.PHOTOS[label].name
+        assert chroma.max() > 20, data.PHOTOS[label].name
 
 
 def test_sample_splits_keep_regions_of_each_photo_apart():
-    arrays = sample.load_arrays()
-    for label, photo in enumerate(sample.PHOTOS):
-        h, w = sample.read_photo(photo).shape[:2]
-        regions = sample.split_regions(h, w)
-        for split in sample.SPLITS:
+    arrays = data.load_arrays()
+    for label, photo in enumerate(data.PHOTOS):
+        h, w = data.read_photo(photo).shape[:2]
+        regions = data.split_regions(h, w)
+        for split in data.SPLITS:
             boxes = arrays[f"{split}_boxes"][arrays[f"{split}_labels"] == label]
             for y, x, side in boxes:
                 inside = [t <= y and y + side <= b and lft <= x and x + side <= r
                           for t, b, lft, r in regions[split]]
                 assert any(inside), f"{photo.name} {split} crop {(y, x, side)} leaves its band"
-                others = [box for s in sample.SPLITS if s != split for box in regions[s]]
+                others = [box for s in data.SPLITS if s != split for box in regions[s]]
                 for t, b, lft, r in others:  # no pixel shared with another split's band
                     assert y + side <= t or y >= b or x + side <= lft or x >= r
 
@@ -105,7 +105,7 @@ def test_sample_pipeline_contract_lab_and_rgb():
     ds = data.load("sample", "train", 24, batch_size=8, with_label=True)
     l_norm, targets = next(iter(ds))
     _check_lab_batch(l_norm, targets, 24, 8, with_label=True)
-    assert set(targets["label"].numpy()) <= set(range(len(sample.PHOTOS)))
+    assert set(targets["label"].numpy()) <= set(range(len(data.PHOTOS)))
     rgb, label = next(iter(data.load("sample", "test", 16, batch_size=5, output="rgb")))
     assert rgb.dtype == tf.float32 and rgb.shape == (5, 16, 16, 3)
     assert 0.0 <= float(tf.reduce_min(rgb)) and float(tf.reduce_max(rgb)) <= 1.0
@@ -165,9 +165,9 @@ def test_limit_takes_every_class_and_repeat_repeats():
 
 def test_info_and_label_counts_of_sample():
     i = data.info("sample")
-    assert i.num_classes == len(sample.PHOTOS) == len(i.class_names)
+    assert i.num_classes == len(data.PHOTOS) == len(i.class_names)
     assert i.split_sizes == {"train": 600, "validation": 120, "test": 120}
-    assert data.label_counts("sample", "test") == {p.name: 12 for p in sample.PHOTOS}
+    assert data.label_counts("sample", "test") == {p.name: 12 for p in data.PHOTOS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,11 +276,11 @@ def test_folder_split_layout_and_derived_splits(tmp_path):
         (flat / cls).mkdir(parents=True)
         for k in range(30):
             (flat / cls / f"img{k}.jpg").write_bytes(b"")
-    listing = sources.list_folder(str(flat))
+    listing = data.list_folder(str(flat))
     files = {s: {p for p, _ in listing.files[s]} for s in data.SPLITS}
     assert sum(len(v) for v in files.values()) == 60 and len(files["train"]) > 30
     assert not (files["train"] & files["validation"] or files["train"] & files["test"])
-    assert sources.list_folder(str(flat)).files == listing.files
+    assert data.list_folder(str(flat)).files == listing.files
 
 
 def test_filter_gray_drops_gray_pictures(tmp_path):
@@ -472,8 +472,8 @@ def test_throughput_counts_images_and_split_band_figure():
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = sample.show_split_bands()
-    assert fig._suptitle.get_text() and len(fig.axes) >= len(sample.PHOTOS)
+    fig = data.show_split_bands()
+    assert fig._suptitle.get_text() and len(fig.axes) >= len(data.PHOTOS)
 
 
 def test_reduced_size_jpeg_decoding_keeps_short_side_and_content(tmp_path):

@@ -1,7 +1,7 @@
 """The path past one machine: ``train.fit`` under ``MirroredStrategy`` on two CPU replicas.
 
 A Colab or cloud user with several GPUs trains through :func:`colorutils.train.fit` with
-``tf.distribute.MirroredStrategy`` (what :func:`colorutils.devices.get_strategy` picks there).
+``tf.distribute.MirroredStrategy`` (what :func:`colorutils.train.get_strategy` picks there).
 Here the two replicas are two *logical* CPU devices, which TensorFlow only creates before it
 initialises its devices, so the check runs in a fresh subprocess (this file, run as a script).
 
@@ -45,7 +45,7 @@ def _child() -> None:  # runs in a fresh interpreter, before TensorFlow picks it
     import keras
     import numpy as np
 
-    from colorutils import compiling, data, devices, models, quantize, train
+    from colorutils import data, models, quantize, train
 
     q = len(quantize.ab_bins())
     photos = data.load("cifar10", "train", 32, batch_size=GLOBAL_BATCH, shuffle=False,
@@ -57,7 +57,7 @@ def _child() -> None:  # runs in a fresh interpreter, before TensorFlow picks it
             for layer in net.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = sync
-            return compiling.compile_model(net, optimizer="sgd")
+            return models.compile_model(net, optimizer="sgd")
         return build
 
     def weights(strategy, sync: bool):
@@ -72,13 +72,13 @@ def _child() -> None:  # runs in a fresh interpreter, before TensorFlow picks it
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     ref, _ = weights(one_device, sync=True)
     out = {"replicas": mirrored.num_replicas_in_sync,
-           "described": devices.describe_strategy(mirrored)}
+           "described": train.describe_strategy(mirrored)}
     for sync in (True, False):
         got, metrics = weights(mirrored, sync)
         moved = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, got, strict=True))
         out["synced" if sync else "unsynced"] = {
             "max_abs_diff": moved, "strategy": metrics["strategy"], "n_weights": len(got)}
-    devices.set_seed(0)  # the initial weights both runs started from (fit seeds, then builds)
+    train.set_seed(0)  # the initial weights both runs started from (fit seeds, then builds)
     init = [np.asarray(w) for w in model_fn(True)().weights]
     out["trained_moved"] = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, init, strict=True))
     out["seconds"] = time.perf_counter() - t0

@@ -37,5 +37,5 @@ def test_the_examples_are_counted():
     for name in MODULES:
         tests = doctest.DocTestFinder().find(importlib.import_module(name), name)
         counted[name] = sum(len(t.examples) for t in tests)
-    for name in ("data", "quantize", "sample", "stats", "runs", "tables", "errors"):
+    for name in ("data", "quantize", "evaluation", "files", "errors"):
         assert counted[f"colorutils.{name}"] > 0, f"colorutils.{name} has no examples"

@@ -177,7 +177,7 @@ def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path, capsys):
 def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     import json
 
-    from colorutils import inference, models, runs
+    from colorutils import files, inference, models
 
     def run(name, size, finished=True, model=None):
         d = tmp_path / name
@@ -191,19 +191,19 @@ def test_find_runs_keeps_finished_colorization_runs_of_the_right_size(tmp_path):
     run("b_other_size", 32)
     run("c_unfinished", 16, finished=False)
     run("d_classifier", 16, model=models.rgb_classifier(3, width=0.125))
-    found, notes = runs.find_runs(tmp_path, image_size=16)
+    found, notes = files.find_runs(tmp_path, image_size=16)
     assert list(found) == ["a_regression", "d_classifier"]
     assert any("b_other_size" in n and "32 px" in n for n in notes)
     loaded, notes = inference.load_colorizers(found)
     assert list(loaded) == ["a_regression"] and "d_classifier" in notes[0]
-    assert runs.find_runs(tmp_path / "missing") == ({}, [])
-    assert len(runs.find_runs(tmp_path, max_runs=1)[0]) == 1
-    assert list(runs.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
+    assert files.find_runs(tmp_path / "missing") == ({}, [])
+    assert len(files.find_runs(tmp_path, max_runs=1)[0]) == 1
+    assert list(files.find_runs(tmp_path, 16, exclude=("a_",))[0]) == ["d_classifier"]
     # runs one level down (chapter groups) and runs named explicitly
     (tmp_path / "group").mkdir()
     (tmp_path / "a_regression").rename(tmp_path / "group" / "reg")
-    assert list(runs.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
-    found, notes = runs.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
+    assert list(files.find_runs(tmp_path, 16)[0]) == ["d_classifier", "group/reg"]
+    found, notes = files.find_runs(tmp_path, 16, names={"r": "group/reg", "m": "nope"})
     assert found == {"r": str(tmp_path / "group" / "reg")} and "m: no finished run" in notes[0]
 
 

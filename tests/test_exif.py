@@ -3,7 +3,7 @@
 A phone stores a portrait photo as a landscape JPEG plus an EXIF ``Orientation`` tag (0x0112)
 that says how to turn it for display.  ``tf.io.decode_jpeg`` ignores the tag; ``colorize``
 (Pillow's ``ImageOps.exif_transpose``) applies it.  These tests hold the training decoder
-(:func:`colorutils.sources.decode_image`, used by every ``folder:`` source) to what Pillow
+(:func:`colorutils.data.decode_image`, used by every ``folder:`` source) to what Pillow
 shows, for all eight orientations, both byte orders of the EXIF block, and the ``folder:``
 source itself.
 """
@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from colorutils import data, sources
+from colorutils import data
 
 ORIENTATION = 0x0112
 
@@ -62,7 +62,7 @@ def _motorola_app1(orientation: int) -> bytes:
 def test_decode_image_applies_the_exif_orientation(orientation):
     encoded = _jpeg(orientation)
     expected = _as_shown(encoded)
-    got = sources.decode_image(tf.constant(encoded)).numpy()
+    got = data.decode_image(tf.constant(encoded)).numpy()
     assert got.shape == expected.shape, (orientation, got.shape, expected.shape)
     assert np.abs(got.astype(int) - expected).mean() < 2.0, orientation
 
@@ -77,14 +77,14 @@ def test_the_orientation_is_read_in_big_endian_exif_too():
         encoded = jfif[:app0_end] + _motorola_app1(orientation) + jfif[app0_end:]
         expected = _as_shown(encoded)
         assert expected.shape != (24, 40, 3) or orientation == 3  # Pillow did turn it
-        got = sources.decode_image(tf.constant(encoded)).numpy()
+        got = data.decode_image(tf.constant(encoded)).numpy()
         assert got.shape == expected.shape, orientation
         assert np.abs(got.astype(int) - expected).mean() < 2.0, orientation
 
 
 def test_reduced_size_decoding_keeps_the_orientation():
     encoded = _jpeg(6, h=64, w=96)  # shown 64 wide, 96 high
-    got = sources.decode_image(tf.constant(encoded), min_side=32).numpy()  # 1/2 scale
+    got = data.decode_image(tf.constant(encoded), min_side=32).numpy()  # 1/2 scale
     assert got.shape == (48, 32, 3)
     expected = np.asarray(Image.fromarray(_as_shown(encoded)).resize((32, 48), Image.BOX))
     assert np.abs(got.astype(int) - expected).mean() < 6.0
@@ -97,7 +97,7 @@ def test_a_folder_source_trains_on_photos_the_right_way_up(tmp_path):
     (folder / "portrait.jpg").write_bytes(_jpeg(6))
     expected = _as_shown((folder / "portrait.jpg").read_bytes())
     assert expected.shape == (40, 24, 3)  # stored 40 wide x 24 high, shown 24 wide x 40 high
-    src = sources.folder_source(str(tmp_path / "phone"), "train")
+    src = data.folder_source(str(tmp_path / "phone"), "train")
     image, _ = next(iter(src.images))
     assert image.shape == expected.shape
     assert np.abs(image.numpy().astype(int) - expected).mean() < 2.0

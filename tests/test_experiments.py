@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("papermill")
 
 from colorutils import cli, experiments  # noqa: E402
-from colorutils.cli import UserError  # noqa: E402
+from colorutils.errors import UserError  # noqa: E402
 
 PROBE = pathlib.Path(__file__).parent / "notebooks" / "experiment_probe.ipynb"
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -281,7 +281,7 @@ def test_a_3_by_5000_photo_is_colorized_in_bounded_memory(finished, tmp_path):
 
 def test_a_20000_px_png_in_a_training_folder_is_skipped_with_a_line(photos, tmp_path):
     folder = pathlib.Path(shutil.copytree(photos, tmp_path / "photos"))
-    # a name whose hash puts it in the training split (colorutils.sources derives the splits)
+    # a name whose hash puts it in the training split (colorutils.data derives the splits)
     name = next(f"huge{i}.png" for i in range(100)
                 if int(hashlib.md5(f"meadow/huge{i}.png".encode()).hexdigest(), 16) % 100 < 80)
     _gray_png(folder / "meadow" / name, 20000, 20000)

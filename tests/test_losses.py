@@ -119,7 +119,7 @@ def test_ab_regression_loss_value_and_resizing():
 
 def test_hsv_hue_error_is_circular_and_ignored_for_grays():
     loss = losses.ABRegressionLoss("hsv")
-    s = losses.AB_SCALE
+    s = color.AB_SCALE
     true = np.float32([[[[0.98 * s, s]]]])  # one end of the hue range, saturation 1
     near = np.float32([[[[-0.98 * s, s]]]])  # the other end: 0.02 of a turn away
     far = np.float32([[[[0.0, s]]]])  # half a turn away
@@ -135,7 +135,7 @@ def test_chroma_targets_round_trip_to_the_same_hue(space):
     l_norm, ab = color.split_lab(color.rgb_to_lab(rgb))
     t = losses.chroma_targets(l_norm, ab, space)
     assert t.shape == ab.shape
-    assert np.all(np.abs(t.numpy()) <= losses.AB_SCALE + 1e-3)
+    assert np.all(np.abs(t.numpy()) <= color.AB_SCALE + 1e-3)
     back = losses.chroma_to_ab(l_norm, t, space).numpy()
     chroma = np.linalg.norm(ab.numpy(), axis=-1)
     sel = chroma > 20
@@ -149,6 +149,6 @@ def test_chroma_targets_round_trip_to_the_same_hue(space):
 def test_hsv_seam_is_at_cyan_so_red_is_mid_range():
     lab = np.float32([[[[50, 70, 50]], [[60, -35, -10]]]])  # red, cyan
     l_norm, ab = color.split_lab(lab)
-    t = losses.chroma_targets(l_norm, ab, "hsv").numpy()[..., 0] / losses.AB_SCALE
+    t = losses.chroma_targets(l_norm, ab, "hsv").numpy()[..., 0] / color.AB_SCALE
     assert abs(t[0, 0, 0]) < 0.1  # red: the middle of the tanh range
     assert abs(t[0, 1, 0]) > 0.9  # cyan: at the seam

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorutils import blocks, compiling, models, quantize
+from colorutils import models, quantize
 from colorutils.color import AB_SCALE
 
 Q = 12  # a small number of ab bins keeps the tests fast
@@ -215,7 +215,7 @@ def test_bad_arguments_name_the_argument_and_value(call, match):
 
 def test_block_graph_of_the_fusion_net_measures_both_paths():
     model = models.fusion_net(None, 4, W, global_size=32)
-    graph = blocks.block_graph(model, input_size=96)
+    graph = models.block_graph(model, input_size=96)
     names = [b.name for b in graph.blocks]
     for name in ("l_norm", "resize", "low", "mid", "global", "fusion", "color", "ab", "label"):
         assert name in names
@@ -240,8 +240,8 @@ def test_plot_blocks_draws_one_box_per_block():
     matplotlib.use("Agg")
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    graph = blocks.block_graph(models.unet("regression", None, W, depth=2), input_size=32)
-    fig = blocks.plot_blocks(graph, title="U-Net")
+    graph = models.block_graph(models.unet("regression", None, W, depth=2), input_size=32)
+    fig = models.plot_blocks(graph, title="U-Net")
     ax = fig.axes[0]
     assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == len(graph.blocks)
     assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == len(graph.edges)
@@ -256,36 +256,36 @@ def test_compile_model_picks_the_loss_of_each_head():
     from colorutils import losses, quantize
 
     q = len(quantize.ab_bins())
-    clf = compiling.compile_model(models.zhang_classifier(q, W, convs_per_block=1),
+    clf = models.compile_model(models.zhang_classifier(q, W, convs_per_block=1),
                                    optimizer="adadelta", run_eagerly=True)
     assert isinstance(clf.loss["ab"], losses.RebalancedCrossEntropy)
     assert isinstance(clf.optimizer, keras.optimizers.Adadelta)
-    assert float(clf.optimizer.learning_rate) == compiling.OPTIMIZERS["adadelta"]
-    joint = compiling.compile_model(models.fusion_net(None, 3, W, global_size=32), alpha=0.5,
+    assert float(clf.optimizer.learning_rate) == models.OPTIMIZERS["adadelta"]
+    joint = models.compile_model(models.fusion_net(None, 3, W, global_size=32), alpha=0.5,
                                      run_eagerly=True)
     assert isinstance(joint.loss["ab"], losses.ABRegressionLoss)
     # the joint loss is L_colour + alpha * L_class, and the dataset's extra keys are dropped
     x = _batch((32, 32), batch=4)
     y = {"ab": np.zeros((4, 32, 32, 2), "float32"), "label": np.array([0, 1, 2, 0], "int32")}
-    ds = compiling.targets_for(joint, tf.data.Dataset.from_tensors((x, y)))
+    ds = models.targets_for(joint, tf.data.Dataset.from_tensors((x, y)))
     logs = joint.evaluate(ds, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], logs["ab_loss"] + 0.5 * logs["label_loss"],
                                rtol=1e-4)
-    only_ab = compiling.targets_for(clf, tf.data.Dataset.from_tensors((x, y)))
+    only_ab = models.targets_for(clf, tf.data.Dataset.from_tensors((x, y)))
     assert set(only_ab.element_spec[1]) == {"ab"}
     assert np.isfinite(clf.fit(only_ab, epochs=1, verbose=0).history["loss"][0])
     with pytest.raises(ValueError, match="with_label=True"):
-        compiling.targets_for(joint, tf.data.Dataset.from_tensors((x, {"ab": y["ab"]})))
+        models.targets_for(joint, tf.data.Dataset.from_tensors((x, {"ab": y["ab"]})))
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
-        compiling.make_optimizer("rmsprop")
+        models.make_optimizer("rmsprop")
     with pytest.raises(ValueError, match="alpha=-1"):
-        compiling.compile_model(models.regression_cnn(W), alpha=-1)
+        models.compile_model(models.regression_cnn(W), alpha=-1)
 
 
-@pytest.mark.parametrize("name", sorted(compiling.MODEL_HEADS))
+@pytest.mark.parametrize("name", sorted(models.MODEL_HEADS))
 def test_the_heads_table_says_what_each_builder_makes(name):
     """compiling.MODEL_HEADS (what train --head and the studies read) matches the builders."""
-    heads = compiling.MODEL_HEADS[name]
+    heads = models.MODEL_HEADS[name]
     variants = [dict(num_classes=3)] if not heads.colour else []
     for head in heads.colour:
         kwargs = {"num_bins": len(quantize.ab_bins()) if head == "classification" else None}
@@ -299,9 +299,9 @@ def test_the_heads_table_says_what_each_builder_makes(name):
     for kwargs in variants:
         extra = {"global_size": 32} if name.startswith("fusion") else {}
         net = models.build(name, width=0.125, **kwargs, **extra)
-        keys, input_name = compiling.model_outputs(name, kwargs)
-        assert compiling.output_keys(net) == keys and net.inputs[0].name == input_name, kwargs
+        keys, input_name = models.model_outputs(name, kwargs)
+        assert models.output_keys(net) == keys and net.inputs[0].name == input_name, kwargs
         if "ab" in keys:
             depth = net.output["ab"].shape[-1]
             assert depth == (2 if kwargs.get("num_bins") is None else kwargs["num_bins"]), kwargs
-    assert set(compiling.MODEL_HEADS) == set(models.BUILDERS)
+    assert set(models.MODEL_HEADS) == set(models.BUILDERS)

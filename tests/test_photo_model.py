@@ -27,40 +27,40 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
 
 
 def _sidecar() -> dict:
-    from colorutils import shipped
+    from colorutils import files
 
-    sidecar = shipped.read_sidecar(shipped.PHOTO_MODEL)
-    assert sidecar is not None, f"no readable sidecar beside {shipped.PHOTO_MODEL}"
+    sidecar = files.read_sidecar(files.PHOTO_MODEL)
+    assert sidecar is not None, f"no readable sidecar beside {files.PHOTO_MODEL}"
     return sidecar
 
 
 def _colour_photo() -> np.ndarray:
     """A real colour photo of the sample set (the coffee cup: brown coffee, red saucer)."""
-    from colorutils import photos, sample
+    from colorutils import data, files
 
-    coffee = next(p for p in sample.PHOTOS if p.name == "coffee")
-    return photos.read_image(sample.photo_path(coffee))
+    coffee = next(p for p in data.PHOTOS if p.name == "coffee")
+    return files.read_image(data.photo_path(coffee))
 
 
 def test_the_shipped_model_is_small_and_in_the_wheel_s_package_data():
-    from colorutils import shipped
+    from colorutils import files
 
-    assert shipped.PHOTO_MODEL.parent == WEIGHTS
-    size = shipped.PHOTO_MODEL.stat().st_size
-    assert 0 < size <= MAX_MODEL_BYTES, f"{shipped.PHOTO_MODEL.name}: {size:,} bytes"
+    assert files.PHOTO_MODEL.parent == WEIGHTS
+    size = files.PHOTO_MODEL.stat().st_size
+    assert 0 < size <= MAX_MODEL_BYTES, f"{files.PHOTO_MODEL.name}: {size:,} bytes"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"colorutils.weights"' in pyproject and "photo_unet.keras" in pyproject
     assert "photo_unet.json" in pyproject
 
 
 def test_the_shipped_model_reports_what_it_is_and_where_it_came_from():
-    from colorutils import quantize, recipes
+    from colorutils import experiments, quantize
 
     sidecar = _sidecar()
     assert sidecar["head"] == "classification" and sidecar["space"] == "lab"
     assert sidecar["grid_size"] == quantize.GRID_SIZE
-    assert 0 < sidecar["temperature"] <= 1 and sidecar["lambda"] == recipes.PHOTO_LAMBDA
-    assert sidecar["image_size"] == recipes.PHOTO_PRESETS["book"]["image_size"]
+    assert 0 < sidecar["temperature"] <= 1 and sidecar["lambda"] == experiments.PHOTO_LAMBDA
+    assert sidecar["image_size"] == experiments.PHOTO_PRESETS["book"]["image_size"]
     prov = sidecar["provenance"]
     assert prov["recipe"] == "photo" and prov["dataset"].endswith("caltech101")
     assert "CC BY 4.0" in prov["credit"] and "md5" in prov["split_rule"]
@@ -103,7 +103,7 @@ def test_the_photo_recipe_exports_a_model_that_colorize_runs_without_a_run_folde
     """In-process at a tiny size: the recipe chooses its temperature on the validation
     split, the export writes the .keras file and its sidecar, and the file alone (moved away
     from its run folder) is a colorizer at the recorded size and temperature."""
-    from colorutils import cli, colorize, recipes, shipped
+    from colorutils import cli, colorize, experiments, files
 
     exported = tmp_path / "ship" / "tiny.keras"
     status = cli.main(["train", "--recipe", "photo", "--dataset", f"folder:{photo_folder}",
@@ -113,11 +113,11 @@ def test_the_photo_recipe_exports_a_model_that_colorize_runs_without_a_run_folde
     res = capsys.readouterr()
     assert status == 0, res.err
     assert "photo recipe" in res.out and "exported" in res.out
-    sidecar = shipped.read_sidecar(exported)
+    sidecar = files.read_sidecar(exported)
     assert sidecar["image_size"] == 16 and sidecar["provenance"]["credit"] == "CC0 test"
     sweep = sidecar["provenance"]["validation_temperatures"]
-    assert [row["temperature"] for row in sweep] == list(recipes.PHOTO_TEMPERATURES)
-    assert sidecar["temperature"] in recipes.PHOTO_TEMPERATURES
+    assert [row["temperature"] for row in sweep] == list(experiments.PHOTO_TEMPERATURES)
+    assert sidecar["temperature"] in experiments.PHOTO_TEMPERATURES
     assert sidecar["provenance"]["split_sizes"]["test"] > 0
     run_dir = pathlib.Path(res.out.strip().splitlines()[-1].split(": ", 1)[1])
     # shipped without the optimizer's state: a third of the run's checkpoint (Adam: 2 slots)
@@ -201,7 +201,7 @@ def test_the_shipped_file_loads_in_older_keras_releases_too(tmp_path):
 
     import keras
 
-    from colorutils import models, shipped
+    from colorutils import files, models
 
     def newer_keys(path):
         text = zipfile.ZipFile(path).read("config.json").decode()
@@ -211,7 +211,7 @@ def test_the_shipped_file_loads_in_older_keras_releases_too(tmp_path):
         def walk(node):
             if isinstance(node, dict):
                 found.extend(k for k, v in node.items()
-                             if k in shipped.NEWER_KERAS_KEYS and v == shipped.NEWER_KERAS_KEYS[k])
+                             if k in files.NEWER_KERAS_KEYS and v == files.NEWER_KERAS_KEYS[k])
                 for v in node.values():
                     walk(v)
             elif isinstance(node, list):
@@ -220,15 +220,15 @@ def test_the_shipped_file_loads_in_older_keras_releases_too(tmp_path):
         walk(config)
         return found
 
-    assert newer_keys(shipped.PHOTO_MODEL) == []
+    assert newer_keys(files.PHOTO_MODEL) == []
     model = models.build("unet", head="classification", num_bins=8, width=0.125, depth=2)
     path = tmp_path / "m.keras"
     model.save(path)
     before = newer_keys(path)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 1)).astype("float32")
-    dropped = shipped.make_portable(path)
+    dropped = files.make_portable(path)
     assert newer_keys(path) == [] and (dropped > 0) == bool(before)
     again = keras.saving.load_model(path, compile=False)
     np.testing.assert_allclose(again(x, training=False)["ab"], model(x, training=False)["ab"],
                                rtol=1e-6, atol=1e-6)
-    assert shipped.make_portable(path) == 0  # already portable: left as it is
+    assert files.make_portable(path) == 0  # already portable: left as it is

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from colorutils import progress
+from colorutils import files
 
 
 class _Terminal(io.StringIO):
@@ -20,7 +20,7 @@ def _terminal(monkeypatch) -> _Terminal:
     """stderr replaced by a fake terminal, no override from the environment.  Called in the
     test itself: pytest sets its own sys.stderr again between a fixture and the test."""
     stream = _Terminal()
-    monkeypatch.delenv(progress.ENV_VAR, raising=False)
+    monkeypatch.delenv(files.ENV_VAR, raising=False)
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     return stream
@@ -28,27 +28,27 @@ def _terminal(monkeypatch) -> _Terminal:
 
 def test_shown_on_a_terminal_only(monkeypatch):
     _terminal(monkeypatch)
-    assert progress.enabled()
-    assert not progress.enabled(io.StringIO())  # a log file, a pipe, a captured stream
-    with progress.forced(False):
-        assert not progress.enabled()  # --quiet
-    monkeypatch.setenv(progress.ENV_VAR, "0")
-    assert not progress.enabled()
-    monkeypatch.setenv(progress.ENV_VAR, "1")
-    assert progress.enabled(io.StringIO())  # forced on, e.g. papermill --log-output
+    assert files.enabled()
+    assert not files.enabled(io.StringIO())  # a log file, a pipe, a captured stream
+    with files.forced(False):
+        assert not files.enabled()  # --quiet
+    monkeypatch.setenv(files.ENV_VAR, "0")
+    assert not files.enabled()
+    monkeypatch.setenv(files.ENV_VAR, "1")
+    assert files.enabled(io.StringIO())  # forced on, e.g. papermill --log-output
 
 
 def test_never_inside_a_notebook_kernel(monkeypatch):
     terminal = _terminal(monkeypatch)
     monkeypatch.setitem(sys.modules, "ipykernel", object())
-    assert not progress.enabled()
-    assert list(progress.bar(range(3), desc="x")) == [0, 1, 2]
+    assert not files.enabled()
+    assert list(files.bar(range(3), desc="x")) == [0, 1, 2]
     assert terminal.getvalue() == ""
 
 
 def test_a_bar_is_one_line_updated_in_place(monkeypatch):
     terminal = _terminal(monkeypatch)
-    for _ in progress.bar(range(50), desc="scoring", unit="batch", mininterval=0):
+    for _ in files.bar(range(50), desc="scoring", unit="batch", mininterval=0):
         pass
     text = terminal.getvalue()
     assert "scoring" in text and "50/50" in text and "batch" in text
@@ -114,8 +114,8 @@ def test_nothing_reaches_an_executed_notebook(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
-        "from colorutils import progress\n"
-        "print(sum(progress.bar(range(5), desc='scoring', mininterval=0)))")]
+        "from colorutils import files\n"
+        "print(sum(files.bar(range(5), desc='scoring', mininterval=0)))")]
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     assert [o.get("name") for o in outputs] == ["stdout"], outputs

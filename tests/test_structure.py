@@ -24,18 +24,17 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "colorutils"
 
 #: From the bottom up; a module may import its own layer and the layers below.
 LAYERS = [
-    # errors, the run-folder format, tables, settings, colour conversions, the embedded sets
-    # and photo files (Pillow; TensorFlow only inside functions)
-    ["errors", "files", "progress", "runs", "tables", "settings", "stats", "color", "cifar",
-     "sample", "photos", "shipped"],
-    # data, quantization, losses, where training runs
-    ["sources", "data", "quantize", "losses", "devices"],
-    # the model zoo, compiling, the figures
-    ["nn", "fusion", "models", "compiling", "blocks", "viz"],
-    ["checkpoints", "train"],
+    # errors; files on disk, free of TensorFlow (run folders, atomic writes, photo files,
+    # progress bars, the shipped model); the chapters' settings; colour conversions
+    ["errors", "files", "settings", "color"],
+    # data sources and pipelines, quantization, losses
+    ["quantize", "data", "losses"],
+    # the model zoo and compiling, the figures
+    ["models", "viz"],
+    ["train"],
     ["inference"],
-    ["metrics", "evaluation", "turing", "turing_pool"],
-    ["experiments", "studies", "recipes"],
+    ["metrics", "evaluation", "turing"],
+    ["experiments"],
     # the colorize command, the command line, and the package facade (its lazy
     # ``colorutils.evaluate`` reaches down to evaluation; library modules import submodules,
     # never names from the package)

@@ -6,14 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from colorutils import data, quantize, settings, studies
+from colorutils import data, experiments, quantize, settings
 
 
 @pytest.fixture()
 def study(tmp_path):
     cfg = settings.resolve("smoke", run_root=str(tmp_path), image_size=16, batch_size=8,
                            epochs=1, train_images=16, width=0.125)
-    return studies.ClassificationStudy(cfg, quantize.ab_bins(), output_stride=4,
+    return experiments.ClassificationStudy(cfg, quantize.ab_bins(), output_stride=4,
                                        run_eagerly=True)
 
 
@@ -65,9 +65,9 @@ def test_a_general_study_trains_a_joint_model_and_a_classifier_from_their_recipe
                                                                                  capsys):
     cfg = settings.resolve("smoke", run_root=str(tmp_path), image_size=32, batch_size=8,
                            epochs=1, train_images=16, width=0.125)
-    study = studies.Study(cfg, run_name="t_{arm}_seed{seed}", config={"chapter": "test"},
+    study = experiments.Study(cfg, run_name="t_{arm}_seed{seed}", config={"chapter": "test"},
                           run_eagerly=True)
-    joint = studies.Arm("joint", "fusion_net", dict(num_bins=None, num_classes=10, width=0.125,
+    joint = experiments.Arm("joint", "fusion_net", dict(num_bins=None, num_classes=10, width=0.125,
                                                     global_size=32), alpha=0.5)
     run = study.train(joint, seed=1)  # the study loads the labels the "label" head needs
     assert run.run_dir == cfg.run_dir("t_joint_seed1") and not run.loaded
@@ -80,7 +80,7 @@ def test_a_general_study_trains_a_joint_model_and_a_classifier_from_their_recipe
     again = study.load(joint, seed=1)
     assert again.loaded and again.history == run.history
 
-    rgb = studies.Arm("rgb", "rgb_classifier", dict(num_classes=10, width=0.125))
+    rgb = experiments.Arm("rgb", "rgb_classifier", dict(num_classes=10, width=0.125))
     classifier = study.train(rgb, seed=0)  # RGB input: the study loads RGB photos
     assert classifier.model.inputs[0].shape[-1] == 3 and "accuracy" in classifier.history
     with pytest.raises(FileNotFoundError, match=r"study\.train\(arm, seed\)"):

@@ -15,7 +15,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from colorutils import devices, runs, train  # noqa: E402
+from colorutils import files, train  # noqa: E402
 
 EPOCHS = 4
 CONFIG = {"model": "tiny_dense", "dataset": "random", "units": 4}
@@ -170,7 +170,7 @@ def test_default_strategy_on_cpu_is_chosen_and_printed(tmp_path, capsys, monkeyp
         monkeypatch.delenv(var, raising=False)
     if tf.config.list_logical_devices("GPU") or os.path.exists("/dev/accel0"):
         pytest.skip("an accelerator is present; this test is about the CPU")
-    strategy = devices.get_strategy()
+    strategy = train.get_strategy()
     assert strategy is tf.distribute.get_strategy()
     assert strategy.num_replicas_in_sync == 1
     assert "default strategy" in capsys.readouterr().out
@@ -184,10 +184,10 @@ def test_default_strategy_on_cpu_is_chosen_and_printed(tmp_path, capsys, monkeyp
 
 
 def test_set_seed_fixes_initial_weights():
-    devices.set_seed(3)
+    train.set_seed(3)
     a = _model_fn().get_weights()[0]
     b0 = np.random.rand()
-    devices.set_seed(3)
+    train.set_seed(3)
     b = _model_fn().get_weights()[0]
     assert np.random.rand() == b0
     np.testing.assert_array_equal(a, b)
@@ -195,7 +195,7 @@ def test_set_seed_fixes_initial_weights():
 
 def test_atomic_json_leaves_no_temporary_file(tmp_path):
     path = tmp_path / "m.json"
-    runs.write_json_atomic(str(path), {"x": np.float32(1.5), "t": (1, 2)})
+    files.write_json_atomic(str(path), {"x": np.float32(1.5), "t": (1, 2)})
     assert json.loads(path.read_text()) == {"x": 1.5, "t": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
@@ -212,7 +212,7 @@ def test_book_colorizer_trains_and_reloads_with_its_custom_loss(tmp_path):
     """A model of the zoo compiled with the book's RebalancedCrossEntropy survives the run
     folder: load_model restores it compiled (the loss is registered), and it predicts."""
     models = pytest.importorskip("colorutils.models")
-    compiling = pytest.importorskip("colorutils.compiling")
+    compiling = pytest.importorskip("colorutils.models")
     quantize = pytest.importorskip("colorutils.quantize")
     rng = np.random.default_rng(0)
     l_norm = rng.uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
@@ -234,7 +234,7 @@ def test_book_colorizer_trains_and_reloads_with_its_custom_loss(tmp_path):
 def test_mixed_precision_keeps_the_loss_in_float32(tmp_path, monkeypatch):
     """With a GPU (pretended here), fit trains under mixed_float16: float16 layers, loss
     scaling, a finite float32 loss; a float16 model output is flagged."""
-    monkeypatch.setattr(devices, "_has_gpu", lambda: True)
+    monkeypatch.setattr(train, "_has_gpu", lambda: True)
     try:
         with pytest.warns(UserWarning, match="not float32"):
             result = _fit(tmp_path / "run", epochs=2, mixed_precision=True)
@@ -243,7 +243,7 @@ def test_mixed_precision_keeps_the_loss_in_float32(tmp_path, monkeypatch):
         assert type(result.model.optimizer).__name__ == "LossScaleOptimizer"
         assert all(np.isfinite(result.history["loss"]))
     finally:
-        devices.set_mixed_precision(False)
+        train.set_mixed_precision(False)
     assert keras.mixed_precision.global_policy().name == "float32"
 
 

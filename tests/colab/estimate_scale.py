@@ -59,10 +59,10 @@ def forward_flops(model, size: int) -> float:
 def chapter_presets(number: str, scale: str) -> dict:
     """The knobs of chapter ``number`` at ``scale``: its ``CHAPTER_PRESETS`` (or chapters
     02-03's), merged over the scale's."""
-    from colorutils import settings, studies
+    from colorutils import experiments, settings
 
     nb_path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
-    presets = studies.CLASSIFICATION_PRESETS
+    presets = experiments.CLASSIFICATION_PRESETS
     for cell in json.loads(nb_path.read_text())["cells"]:
         src = "".join(cell["source"])
         if cell["cell_type"] == "code" and "CHAPTER_PRESETS = {" in src:

@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{after.get('colorutils', '(not installed)')} added; other changes: "
         f"{'; '.join(changes) if changes else 'none'}")
     if "colorutils" in after:
-        probe = run([vpy, "-c", "import colorutils, colorutils.cifar as c; "
+        probe = run([vpy, "-c", "import colorutils, colorutils.data as c; "
                      "print(colorutils.__version__, colorutils.__file__, c.pack_dir(), "
                      "c.split_sizes())"], cwd=content, capture_output=True, text=True, env=env)
         say(f"test-colab: installed colorutils (from {content}): {probe.stdout.strip()}")
