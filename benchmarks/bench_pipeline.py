@@ -15,7 +15,7 @@ and prints ``ratio = pipeline / training`` (goal: >= 3, so the accelerator is ne
 When ``../shared/data/clothing10`` exists it also times the cold path (JPEG decode of 400 px
 photos + resize, ``cache=False``), i.e. the first epoch of a folder source, and what reading
 the EXIF orientation costs there: the same decode + resize map with and without it
-(``sources.decode_image(..., orient=False)``), taking turns, best of 3.
+(``data.decode_image(..., orient=False)``), taking turns, best of 3.
 
 Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--sizes 64 128] [--batch 16]``.
 Finishes in about a minute on 2 CPU cores.

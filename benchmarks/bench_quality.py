@@ -1,8 +1,8 @@
 """Quality of the book's best recipe against the gray baseline, in one run.
 
 Trains (or loads, if ``make book`` already did) the book's recipe at book scale, exactly as
-chapter 03 does (``studies.train_best``: the U-Net classifier of chapters 02-03 rebalanced
-with ``studies.BEST_LAMBDA``, on the embedded CIFAR-10 photos), then scores it against the
+chapter 03 does (``experiments.train_best``: the U-Net classifier of chapters 02-03 rebalanced
+with ``experiments.BEST_LAMBDA``, on the embedded CIFAR-10 photos), then scores it against the
 named baseline **gray** (ab = 0, the lightness alone) on the embedded test split and, where
 ``../shared/data`` holds them, on photos the model has never seen the like of (flowers5 and
 the clothing10 test split, resized to the model's 32 px). Three figures

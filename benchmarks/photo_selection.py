@@ -7,11 +7,11 @@ from file-name hashes), each in its own process so that they can run side by sid
     training images/s of the recipe's model at one (image size, width): two epochs of ``N``
     training photos (default 1,280), the second one's rate (the first traces the graph).
 ``train LAMBDA``
-    the recipe's configuration (``recipes.PHOTO_PRESETS["book"]``) rebalanced with another
+    the recipe's configuration (``experiments.PHOTO_PRESETS["book"]``) rebalanced with another
     lambda, in the recipe's run root (``classification/classification_lam<LAMBDA>/seed0``).
 ``validate LAMBDA [LAMBDA ...]``
-    each finished run decoded at every temperature of ``recipes.PHOTO_TEMPERATURES`` on the
-    validation split (``recipes.choose_temperature``): the table that picks lambda and T.
+    each finished run decoded at every temperature of ``experiments.PHOTO_TEMPERATURES`` on the
+    validation split (``experiments.choose_temperature``): the table that picks lambda and T.
 
 Run: ``.venv/bin/python benchmarks/photo_selection.py speed 64 0.25`` (a few minutes each on
 2 CPU cores; ``train`` as long as the recipe).

@@ -1,26 +1,12 @@
-"""The ``colorutils`` command.
+"""The ``colorutils`` command: ``train``, ``colorize``, ``evaluate``, ``experiments run|report``
+and ``turing pool``.
 
-Subcommands (each handled by the module that owns its concern; this file parses, and wires
-the ``evaluate`` command from the modules it combines):
-
-``colorutils train --dataset SOURCE --model NAME`` / ``colorutils train --recipe best``
-    train a model of the zoo, or the book's best colorizer with a report; rerunning the same
-    command resumes (:func:`train_command`, with :mod:`colorutils.experiments`).
-``colorutils colorize INPUT... [--model RUN_OR_MODEL] --out DIR``
-    colorize photos with a trained model (default: the shipped photo model;
-    :func:`colorutils.colorize.colorize_command`).
-``colorutils evaluate --model RUN_OR_MODEL --dataset SOURCE``
-    score a model and the baselines on a held-out split (:func:`evaluate_command`, with
-    :func:`colorutils.evaluation.evaluate`).
-``colorutils experiments run GRID.yml`` / ``colorutils experiments report``
-    run a papermill grid of experiments; rebuild the results page
-    (:func:`colorutils.experiments.experiments_command`).
-
-Errors meant for people (a bad path, a bad value) are :class:`colorutils.errors.UserError`:
-one line on stderr, exit status 2; so are the parser's own (a value that is not a number, an
-unknown option: :class:`Parser`).  Nothing below this module imports it.  The handlers are
-imported by name when a subcommand runs (start-up time: ``--help`` and argument errors answer
-before TensorFlow loads).
+This module parses and wires ``train`` and ``evaluate``; the other handlers live with their
+concern (:func:`colorutils.colorize.colorize_command`,
+:func:`colorutils.experiments.experiments_command`, :func:`colorutils.turing.pool_command`)
+and are imported by name when their subcommand runs, so ``--help`` and argument errors answer
+before TensorFlow loads.  A :class:`colorutils.errors.UserError` or a parser error is one line
+on stderr, exit status 2.  Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -35,16 +21,10 @@ import sys
 from colorutils import __version__, files, settings
 from colorutils.errors import UserError, first_line
 
-__all__ = [
-    "Parser",
-    "build_parser",
-    "main",
-    "evaluate_command",
-    "train_command",
-]
+__all__ = ["main"]
 
 
-class Parser(argparse.ArgumentParser):
+class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (``prog: error: ...``), exit status 2."""
 
     def error(self, message):
@@ -89,14 +69,12 @@ def _add_train(sub) -> None:
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 on a GPU (the recipe uses it on a GPU anyway)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler="colorutils.cli:train_command")
+    p.set_defaults(handler="colorutils.cli:_train_command")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="colorutils",
-        description="Automatic image colorization: the command-line side of the book.",
-    )
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="colorutils", description="Automatic image colorization: the "
+                     "command-line side of the book.")
     parser.add_argument("--version", action="version", version=f"colorutils {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
@@ -127,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, help="evaluation side length")
     p.add_argument("--limit", type=int, default=None, help="at most this many images")
     p.add_argument("--out", default=None, help="write per-image and summary CSV files here")
-    p.set_defaults(handler="colorutils.cli:evaluate_command")
+    p.set_defaults(handler="colorutils.cli:_evaluate_command")
 
     p = sub.add_parser("experiments", help="run a grid of notebook experiments")
     esub = p.add_subparsers(dest="experiments_command", metavar="ACTION")
@@ -136,13 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="root folder of run outputs")
     run.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     run.add_argument("--dry-run", action="store_true", help="validate and list, run nothing")
-    run.set_defaults(handler="colorutils.experiments:experiments_command")
     report = esub.add_parser("report", help="rebuild the book's results page from run folders")
     report.add_argument("grids", nargs="*", metavar="GRID",
                         help="grid files (default: experiments/*.yml)")
     report.add_argument("--runs-dir", default="runs", help="root folder of run outputs")
     report.add_argument("--out", default="book/results.md", help="the page to write")
-    report.set_defaults(handler="colorutils.experiments:experiments_command")
     p.set_defaults(handler="colorutils.experiments:experiments_command")
 
     p = sub.add_parser("turing", help="the colorization Turing test: pool a class's answers")
@@ -155,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = _build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -178,9 +154,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _evaluate_data(args, size: int):
-    """The split to score, and the training statistics (mean ab, rebalancing weights)."""
-    from colorutils import data, evaluation  # start-up: after the model is loaded
+def _evaluate_command(args) -> int:
+    """``colorutils evaluate``: score a model and the baselines, print, write CSV files."""
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit {args.limit} must be a positive integer.")
+    if args.image_size is not None and args.image_size < 8:
+        raise UserError(f"--image-size {args.image_size} is too small; use 8 or more.")
+    if args.out is not None and os.path.isfile(args.out):
+        raise UserError(f"--out {args.out!r} is a file; give a folder for the CSV files.")
+    from colorutils import colorize  # start-up: no TensorFlow before the path check
+
+    model = colorize.open_colorizer(args.model, args.image_size)
+    size = model.image_size
+    from colorutils import data, evaluation  # start-up: TensorFlow is loaded (quietly) by now
 
     try:
         test = data.load(args.dataset, args.split, size, batch_size=32, shuffle=False,
@@ -189,7 +175,7 @@ def _evaluate_data(args, size: int):
         raise UserError(f"--dataset {args.dataset!r} --split {args.split!r}: "
                         f"{first_line(err)}") from None
     notes, stats = [], {"mean_ab": None, "weights": None, "bins": None}
-    try:
+    try:  # the training statistics of the baselines
         train = data.load(args.dataset, "train", size, batch_size=32, shuffle=False,
                           augment=False, limit=2000 if args.limit is None else max(args.limit,
                                                                                    256))
@@ -197,30 +183,6 @@ def _evaluate_data(args, size: int):
         stats["weights"], stats["bins"] = evaluation.rebalancing_weights(train)
     except (ValueError, FileNotFoundError, KeyError) as err:
         notes.append(f"no train split ({err}); mean_ab baseline skipped.")
-    return test, stats, notes
-
-
-def evaluate_command(args) -> int:
-    """``colorutils evaluate``: score a model and the baselines, print, write CSV files.
-
-    Exit status 0 on success; user errors (missing model, unknown dataset or split, bad
-    numbers) raise :class:`UserError`: one line on stderr, status 2.
-    """
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit {args.limit} must be a positive integer.")
-    if args.image_size is not None and args.image_size < 8:
-        raise UserError(f"--image-size {args.image_size} is too small; use 8 or more.")
-    if args.out is not None and os.path.isfile(args.out):
-        raise UserError(f"--out {args.out!r} is a file; give a folder for the CSV files.")
-    # colorize checks the model path before it loads TensorFlow (quietly); the modules
-    # backed by TensorFlow are imported after it.
-    from colorutils import colorize  # start-up: no TensorFlow before the path check
-
-    model = colorize.open_colorizer(args.model, args.image_size)
-    size = model.image_size
-    from colorutils import evaluation  # start-up: TensorFlow is loaded (quietly) by now
-
-    test, stats, notes = _evaluate_data(args, size)
     name = os.path.basename(os.path.normpath(args.model)) or "model"
     table = evaluation.evaluate({name: model}, test, **stats)
     print(f"{args.dataset} {args.split}: {len(table.column('ssim', name))} images at {size} px")
@@ -234,8 +196,7 @@ def evaluate_command(args) -> int:
     return 0
 
 
-#: ``colorutils train``'s numeric options: (smallest value, largest or None, what it is); the
-#: largest bound memory (a batch of 1024 px images is 12 MB of input per image).
+#: ``colorutils train``'s numbers: (smallest, largest or None: it bounds memory, what it is).
 _TRAIN_NUMBERS = {"image_size": (16, 1024, "the side length of the training images, a "
                                            "multiple of 8"),
                   "epochs": (1, None, "the total number of epochs of the run"),
@@ -244,19 +205,15 @@ _TRAIN_NUMBERS = {"image_size": (16, 1024, "the side length of the training imag
                   "eval_images": (1, None, "the number of validation / test images")}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _check_train_args(args) -> None:
     """The cheap checks of ``colorutils train``, before TensorFlow loads."""
     for name, (low, high, what) in _TRAIN_NUMBERS.items():
-        value = getattr(args, name)
+        value, flag = getattr(args, name), "--" + name.replace("_", "-")
         if value is not None and high is not None and value > high:
-            raise UserError(f"{_flag(name)} {value} is above the limit {high}: {what} "
+            raise UserError(f"{flag} {value} is above the limit {high}: {what} "
                             "(the limit bounds memory).")
         if value is not None and (value < low or (name == "image_size" and value % 8)):
-            raise UserError(f"{_flag(name)} {value} must be an integer >= {low}: {what}.")
+            raise UserError(f"{flag} {value} must be an integer >= {low}: {what}.")
     if args.width is not None and not (math.isfinite(args.width) and args.width > 0):
         raise UserError(f"--width {args.width:g} must be a positive number (e.g. 0.25).")
     if args.seed < 0:
@@ -282,18 +239,12 @@ def _check_train_args(args) -> None:
         raise UserError(f"--run-dir {args.run_dir!r} is a file; give a folder.")
 
 
-def train_command(args) -> int:
+def _train_command(args) -> int:
     """``colorutils train``: train (or resume, or load) a model; the last line names its run
-    folder, to pass to ``colorutils colorize --model``.
-
-    Exit status 0; user errors (an unknown model, a bad number, a missing folder, a run
-    folder of another configuration) raise :class:`UserError`: one line, status 2.
-    """
+    folder, for ``colorutils colorize --model``."""
     _check_train_args(args)
-    from colorutils import files  # start-up: TensorFlow loads (quietly) after the checks
-
-    files.import_tf_quietly()
-    from colorutils import experiments, files  # start-up: TensorFlow is loaded by now
+    files.import_tf_quietly()  # after the checks
+    from colorutils import experiments  # start-up: TensorFlow is loaded by now
 
     knobs = {k: getattr(args, k) for k in (*_TRAIN_NUMBERS, "width")}
     with files.forced(False) if args.quiet else contextlib.nullcontext():
@@ -320,8 +271,7 @@ def train_command(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m colorutils.cli` runs this file as __main__; call the imported module's main so
-    # that the handlers are looked up in the module, not in this __main__ copy.
+    # the handlers are looked up in the imported module, not in this __main__ copy
     from colorutils.cli import main as _main
 
     sys.exit(_main())

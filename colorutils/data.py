@@ -1,149 +1,17 @@
-"""Dataset sources and ``tf.data`` pipelines that feed colorization models ``(L, targets)``.
+"""Dataset sources and the ``tf.data`` pipelines that feed colorization models ``(L, targets)``.
 
-One entry point, :func:`load`, reads four kinds of source:
-
-``"cifar10"``
-    the embedded real photo set, the default of every chapter that trains a model: the
-    10,000 CIFAR-10 test photos (32 x 32, 10 classes), packed as JPEG bytes in
-    ``data/cifar10`` with a fixed 8,000 / 1,000 / 1,000 split (:mod:`colorutils.data`);
-    works offline.
-``"sample"``
-    840 labelled 96 x 96 crops of ten high-resolution photos that ship with scikit-image,
-    scikit-learn and matplotlib (:mod:`colorutils.data`); works offline.  Too few scenes to
-    learn colour from, but the book's photographs to look at.
-``"tfds:NAME[:CONFIG]"``
-    any TensorFlow Datasets image dataset (``stanford_dogs``, ``cifar10``, ``cifar100``,
-    ``oxford_flowers102``, ``imagenette``, ...), read from ``data_dir``.  The image feature
-    (and a ``ClassLabel`` feature, if any) is detected.  A dataset that is not prepared is
-    downloaded only when the network answers within seconds; offline it fails at once with a
-    message naming ``data_dir`` and the ``folder:`` alternative.
-``"folder:PATH"``
-    an image folder, ``PATH/split/class/file`` or ``PATH/class/file`` (or just
-    ``PATH/file``), read without any network call.
-
-The sources themselves (decoding, folders, the embedded sets) are :mod:`colorutils.data`;
-their public names are re-exported here, so that ``colorutils.data`` is the one module a
-chapter imports for data.  The ``tfds:NAME[:CONFIG]`` source lives here: the image feature
-(and a ``ClassLabel`` feature, if any) is detected; a missing validation or test split is
-derived by slicing ``train`` (:data:`colorutils.data.DERIVED_SPLIT_PERCENT`).  A dataset
-that is not prepared in ``data_dir`` is downloaded only when the network answers within
-seconds (:func:`network_available`); offline it fails at once with
-:class:`DatasetNotAvailableError`, naming ``data_dir`` and the ``folder:`` alternative.
-
-The pipeline, all TensorFlow ops (so it runs in parallel, off the Python interpreter):
-
-1. decode JPEG / PNG (8- or 16-bit) / BMP, grayscale, gray+alpha and RGBA (:func:`decode_file`;
-   large JPEGs are decoded at reduced scale in the DCT domain, see :func:`decode_image`);
-2. resize so the short side is ``image_size`` (antialiased), optionally drop near-gray
-   images, take ``limit`` images, ``cache`` (in memory within :data:`MEMORY_CACHE_BYTES`);
-3. train split: a random square crop of 80-100 % of the short side, resized to ``image_size``,
-   and a random horizontal flip ("random-resized crop", as in most ImageNet pipelines);
-   validation / test: the centre square;
-4. batch, convert to CIE Lab (:func:`colorutils.color.rgb_to_lab`), emit
-   ``(l_norm, {"ab": ab[, "label": label]})``; ``prefetch(AUTOTUNE)``.
-
-Targets carry ab (2 channels, Lab units), not soft-encoded 313-bin tensors: the soft encoding
-happens on the accelerator inside the loss (:mod:`colorutils.losses`), which keeps the input
-pipeline 150x lighter.  Order and augmentation depend only on ``seed`` and the epoch
-(:func:`set_epoch`, which :func:`colorutils.train.fit` calls before every epoch): each pass
-shuffles with a seed derived from both, statelessly, so a resumed run sees the same batches as
-an uninterrupted one.
-
-Gray filter: Zhang et al. [1]_ train only on colour pictures; with ``filter_gray=True`` an
-image is dropped when no pixel has ``|a|`` or ``|b|`` above
-:data:`colorutils.quantize.GRAY_THRESHOLD` (5 Lab units), the criterion the empirical prior
-uses too.
-
-References
-----------
-.. [1] R. Zhang, P. Isola, A. A. Efros, "Colorful Image Colorization", ECCV 2016.
-.. [2] TensorFlow, "Better performance with the tf.data API",
-       https://www.tensorflow.org/guide/data_performance
-
-The embedded real photo set: the 10,000 CIFAR-10 test photos, packed as JPEG bytes.
-
-The book trains its models on real photographs without any network: the CIFAR-10 test
-split (Krizhevsky 2009 {cite}`krizhevsky2009learning`; 10 classes x 1,000 photos of 32 x 32
-pixels) ships inside the repository in ``data/cifar10/`` as a few *shards*, each the plain
-concatenation of the photos' JPEG files (the bytes exactly as they were given, never
-re-encoded), and one ``index.json`` that says where every photo starts, its class, its
-split and its original file name, with the SHA-256 of every shard.  ``data/build_cifar10.py``
-recreates the pack from a ``class/file`` folder; ``data/README.md`` has the credits.
-
-The split is fixed in the index: inside each class the photos are ordered by the MD5 of
-their ``class/file`` name and the first 80 % go to ``train``, the next 10 % to
-``validation`` and the last 10 % to ``test`` (800 / 100 / 100 per class, 8,000 / 1,000 /
-1,000 in all).  Inside a split the photos are stored round-robin over the classes, so the
-first ``n`` photos of a split are class-balanced (what ``limit=n`` of
-:func:`colorutils.data.load` takes).
-
-The photos are JPEGs of quality about 75 with 4:2:0 chroma subsampling: their colour is
-softer than the official arrays' (``tfds:cifar10``), and about 140 of them are nearly gray.
-
-Where the pack is looked for, in order: ``$COLORUTILS_CIFAR_DIR``; the package data
-``colorutils.cifar_pack`` (a wheel, e.g. ``pip install`` from git on Colab, carries
-``data/cifar10`` under that name); ``data/cifar10`` of the source checkout (an editable
-install).
-
-Examples
---------
->>> photos, labels, names = load_split("test")
->>> len(photos), labels[:10].tolist(), names[0]
-(1000, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'airplane/0214.jpg')
->>> photos[0][:3] == b"\\xff\\xd8\\xff"  # JPEG bytes as stored
-True
-
-The embedded sample set: labelled crops of real colour photos that ship inside Python packages.
-
-The book must run offline (in CI, on a laptop on a train), so its default dataset is cut from
-ten colour photographs that are installed together with scikit-image, scikit-learn and
-matplotlib (credits and licences: ``data/README.md`` and :data:`PHOTOS`).  The label of a crop
-is the photo it comes from, so the set doubles as a tiny 10-class classification problem.
-
-Splits keep regions of each photo apart.  Every photo is cut into five equal bands along its
-long side, assigned ``train | validation | train | test | train`` (:data:`BAND_LAYOUT`), and
-every crop lies entirely inside one band, so no pixel of a validation or test crop was ever
-seen in training.  Inside a band, a crop is a square whose side is drawn between 60 % and
-100 % of the band's short extent (at least :data:`CROP_SIZE` pixels where the band allows it),
-at a random position, and resized to ``CROP_SIZE x CROP_SIZE`` with a Lanczos filter.
-
-The set is built deterministically (a fixed :class:`numpy.random.RandomState` seed per photo;
-``RandomState`` streams are frozen by NumPy) in about a second, and cached on first use as an
-``.npz`` file under :func:`cache_dir` (``$COLORUTILS_CACHE``, else ``$XDG_CACHE_HOME/colorutils``
-or ``~/.cache/colorutils``).  Nothing binary is stored in git.
-
-Sizes: :data:`CROPS_PER_PHOTO` crops per photo and split, i.e. 600 train, 120 validation and
-120 test crops of 96 x 96 pixels.
-
-Examples
---------
->>> from colorutils import data
->>> arrays = data.load_arrays()          # doctest: +SKIP
->>> arrays["train_images"].shape           # doctest: +SKIP
-(600, 96, 96, 3)
-
-Where the photos come from: decoding image files and the offline sources of the book.
-
-:mod:`colorutils.data` reads four kinds of source through one entry point; this module holds
-what the offline ones need (the TensorFlow Datasets source is in :mod:`colorutils.data`):
-
-* decoding JPEG / PNG (8- or 16-bit) / BMP / GIF bytes to uint8 RGB as TensorFlow ops, with
-  alpha composited over white, large JPEGs decoded at reduced scale in the DCT domain and a
-  JPEG's EXIF orientation applied, as ``colorize`` does (:func:`decode_image`,
-  :func:`decode_file`, :func:`exif_orientation`), and a cheap validity check of image files
-  (:func:`check_image_file`);
-* the ``cifar10`` and ``sample`` sources (:mod:`colorutils.data`, :mod:`colorutils.data`);
-* the ``folder:PATH`` source: ``PATH/split/class/file``, ``PATH/class/file`` or ``PATH/file``,
-  splits derived by hashing file names where the folder has none (:func:`list_folder`).
-
-Every source becomes a :class:`Source`: a ``tf.data`` dataset of ``(uint8 image, int32
-label)`` with its size and class names, which :func:`colorutils.data.load` turns into a
-pipeline.
-
-Examples
---------
->>> decode_file(photo_path(PHOTOS[1])).shape
-TensorShape([300, 451, 3])
+:func:`load` reads four kinds of source: ``"cifar10"``, the 10,000 CIFAR-10 test photos
+{cite}`krizhevsky2009learning` packed as JPEG bytes in ``data/cifar10`` (fixed 8,000 / 1,000 /
+1,000 split; ``data/build_cifar10.py`` builds it); ``"sample"``, 840 labelled 96 x 96 crops of
+ten photos shipped with scikit-image, scikit-learn and matplotlib (cut on first use, cached
+under :func:`cache_path`); ``"tfds:NAME[:CONFIG]"``, a TensorFlow Datasets image set
+(downloaded only when the network answers); ``"folder:PATH"``, an image folder
+(``split/class/file``, ``class/file`` or ``file``).  Missing splits are derived
+(:data:`DERIVED_SPLIT_PERCENT`).  Decoding is TF ops (JPEG EXIF orientation applied); the
+pipeline resizes, caches, crops (random-resized crop and flip for training), batches and
+converts to Lab; order and augmentation depend only on ``seed`` and :func:`set_epoch`.
+Targets carry ab; the soft encoding happens in the loss (:mod:`colorutils.losses`).  The gray
+filter follows Zhang et al. {cite}`zhang2016colorful`.  ``data/README.md`` has the credits.
 """
 
 from __future__ import annotations
@@ -156,7 +24,6 @@ import importlib
 import json
 import os
 import pathlib
-import tempfile
 import threading
 import time
 import warnings
@@ -166,82 +33,31 @@ import tensorflow as tf
 from PIL import Image
 
 from colorutils import color, files, quantize
-from colorutils.files import IMAGE_SUFFIXES
 
 __all__ = [
-    "NAME",
-    "DIR_ENV_VAR",
-    "INDEX_FILE",
-    "SPLIT_FRACTIONS",
-    "PackError",
-    "pack_dir",
-    "read_index",
-    "verify",
-    "load_split",
-    "class_names",
-    "split_sizes",
-    "sha256",
-    "AUTOTUNE",
-    "SPLITS",
-    "SPLIT_ALIASES",
-    "DERIVED_SPLIT_PERCENT",
-    "BadImagesWarning",
-    "Source",
-    "decode_image",
-    "decode_file",
-    "exif_orientation",
-    "apply_orientation",
-    "EXIF_SEARCH_BYTES",
-    "check_image_file",
-    "FolderListing",
-    "list_folder",
-    "folder_source",
-    "folder_split_sizes",
-    "sample_source",
-    "cifar_source",
-    "max_image_pixels",
-    "OFFLINE_ENV_VAR",
-    "DatasetInfo",
-    "DatasetNotAvailableError",
-    "load",
-    "info",
-    "label_counts",
-    "parse_source",
-    "throughput",
-    "to_arrays",
-    "resize_short_side",
-    "is_colorful",
-    "random_crop_flip",
-    "centre_crop",
-    "MEMORY_CACHE_BYTES",
-    "cache_bytes",
-    "NETWORK_PROBE",
-    "PROTOBUF_CHECK_ENV_VAR",
-    "network_available",
-    "import_protos",
-    "set_epoch",
-    "canonical_source",
+    "SPLITS", "MEMORY_CACHE_BYTES", "OFFLINE_ENV_VAR", "DatasetNotAvailableError",
+    "BadImagesWarning", "load", "info", "label_counts", "to_arrays", "throughput",
+    "decode_image", "decode_file", "resize_short_side", "centre_crop", "list_folder",
+    "load_split", "class_names", "PHOTOS", "photo_path", "read_photo", "load_arrays",
+    "cache_path", "fingerprint", "show_split_bands",
 ]
 
+AUTOTUNE = tf.data.AUTOTUNE
+SPLITS = ("train", "validation", "test")
 
-#: The source name of the pack in :func:`colorutils.data.load`.
-NAME = "cifar10"
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(SPLITS)}.")
+
+
 DIR_ENV_VAR = "COLORUTILS_CIFAR_DIR"
-INDEX_FILE = "index.json"
-#: Fraction of each class in each split (in this order, after sorting by name hash).
-SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-_SPLITS = tuple(SPLIT_FRACTIONS)
-#: Split codes of the index's ``split`` string.
-SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
+_INDEX = "index.json"
+_SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
 
 
 class PackError(FileNotFoundError):
     """The pack is missing or damaged (a checksum differs)."""
-
-
-def sha256(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def _candidates() -> list[pathlib.Path]:
@@ -263,21 +79,16 @@ def _candidates() -> list[pathlib.Path]:
 
 
 def pack_dir() -> pathlib.Path:
-    """The folder that holds the pack (see the module docstring for the search order).
-
-    Raises
-    ------
-    PackError
-        If no candidate folder has an ``index.json``.
-    """
+    """The folder of the pack's ``index.json``: ``$COLORUTILS_CIFAR_DIR``, else the package data
+    ``colorutils.cifar_pack`` (a wheel), else ``data/cifar10`` of the checkout."""
     candidates = _candidates()
     for folder in candidates:
-        if (folder / INDEX_FILE).is_file():
+        if (folder / _INDEX).is_file():
             return folder
     raise PackError(
         f"the embedded CIFAR-10 pack is not installed (looked in "
         f"{', '.join(str(c) for c in candidates)}). Reinstall colorutils from the repository, "
-        f"set ${DIR_ENV_VAR} to a folder holding {INDEX_FILE} and its shards, or use "
+        f"set ${DIR_ENV_VAR} to a folder holding {_INDEX} and its shards, or use "
         f"dataset='tfds:cifar10' or 'folder:PATH'.")
 
 
@@ -285,7 +96,7 @@ def pack_dir() -> pathlib.Path:
 def read_index(directory: str | None = None) -> dict:
     """The parsed ``index.json`` of the pack in ``directory`` (default :func:`pack_dir`)."""
     folder = pathlib.Path(directory) if directory else pack_dir()
-    with open(folder / INDEX_FILE, encoding="utf-8") as f:
+    with open(folder / _INDEX, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -297,7 +108,7 @@ def class_names(directory: str | None = None) -> tuple[str, ...]:
 def split_sizes(directory: str | None = None) -> dict[str, int]:
     """Number of photos per split, read from the index."""
     codes = read_index(directory)["split"]
-    return {s: codes.count(c) for s, c in SPLIT_CODES.items()}
+    return {s: codes.count(c) for s, c in _SPLIT_CODES.items()}
 
 
 @functools.lru_cache(maxsize=4)
@@ -311,22 +122,17 @@ def _shards(directory: str | None = None, check: bool = True) -> tuple[bytes, ..
         except FileNotFoundError:
             raise PackError(f"shard {path} of the CIFAR-10 pack is missing; rebuild the pack "
                             f"with data/build_cifar10.py or check out data/ again.") from None
-        if check and sha256(data) != shard["sha256"]:
+        if check and hashlib.sha256(data).hexdigest() != shard["sha256"]:
             raise PackError(f"shard {path} is damaged: its SHA-256 differs from "
-                            f"{INDEX_FILE}'s; check out data/ again (git checkout data/) or "
+                            f"{_INDEX}'s; check out data/ again (git checkout data/) or "
                             f"rebuild the pack with data/build_cifar10.py.")
         out.append(data)
     return tuple(out)
 
 
 def verify(directory: str | None = None) -> dict[str, str]:
-    """Check every shard against its SHA-256 in the index; returns ``{file: sha256}``.
-
-    Raises
-    ------
-    PackError
-        If a shard is missing or its checksum differs.
-    """
+    """Check every shard against its SHA-256 in the index (or raise :class:`PackError`);
+    returns ``{file: sha256}``."""
     _shards.cache_clear()
     _shards(directory, check=True)
     return {s["file"]: s["sha256"] for s in read_index(directory)["shards"]}
@@ -334,59 +140,41 @@ def verify(directory: str | None = None) -> dict[str, str]:
 
 def load_split(split: str, directory: str | None = None
                ) -> tuple[list[bytes], np.ndarray, list[str]]:
-    """The photos of one split: ``(jpeg_bytes, labels, names)`` in stored order.
+    """The photos of one split: ``(jpeg_bytes, int32 labels, "class/file" names)``.
 
-    Parameters
-    ----------
-    split : {"train", "validation", "test"}
-    directory : str, optional
-        A pack folder (default :func:`pack_dir`).
+    Inside a split the photos are stored round-robin over the classes, so the first ``n``
+    are class-balanced (what ``limit=n`` of :func:`load` takes).
 
-    Returns
-    -------
-    jpeg_bytes : list of bytes
-        Each photo's JPEG file, as stored.
-    labels : int32 array
-        Class indices into :func:`class_names`.
-    names : list of str
-        Original ``class/file`` names.
+    >>> photos, labels, names = load_split("test")
+    >>> len(photos), labels[:10].tolist(), names[0]
+    (1000, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'airplane/0214.jpg')
+    >>> photos[0][:3] == b"\\xff\\xd8\\xff"  # JPEG bytes as stored
+    True
     """
-    if split not in SPLIT_CODES:
-        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(_SPLITS)}.")
+    _check_split(split)
     index = read_index(directory)
-    shards = _shards(directory)
-    code = SPLIT_CODES[split]
-    photos, labels, names = [], [], []
-    position = 0
     lengths = index["length"]
-    shard_of = np.repeat(np.arange(len(shards)), [s["images"] for s in index["shards"]])
-    starts = np.zeros(len(lengths), np.int64)
-    for s in range(len(shards)):
-        members = np.flatnonzero(shard_of == s)
-        starts[members] = np.concatenate([[0], np.cumsum(np.take(lengths, members))[:-1]])
-    for position, c in enumerate(index["split"]):
-        if c != code:
-            continue
-        start, n = int(starts[position]), lengths[position]
-        photos.append(shards[shard_of[position]][start:start + n])
-        labels.append(int(index["label"][position]))
-        names.append(index["name"][position])
-    return photos, np.asarray(labels, np.int32), names
+    photos, first = [], 0
+    for blob, shard in zip(_shards(directory), index["shards"], strict=False):
+        ends = np.cumsum(lengths[first:first + shard["images"]])
+        photos += [blob[end - n:end] for end, n in zip(ends, lengths[first:], strict=False)]
+        first += shard["images"]
+    keep = [i for i, c in enumerate(index["split"]) if c == _SPLIT_CODES[split]]
+    return ([photos[i] for i in keep], np.asarray([index["label"][i] for i in keep], np.int32),
+            [index["name"][i] for i in keep])
 
+
+# Every photo is cut into five equal bands along its long side (train | validation | train |
+# test | train); each crop lies inside one band, so no test pixel is ever seen in training.
 
 #: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
 CROP_SIZE = 96
 #: Number of crops cut from each photo, per split.
 CROPS_PER_PHOTO = {"train": 60, "validation": 12, "test": 12}
-#: Split of each of the five equal bands along a photo's long side.
-BAND_LAYOUT = ("train", "validation", "train", "test", "train")
-#: Smallest crop side as a fraction of the band's short extent.
-MIN_CROP_FRACTION = 0.6
-#: Base seed of the crop positions (photo ``i`` uses ``SAMPLE_SEED + i``).
-SAMPLE_SEED = 2024
-#: Bump when the recipe changes: old cache files are then ignored.
-SAMPLE_VERSION = 1
-SPLITS = ("train", "validation", "test")
+_BAND_LAYOUT = ("train", "validation", "train", "test", "train")
+_MIN_CROP_FRACTION = 0.6  # smallest crop side, as a fraction of the band's short extent
+_SAMPLE_SEED = 2024  # photo i uses a RandomState seeded with _SAMPLE_SEED + i
+_SAMPLE_VERSION = 1  # bump when the recipe changes: old cache files are then ignored
 CACHE_ENV_VAR = "COLORUTILS_CACHE"
 
 
@@ -431,7 +219,6 @@ PHOTOS: tuple[Photo, ...] = (
           "U.S. Navy (Commodore Grace M. Hopper, 1984)", "public domain",
           "https://commons.wikimedia.org/wiki/File:Commodore_Grace_M._Hopper,_USN_(covered).jpg"),
 )
-CLASS_NAMES = tuple(p.name for p in PHOTOS)
 
 
 def photo_path(photo: Photo) -> str:
@@ -442,25 +229,19 @@ def photo_path(photo: Photo) -> str:
     FileNotFoundError
         If the package is not installed or no longer ships the photo.
     """
+    module = {"skimage": "skimage.data", "sklearn": "sklearn.datasets",
+              "matplotlib": "matplotlib"}[photo.package]
     try:
-        if photo.package == "skimage":
-            import skimage.data
-
-            folder = pathlib.Path(skimage.data.__file__).parent
-        elif photo.package == "sklearn":
-            import sklearn.datasets
-
-            folder = pathlib.Path(sklearn.datasets.__file__).parent / "images"
-        elif photo.package == "matplotlib":
-            import matplotlib
-
-            folder = pathlib.Path(matplotlib.get_data_path()) / "sample_data"
-        else:  # pragma: no cover - a programming error in PHOTOS
-            raise ValueError(f"unknown package {photo.package!r}")
+        module = importlib.import_module(module)
     except ImportError as err:
         raise FileNotFoundError(
             f"the sample photo {photo.filename!r} ships with {photo.package}, which is not "
             f"installed; pip install scikit-image scikit-learn matplotlib") from err
+    if photo.package == "matplotlib":
+        folder = pathlib.Path(module.get_data_path()) / "sample_data"
+    else:
+        folder = pathlib.Path(module.__file__).parent / ("images" if photo.package == "sklearn"
+                                                         else "")
     path = folder / photo.filename
     if not path.is_file():
         raise FileNotFoundError(
@@ -469,48 +250,37 @@ def photo_path(photo: Photo) -> str:
     return str(path)
 
 
-def read_photo(photo: Photo) -> np.ndarray:
-    """The photo as uint8 RGB ``[H, W, 3]`` (:func:`colorutils.files.read_image`, the reader
-    of ``colorutils colorize``; a gray photo on three channels)."""
-    image = files.read_image(photo_path(photo))
+def _rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
+def read_photo(photo: Photo) -> np.ndarray:
+    """The photo as uint8 RGB ``[H, W, 3]``, read as ``colorutils colorize`` reads it."""
+    return _rgb(files.read_image(photo_path(photo)))
+
+
 def split_regions(height: int, width: int) -> dict[str, list[tuple[int, int, int, int]]]:
-    """The bands of a ``height x width`` photo that each split may crop from.
-
-    The long side is cut into ``len(BAND_LAYOUT)`` equal bands (integer edges); band ``i``
-    belongs to split ``BAND_LAYOUT[i]``.
-
-    Returns
-    -------
-    dict
-        split -> list of boxes ``(top, bottom, left, right)`` in pixels (bottom/right exclusive).
-    """
-    n = len(BAND_LAYOUT)
+    """``{split: [(top, bottom, left, right)]}``: the bands of a photo each split crops from."""
+    n = len(_BAND_LAYOUT)
     long_side = max(height, width)
     edges = [round(i * long_side / n) for i in range(n + 1)]
     regions: dict[str, list[tuple[int, int, int, int]]] = {s: [] for s in SPLITS}
-    for split, lo, hi in zip(BAND_LAYOUT, edges[:-1], edges[1:], strict=True):
+    for split, lo, hi in zip(_BAND_LAYOUT, edges[:-1], edges[1:], strict=True):
         box = (0, height, lo, hi) if width >= height else (lo, hi, 0, width)
         regions[split].append(box)
     return regions
 
 
-def crop_boxes(height: int, width: int, split: str, count: int,
-               rng: np.random.RandomState) -> list[tuple[int, int, int]]:
-    """``count`` random square crops ``(top, left, side)`` inside the bands of ``split``.
-
-    The band of each crop is drawn uniformly among the split's bands; its side uniformly in
-    ``[max(MIN_CROP_FRACTION * m, min(CROP_SIZE, m)), m]`` with ``m`` the band's short extent;
-    its position uniformly where it fits.
-    """
+def _crop_boxes(height: int, width: int, split: str, count: int,
+                rng: np.random.RandomState) -> list[tuple[int, int, int]]:
+    """``count`` random squares ``(top, left, side)`` in a uniformly drawn band of ``split``,
+    side uniform in ``[max(0.6 m, min(CROP_SIZE, m)), m]`` (``m`` the band's short extent)."""
     bands = split_regions(height, width)[split]
     boxes = []
     for _ in range(count):
         top, bottom, left, right = bands[rng.randint(len(bands))]
         extent = min(bottom - top, right - left)
-        lo = max(int(MIN_CROP_FRACTION * extent), min(CROP_SIZE, extent))
+        lo = max(int(_MIN_CROP_FRACTION * extent), min(CROP_SIZE, extent))
         side = rng.randint(lo, extent + 1)
         y = top + rng.randint(bottom - top - side + 1)
         x = left + rng.randint(right - left - side + 1)
@@ -518,18 +288,12 @@ def crop_boxes(height: int, width: int, split: str, count: int,
     return boxes
 
 
-def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
-    """Cut the sample set from the installed photos (deterministic, ~1 s).
+def build_arrays(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED) -> dict[str, np.ndarray]:
+    """Cut the sample set from the installed photos (deterministic, ~1 s; Lanczos resize).
 
-    Returns
-    -------
-    dict
-        ``{split}_images`` uint8 ``[N, crop_size, crop_size, 3]``, ``{split}_labels`` int32
-        ``[N]`` (index into ``class_names``) and ``{split}_boxes`` int32 ``[N, 3]``
-        (top, left, side in the source photo) for each split, plus ``class_names``.
+    Returns ``{split}_images`` uint8 ``[N, S, S, 3]``, ``{split}_labels`` int32 ``[N]`` and
+    ``{split}_boxes`` int32 ``[N, 3]`` (top, left, side in the photo), and ``class_names``.
     """
-    from PIL import Image  # start-up: only when the sample set is (re)built
-
     out: dict[str, list] = {}
     for label, photo in enumerate(files.bar(PHOTOS, desc="building the sample set",
                                                unit="photo")):
@@ -538,7 +302,7 @@ def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[st
         height, width = rgb.shape[:2]
         rng = np.random.RandomState(seed + label)
         for split in SPLITS:
-            for y, x, side in crop_boxes(height, width, split, CROPS_PER_PHOTO[split], rng):
+            for y, x, side in _crop_boxes(height, width, split, CROPS_PER_PHOTO[split], rng):
                 crop = image.resize((crop_size, crop_size), Image.Resampling.LANCZOS,
                                     box=(x, y, x + side, y + side))
                 out.setdefault(f"{split}_images", []).append(np.asarray(crop))
@@ -548,37 +312,32 @@ def build_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> dict[st
         key: np.asarray(value, dtype=np.uint8 if key.endswith("images") else np.int32)
         for key, value in out.items()
     }
-    arrays["class_names"] = np.asarray(CLASS_NAMES)
+    arrays["class_names"] = np.asarray(tuple(p.name for p in PHOTOS))
     return arrays
 
 
-def cache_dir() -> pathlib.Path:
-    """Folder of cached files: ``$COLORUTILS_CACHE``, else ``$XDG_CACHE_HOME/colorutils``,
-    else ``~/.cache/colorutils``."""
+def cache_path(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED) -> pathlib.Path:
+    """The sample set's ``.npz`` cache file, under ``$COLORUTILS_CACHE``, else
+    ``$XDG_CACHE_HOME/colorutils``, else ``~/.cache/colorutils``."""
     if os.environ.get(CACHE_ENV_VAR):
-        return pathlib.Path(os.environ[CACHE_ENV_VAR]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "colorutils"
-
-
-def cache_path(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED) -> pathlib.Path:
-    """The ``.npz`` file the sample set is cached in (recipe version, size and seed in the
-    name, so a changed recipe never reads a stale file)."""
-    return cache_dir() / f"sample-v{SAMPLE_VERSION}-{crop_size}px-seed{seed}.npz"
+        folder = pathlib.Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        folder = pathlib.Path(base) / "colorutils"
+    return folder / f"sample-v{_SAMPLE_VERSION}-{crop_size}px-seed{seed}.npz"
 
 
 _MEMORY: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
 
 
-def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
+def load_arrays(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED,
                 cache: bool = True) -> dict[str, np.ndarray]:
-    """The sample set as NumPy arrays (see :func:`build_arrays`), built on first use and cached.
+    """The sample set as NumPy arrays (:func:`build_arrays`), built on first use and cached
+    in memory and at :func:`cache_path` (written atomically); ``cache=False`` rebuilds.
 
-    Parameters
-    ----------
-    cache : bool
-        Read/write the ``.npz`` file at :func:`cache_path` (written atomically, so parallel
-        processes never read a half-written file).  ``False`` always rebuilds in memory.
+    >>> load_arrays()["train_images"].shape  # doctest: +SKIP
+    (600, 96, 96, 3)
     """
     if not cache:
         return build_arrays(crop_size, seed)
@@ -597,11 +356,8 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = SAMPLE_SEED,
         arrays = build_arrays(crop_size, seed)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is plain data
-            os.replace(tmp, path)
+            with files.atomic_path(path) as tmp:
+                np.savez(tmp, **arrays)
         except OSError:  # read-only home: keep the in-memory copy
             pass
     _MEMORY[key] = arrays
@@ -620,10 +376,7 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
 
 
 def show_split_bands(ncols: int = 5, size: float = 2.6):
-    """Figure: every photo with its bands shaded by split and the crop boxes of each split.
-
-    Returns the matplotlib ``Figure``.
-    """
+    """Figure: every photo with its bands shaded by split and the crop boxes of each split."""
     # start-up: pyplot loads only when the figure is drawn
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
@@ -654,36 +407,17 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
     return fig
 
 
-AUTOTUNE = tf.data.AUTOTUNE
-SPLITS = ("train", "validation", "test")
-#: Folder names accepted for each split in a ``split/class/file`` layout.
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "validation": ("validation", "val", "valid", "dev"),
-    "test": ("test", "testing"),
-}
-#: Hash buckets (of 100) of each split when a folder (or TFDS dataset) lacks that split.
-DERIVED_SPLIT_PERCENT = {"train": (0, 80), "validation": (80, 90), "test": (90, 100)}
-#: How many bad paths the warning lists.
-MAX_LISTED_BAD = 5
-
 _JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
 #: Signatures of the other formats a folder source reads (with Pillow): GIF, TIFF, WebP.
 _PILLOW_SIGNATURES = (b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"RIFF")
-#: Bytes at the start of a JPEG searched for its EXIF block.  Exif 2.3 (section 4.5.4) puts
-#: the APP1 segment right after the start-of-image marker, or after a JFIF APP0 segment.
-EXIF_SEARCH_BYTES = 1 << 16
+# Exif 2.3 puts the APP1 segment right after the start-of-image marker or a JFIF APP0
+# segment: the first 64 KiB are searched for it.
+_EXIF_SEARCH_BYTES = 1 << 16
 _EXIF_HEADER = b"Exif\x00\x00"  # opens the APP1 payload, followed by a TIFF header
 _ORIENTATION_TAG = 0x0112
-#: IFD0 entries read when looking for the orientation tag (entries are sorted by tag, and
-#: 0x0112 follows only the image-size, description, make and model tags).
+# IFD0 entries read (sorted by tag; 0x0112 follows only size, description, make and model).
 _MAX_IFD_ENTRIES = 32
-#: Bytes read from the APP1 marker on: the TIFF header, and IFD0 at the usual offsets.
-_EXIF_BLOCK_BYTES = 1024
-
-
-class BadImagesWarning(UserWarning):
-    """Some files of a ``folder:`` source could not be read and were skipped."""
+_EXIF_BLOCK_BYTES = 1024  # bytes read from the APP1 marker on: TIFF header and IFD0
 
 
 @dataclasses.dataclass
@@ -696,39 +430,23 @@ class Source:
     has_labels: bool
 
 
-# ---------------------------------------------------------------------------------------------
-# Decoding
-# ---------------------------------------------------------------------------------------------
-
 def decode_image(data: tf.Tensor, min_side: int | None = None, *,
                  orient: bool = True) -> tf.Tensor:
     """Decode encoded JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
 
-    Grayscale is repeated on three channels; 16-bit PNG is scaled to 8 bits
-    (``round(v * 255 / 65535)``); an alpha channel is composited over white,
-    ``rgb * alpha + 255 * (1 - alpha)``, so transparent regions do not turn into black.
-    An animated GIF gives its first frame.  A JPEG is turned the way its EXIF orientation
-    tag says (:func:`exif_orientation`): a portrait phone photo comes out upright, as
-    Pillow's ``ImageOps.exif_transpose`` (and ``colorutils colorize``) shows it.
-
-    Parameters
-    ----------
-    data : tf.Tensor (string)
-        The encoded file.
-    min_side : int, optional
-        The short side the caller will resize to.  A JPEG whose short side is at least
-        ``r * min_side`` (``r`` in 2, 4, 8) is then decoded at ``1/r`` scale in the DCT domain
-        (libjpeg's scaled decoding: a proper low-pass, and 2-3x faster for large photos), so
-        the result's short side is still ``>= min_side``.  ``None`` decodes at full size.
-    orient : bool
-        Apply a JPEG's EXIF orientation (False: the pixels as stored, what ``tf.io`` gives).
+    Gray is repeated on three channels; 16-bit PNG becomes ``round(v * 255 / 65535)``; alpha
+    is composited over white, ``rgb * alpha + 255 * (1 - alpha)``; a GIF gives its first frame.
+    ``orient``: turn a JPEG the way its EXIF orientation tag says, as Pillow's
+    ``ImageOps.exif_transpose`` (and ``colorutils colorize``) does.  ``min_side``: decode a
+    JPEG whose short side is at least ``r * min_side`` (``r`` in 2, 4, 8) at ``1/r`` scale
+    in the DCT domain (libjpeg's scaled decoding: a low-pass, 2-3x faster).
     """
     data = tf.convert_to_tensor(data, tf.string)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG)
 
     def jpeg():
         image = _decode_jpeg(data, min_side)
-        return apply_orientation(image, exif_orientation(data)) if orient else image
+        return _apply_orientation(image, _exif_orientation(data)) if orient else image
 
     out = tf.cond(is_jpeg, jpeg, lambda: _decode_other(data))
     out.set_shape([None, None, 3])
@@ -762,23 +480,14 @@ def _orientation_in(block: tf.Tensor) -> tf.Tensor:
     return tf.where(valid, value, 1)
 
 
-def exif_orientation(data: tf.Tensor) -> tf.Tensor:
-    """The EXIF orientation (1..8) of encoded JPEG bytes; 1 (as stored) when there is none.
+def _exif_orientation(data: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation (1..8) of encoded JPEG bytes; 1 when absent or broken.
 
-    TF ops on the bytes: find ``Exif\\0\\0`` (one string search in the first
-    :data:`EXIF_SEARCH_BYTES` bytes), check that an APP1 marker (``FF E1``) opens its segment,
-    read the TIFF header's byte order (``II`` little-endian or ``MM`` big-endian) and the
-    offset of IFD0, and look for tag 0x0112 among its first entries.  Anything unexpected (no
-    EXIF, a broken block, a value outside 1..8) gives 1.  A photo without EXIF costs the
-    search only.
-
-    References
-    ----------
-    CIPA DC-008 "Exif 2.3", sections 4.5.4 (APP1), 4.6.2 (IFD structure), 4.6.4 (Orientation).
+    Finds ``Exif\\0\\0``, checks the APP1 marker and the TIFF header's byte order, and looks
+    for tag 0x0112 in IFD0 (CIPA DC-008 "Exif 2.3", sections 4.5.4, 4.6.2, 4.6.4).
     """
-    data = tf.convert_to_tensor(data, tf.string)
     # The raw op: tf.strings.split would also build a ragged result (some 30 more ops).
-    parts = tf.raw_ops.StringSplitV2(input=tf.strings.substr(data, 0, EXIF_SEARCH_BYTES)[None],
+    parts = tf.raw_ops.StringSplitV2(input=tf.strings.substr(data, 0, _EXIF_SEARCH_BYTES)[None],
                                      sep=_EXIF_HEADER, maxsplit=1).values
 
     def parse():
@@ -790,14 +499,9 @@ def exif_orientation(data: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.size(parts) > 1, parse, lambda: tf.constant(1, tf.int32))
 
 
-def apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
-    """Turn a stored image ``[H, W, C]`` upright by its EXIF ``orientation`` (1..8).
-
-    The same eight transforms as Pillow's ``ImageOps.exif_transpose``: 1 as stored, 2 mirror,
-    3 rotate 180 degrees, 4 flip, 5 transpose, 6 rotate 90 degrees clockwise, 7 transverse,
-    8 rotate 90 degrees counter-clockwise; each is a transpose (5-8) followed by a vertical
-    (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip, so the graph holds one branch, not eight.
-    """
+def _apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
+    """Turn ``image`` upright by its EXIF ``orientation``, as ``ImageOps.exif_transpose``: a
+    transpose (5-8), then a vertical (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip."""
     o = tf.cast(orientation, tf.int32)
     image = tf.cond(o >= 5, lambda: tf.image.transpose(image), lambda: image)
     vertical = tf.reduce_any(tf.equal(o, [3, 4, 7, 8]))
@@ -826,21 +530,11 @@ def _decode_other(data: tf.Tensor) -> tf.Tensor:
         * (255.0 / 65535.0),
         lambda: tf.cast(tf.io.decode_image(data, channels=0, dtype=tf.uint8,
                                            expand_animations=False), tf.float32))
-    channels = tf.shape(x)[-1]
-
-    def gray():
-        return tf.repeat(x[..., :1], 3, axis=-1)
-
-    def gray_alpha():
-        return _over_white(tf.repeat(x[..., :1], 3, axis=-1), x[..., 1:2])
-
-    def rgb():
-        return x[..., :3]
-
-    def rgba():
-        return _over_white(x[..., :3], x[..., 3:4])
-
-    out = tf.switch_case(tf.clip_by_value(channels - 1, 0, 3), [gray, gray_alpha, rgb, rgba])
+    out = tf.switch_case(tf.clip_by_value(tf.shape(x)[-1] - 1, 0, 3), [
+        lambda: tf.repeat(x[..., :1], 3, axis=-1),
+        lambda: _over_white(tf.repeat(x[..., :1], 3, axis=-1), x[..., 1:2]),
+        lambda: x[..., :3],
+        lambda: _over_white(x[..., :3], x[..., 3:4])])
     return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
 
 
@@ -855,16 +549,16 @@ def _pillow_rgb(path) -> np.ndarray:
     image = files.read_image(path.decode() if isinstance(path, bytes) else path)
     if image.dtype == np.uint16:
         image = np.round(image * (255.0 / 65535.0)).astype(np.uint8)
-    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+    return _rgb(image)
 
 
 def decode_file(path, min_side: int | None = None) -> tf.Tensor:
-    """Read an image file as uint8 RGB ``[H, W, 3]`` (usable in ``tf.data.map``).
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (usable in ``tf.data.map``): JPEG, PNG,
+    BMP and GIF with :func:`decode_image`, TIFF and WebP with Pillow
+    (:func:`colorutils.files.read_image`).
 
-    JPEG (EXIF orientation applied), PNG (8/16-bit, gray, gray+alpha, RGBA), BMP and GIF are
-    decoded with TF ops (:func:`decode_image`, also for ``min_side``, the fast reduced-size
-    JPEG decoding); the other formats of :data:`colorutils.files.IMAGE_SUFFIXES` (TIFF, WebP)
-    with Pillow, as ``colorutils colorize`` reads them (:func:`colorutils.files.read_image`).
+    >>> decode_file(photo_path(PHOTOS[1])).shape
+    TensorShape([300, 451, 3])
     """
     path = tf.convert_to_tensor(path, tf.string)
     data = tf.io.read_file(path)
@@ -879,36 +573,18 @@ def decode_file(path, min_side: int | None = None) -> tf.Tensor:
     return tf.cond(native, lambda: decode_image(data, min_side), pillow)
 
 
-# ---------------------------------------------------------------------------------------------
-# The embedded sources
-# ---------------------------------------------------------------------------------------------
-
-def sample_source(split: str) -> Source:
-    """The ``sample`` source: labelled crops of the photos shipped with the Python stack."""
-    arrays = load_arrays()
-    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-    # A fixed interleaving of the photos, so that ``limit`` takes crops of every photo.
-    order = np.random.RandomState(0).permutation(len(labels))
-    ds = tf.data.Dataset.from_tensor_slices((images[order], labels[order].astype(np.int32)))
-    return Source(ds, len(labels), tuple(str(c) for c in arrays["class_names"]), True)
+_SPLIT_ALIASES = {  # folder names accepted for each split in a split/class/file layout
+    "train": ("train", "training"),
+    "validation": ("validation", "val", "valid", "dev"),
+    "test": ("test", "testing"),
+}
+#: Hash buckets (of 100) of each split when a folder (or TFDS dataset) lacks that split.
+DERIVED_SPLIT_PERCENT = {"train": (0, 80), "validation": (80, 90), "test": (90, 100)}
+_MAX_LISTED_BAD = 5  # how many bad paths the warning lists
 
 
-def cifar_source(split: str, min_side: int | None = None) -> Source:
-    """The ``cifar10`` source: the embedded CIFAR-10 photos (:mod:`colorutils.data`)."""
-    photos, labels, _ = load_split(split)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(photos, dtype=object), labels))
-    ds = ds.map(lambda data, y: (decode_image(data, min_side), y), num_parallel_calls=AUTOTUNE)
-    return Source(ds, len(labels), class_names(), True)
-
-
-
-# ---------------------------------------------------------------------------------------------
-# The folder source
-# ---------------------------------------------------------------------------------------------
-
-def _bucket(relpath: str) -> int:
-    """Stable hash bucket in [0, 100) of a file's ``class/name`` (md5, platform independent)."""
-    return int(hashlib.md5(relpath.replace(os.sep, "/").encode()).hexdigest(), 16) % 100
+class BadImagesWarning(UserWarning):
+    """Some files of a ``folder:`` source could not be read and were skipped."""
 
 
 def _image_files(folder: str) -> list[str]:
@@ -934,24 +610,29 @@ class FolderListing:
     derived: tuple[str, ...]  # splits derived by hashing file names
 
 
-def _derive_splits(files: dict, source_files: list, derived: tuple, layout: str,
+def _sizes(listing: FolderListing) -> dict[str, int]:
+    return {s: len(listing.files[s]) for s in SPLITS}
+
+
+def _derive_splits(by_split: dict, source_files: list, derived: tuple, layout: str,
                    base: str) -> None:
-    """Move the files of ``source_files`` whose name hash falls in a derived split's buckets
-    (:data:`DERIVED_SPLIT_PERCENT`) into that split; in a ``split/class/file`` layout the
-    rest stay in ``train``."""
+    """Move the files whose md5 bucket of ``class/name`` falls in a derived split's
+    :data:`DERIVED_SPLIT_PERCENT` into that split; in a ``split/class/file`` layout the rest
+    stay in ``train``."""
     kept = []
     for path, label in source_files:
-        b = _bucket(os.path.relpath(path, base))
+        name = os.path.relpath(path, base).replace(os.sep, "/")
+        b = int(hashlib.md5(name.encode()).hexdigest(), 16) % 100
         for split in derived:
             lo, hi = DERIVED_SPLIT_PERCENT[split]
             if lo <= b < hi:
-                files[split].append((path, label))
+                by_split[split].append((path, label))
                 break
         else:
             if layout == "split/class/file":
                 kept.append((path, label))
     if layout == "split/class/file":
-        files["train"] = kept
+        by_split["train"] = kept
 
 
 def list_folder(root: str) -> FolderListing:
@@ -963,12 +644,12 @@ def list_folder(root: str) -> FolderListing:
             f"split/class/image or class/image files.")
     subdirs = _subdirs(root)
     split_dirs = {}
-    for split, aliases in SPLIT_ALIASES.items():
+    for split, aliases in _SPLIT_ALIASES.items():
         for d in subdirs:
             if d.lower() in aliases:
                 split_dirs[split] = os.path.join(root, d)
                 break
-    files: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    by_split: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     if split_dirs:
         layout = "split/class/file"
         class_names = tuple(sorted({c for d in split_dirs.values() for c in _subdirs(d)}))
@@ -976,48 +657,43 @@ def list_folder(root: str) -> FolderListing:
             class_names = (os.path.basename(root),)
         for split, d in split_dirs.items():
             if _subdirs(d):
-                for label, name in enumerate(class_names):
-                    if os.path.isdir(os.path.join(d, name)):
-                        files[split] += [(p, label) for p in _image_files(os.path.join(d, name))]
+                by_split[split] += [(p, label) for label, name in enumerate(class_names)
+                                    for p in _image_files(os.path.join(d, name))]
             else:
-                files[split] += [(p, 0) for p in _image_files(d)]
-        source_files = files["train"]
+                by_split[split] += [(p, 0) for p in _image_files(d)]
+        source_files = by_split["train"]
         derived = tuple(s for s in ("validation", "test") if s not in split_dirs)
         if "train" not in split_dirs:
             raise ValueError(
                 f"source='folder:{root}': found split folders {sorted(split_dirs.values())} "
                 f"but no 'train' folder; add one or use the class/file layout.")
+    elif subdirs:
+        layout, class_names, derived = "class/file", tuple(subdirs), SPLITS
+        source_files = [(p, label) for label, name in enumerate(class_names)
+                        for p in _image_files(os.path.join(root, name))]
     else:
-        if subdirs:
-            layout, class_names = "class/file", tuple(subdirs)
-            pairs = [(p, label) for label, name in enumerate(class_names)
-                     for p in _image_files(os.path.join(root, name))]
-        else:
-            layout, class_names = "file", (os.path.basename(root),)
-            pairs = [(p, 0) for p in _image_files(root)]
-        source_files = pairs
-        derived = SPLITS
+        layout, class_names, derived = "file", (os.path.basename(root),), SPLITS
+        source_files = [(p, 0) for p in _image_files(root)]
     if derived:
-        _derive_splits(files, source_files, derived, layout,
+        _derive_splits(by_split, source_files, derived, layout,
                        split_dirs["train"] if layout == "split/class/file" else root)
-    if not any(files.values()):
+    if not any(by_split.values()):
         raise ValueError(
-            f"source='folder:{root}' holds no image files ({', '.join(IMAGE_SUFFIXES)}); "
+            f"source='folder:{root}' holds no image files ({', '.join(files.IMAGE_SUFFIXES)}); "
             f"expected PATH/train/CLASS/IMAGE or PATH/CLASS/IMAGE.")
-    return FolderListing(layout, class_names, files, derived)
+    return FolderListing(layout, class_names, by_split, derived)
 
 
 _CHECKED: dict[tuple[str, int, float], str | None] = {}
 
 
-def max_image_pixels() -> int:
-    """The most pixels a photo may have: Pillow's decompression-bomb limit, the one
-    ``colorutils colorize`` applies too (twice ``PIL.Image.MAX_IMAGE_PIXELS``)."""
+def _max_image_pixels() -> int:
+    """Pillow's decompression-bomb limit, which ``colorutils colorize`` applies too."""
     return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or (1 << 62)
 
 
 def _too_large(path: str) -> str | None:
-    """The reason to skip a photo above :func:`max_image_pixels` (read from its header)."""
+    """The reason to skip a photo above :func:`_max_image_pixels` (read from its header)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -1027,22 +703,17 @@ def _too_large(path: str) -> str | None:
         width = height = None
     except (OSError, ValueError, SyntaxError):
         return None  # decoding reports it
-    if width is not None and width * height <= max_image_pixels():
+    if width is not None and width * height <= _max_image_pixels():
         return None
     shown = f"{width} x {height} px, " if width is not None else ""
-    return (f"too large ({shown}above the limit of {max_image_pixels() / 1e6:.0f} Mpx that "
+    return (f"too large ({shown}above the limit of {_max_image_pixels() / 1e6:.0f} Mpx that "
             "colorize applies too; shrink it)")
 
 
-def check_image_file(path: str) -> str | None:
-    """Cheap validity check of an image file: ``None`` if it looks readable, else the reason.
-
-    Reads the first and last kilobyte only: an empty file, a header that is not JPEG/PNG/BMP
-    (e.g. a text file named ``.png``) and a JPEG without its end marker or a PNG without its
-    ``IEND`` chunk (a truncated download) are reported, and so is a photo of more pixels
-    than :func:`max_image_pixels` (its header says).  Damage in the middle of a file is
-    caught later, when decoding, by ``tf.data``'s ``ignore_errors``.
-    """
+def _check_image_file(path: str) -> str | None:
+    """``None`` if an image file looks readable, else the reason, from its first and last
+    kilobyte (empty, not an image, truncated JPEG or PNG) and its header's size.  Damage in
+    the middle is caught when decoding, by ``tf.data``'s ``ignore_errors``."""
     try:
         stat = os.stat(path)
     except OSError as err:
@@ -1062,13 +733,11 @@ def check_image_file(path: str) -> str | None:
         except OSError as err:
             reason = f"unreadable ({err.strerror})"
         else:
-            if head.startswith(_JPEG):
-                if b"\xff\xd9" not in tail:
-                    reason = "truncated JPEG (no end-of-image marker)"
-            elif head.startswith(_PNG):
-                if b"IEND" not in tail:
-                    reason = "truncated PNG (no IEND chunk)"
-            elif not head.startswith((_BMP, *_PILLOW_SIGNATURES)):
+            if head.startswith(_JPEG) and b"\xff\xd9" not in tail:
+                reason = "truncated JPEG (no end-of-image marker)"
+            elif head.startswith(_PNG) and b"IEND" not in tail:
+                reason = "truncated PNG (no IEND chunk)"
+            elif not head.startswith((_JPEG, _PNG, _BMP, *_PILLOW_SIGNATURES)):
                 reason = "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
             reason = reason or _too_large(path)
     _CHECKED[key] = reason
@@ -1082,17 +751,13 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
     if not pairs:
         raise ValueError(
             f"source='folder:{root}' has no images in split {split!r} "
-            f"(layout {listing.layout}; sizes {folder_split_sizes(listing)}).")
-    good, bad = [], []
-    for path, label in pairs:
-        reason = check_image_file(path)
-        if reason is None:
-            good.append((path, label))
-        else:
-            bad.append((path, reason))
+            f"(layout {listing.layout}; sizes {_sizes(listing)}).")
+    checked = [(path, label, _check_image_file(path)) for path, label in pairs]
+    good = [(path, label) for path, label, reason in checked if reason is None]
+    bad = [(path, reason) for path, _, reason in checked if reason is not None]
     if bad:
-        listed = "; ".join(f"{p} ({r})" for p, r in bad[:MAX_LISTED_BAD])
-        more = f"; and {len(bad) - MAX_LISTED_BAD} more" if len(bad) > MAX_LISTED_BAD else ""
+        listed = "; ".join(f"{p} ({r})" for p, r in bad[:_MAX_LISTED_BAD])
+        more = f"; and {len(bad) - _MAX_LISTED_BAD} more" if len(bad) > _MAX_LISTED_BAD else ""
         warnings.warn(
             f"folder:{root} split {split!r}: skipped {len(bad)} of {len(pairs)} files that "
             f"cannot be read as images: {listed}{more}.", BadImagesWarning, stacklevel=3)
@@ -1110,40 +775,20 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
     return Source(ds, len(good), listing.class_names, listing.layout != "file")
 
 
-def folder_split_sizes(listing: FolderListing) -> dict[str, int]:
-    """Images per split of a folder listing."""
-    return {s: len(listing.files[s]) for s in SPLITS}
-
-
-#: Smallest side of the random training crop, as a fraction of the image's short side.
-TRAIN_MIN_CROP = 0.8
-#: Shuffle buffer cap (elements are cached images of ``image_size``).
-MAX_SHUFFLE_BUFFER = 4096
-#: Most bytes :func:`load` caches in memory (``cache=True``): 2 GiB, a sixth of Colab's RAM.
-#: A split whose resized images may need more (:func:`cache_bytes`) is not cached at all.
-MEMORY_CACHE_BYTES = 2 * 1024**3
-#: Long side over short side allowed for in :func:`cache_bytes` (photos are rarely wider
-#: than 2:1; the images are cached with their short side at ``image_size``).
-CACHE_ASPECT = 2.0
-
-
-# --------------------------------------------------------------------------- tfds:NAME
-
 #: Where the offline check knocks before a TFDS download; ``COLORUTILS_OFFLINE=1`` skips it.
 NETWORK_PROBE = ("storage.googleapis.com", 443)
 OFFLINE_ENV_VAR = "COLORUTILS_OFFLINE"
+#: protobuf's switch for its generated-code/runtime version check (``"true"`` skips it).
+PROTOBUF_CHECK_ENV_VAR = "TEMPORARILY_DISABLE_PROTOBUF_VERSION_CHECK"
 
 
 class DatasetNotAvailableError(FileNotFoundError):
-    """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded here (a
-    ``FileNotFoundError``: its files are missing, like a missing ``folder:`` path)."""
+    """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded here."""
 
 
 def network_available(timeout: float = 3.0) -> bool:
-    """Whether :data:`NETWORK_PROBE` accepts a TCP connection within ``timeout`` seconds.
-
-    Runs in a daemon thread, so even a DNS lookup that hangs cannot block the caller.
-    """
+    """Whether :data:`NETWORK_PROBE` accepts a TCP connection within ``timeout`` seconds
+    (probed in a daemon thread, so that a hanging DNS lookup cannot block the caller)."""
     if os.environ.get(OFFLINE_ENV_VAR, "").lower() in ("1", "true", "yes"):
         return False
     import socket  # start-up: only when a download is considered
@@ -1163,18 +808,13 @@ def network_available(timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-#: protobuf's switch for its generated-code/runtime version check (``"true"`` skips it).
-PROTOBUF_CHECK_ENV_VAR = "TEMPORARILY_DISABLE_PROTOBUF_VERSION_CHECK"
-
-
 def import_protos(module: str):
     """Import ``module`` (generated protobuf code), if need be without protobuf's version check.
 
-    protobuf refuses generated code newer than its runtime with a ``VersionError``, even where
-    the code runs fine.  That is what breaks ``import tensorflow_datasets`` on Colab's runtime:
-    tensorflow-metadata 1.21.0 was generated by protobuf 6.31.1 but allows older runtimes
-    (tensorflow/metadata#68), and Colab pairs it with protobuf 5.29.6.  Then the module is
-    imported again with the check skipped for that import only, and a warning says so.
+    protobuf refuses generated code newer than its runtime with a ``VersionError``: Colab
+    pairs tensorflow-metadata 1.21.0 (generated by protobuf 6.31.1) with protobuf 5.29.6
+    (tensorflow/metadata#68).  Then the module is imported again with the check skipped for
+    that import only, and a warning says so.
     """
     try:
         return importlib.import_module(module)
@@ -1196,8 +836,7 @@ def import_protos(module: str):
 
 
 def _tensorflow_datasets():
-    """The ``tensorflow_datasets`` module, imported after its metadata protos
-    (:func:`import_protos`), so that it also loads with Colab's packages."""
+    """``tensorflow_datasets``, imported after its metadata protos (:func:`import_protos`)."""
     try:
         import_protos("tensorflow_metadata.proto")
     except ModuleNotFoundError:
@@ -1209,8 +848,7 @@ def _tensorflow_datasets():
 
 @contextlib.contextmanager
 def _quiet_absl():
-    """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json", which
-    is the expected state of a dataset that is not prepared)."""
+    """Silence TFDS's absl warnings (e.g. "Variant folder ... has no dataset_info.json")."""
     from absl import logging as absl_logging  # start-up: with TFDS only
 
     verbosity = absl_logging.get_verbosity()
@@ -1222,8 +860,9 @@ def _quiet_absl():
 
 
 def _get_builder(arg: str, data_dir: str | None, prepare: bool = True):
-    """The TFDS builder of ``NAME[:CONFIG]``; with ``prepare``, download it if needed and
-    possible, else raise :class:`DatasetNotAvailableError` (never hangs offline)."""
+    """``(builder, image key, label key or None)`` of TFDS's ``NAME[:CONFIG]``; with
+    ``prepare``, download it if needed and possible, else raise
+    :class:`DatasetNotAvailableError` (never hangs offline)."""
     tfds = _tensorflow_datasets()
 
     name, _, config = arg.partition(":")
@@ -1248,13 +887,6 @@ def _get_builder(arg: str, data_dir: str | None, prepare: bool = True):
                 f"on a machine with network and copy the folder), or use 'folder:PATH' with "
                 f"images on disk, or the embedded photos ('cifar10').")
         builder.download_and_prepare()
-    return builder
-
-
-def _features(builder) -> tuple[str, str | None]:
-    """The keys of the image feature and of the class label (None if unlabelled)."""
-    tfds = _tensorflow_datasets()
-
     features = builder.info.features
     images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
     labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
@@ -1264,14 +896,15 @@ def _features(builder) -> tuple[str, str | None]:
             f"{', '.join(features.keys())}); colorization needs an image dataset.")
     image_key = "image" if "image" in images else images[0]
     label_key = ("label" if "label" in labels else labels[0]) if labels else None
-    return image_key, label_key
+    return builder, image_key, label_key
 
 
 def _split_expression(available, split: str) -> str:
-    """The TFDS split expression for our ``split``: the dataset's own split when it has it,
-    else a slice of ``train`` (see :data:`DERIVED_SPLIT_PERCENT` for the percentages)."""
+    """The TFDS split expression for our ``split``: the dataset's own split, else a slice of
+    ``train`` (:data:`DERIVED_SPLIT_PERCENT`; with one held-out split, that one is ``test``
+    and validation is the last 10 % of train)."""
     available = set(available)
-    own = {s: next((a for a in SPLIT_ALIASES[s] if a in available), None) for s in SPLITS}
+    own = {s: next((a for a in _SPLIT_ALIASES[s] if a in available), None) for s in SPLITS}
     if own["train"] is None:
         raise ValueError(f"the TFDS dataset has no train split (splits: {sorted(available)}).")
     if own["validation"] and own["test"]:
@@ -1279,25 +912,25 @@ def _split_expression(available, split: str) -> str:
     if own["validation"] is None and own["test"] is None:  # train only: 80 / 10 / 10
         lo, hi = DERIVED_SPLIT_PERCENT[split]
         return f"{own['train']}[{lo}%:{hi}%]"
-    # One held-out split exists: it becomes "test"; validation is the last 10 % of train.
     held_out = own["test"] or own["validation"]
     return {"train": f"{own['train']}[:90%]", "validation": f"{own['train']}[90%:]",
             "test": held_out}[split]
 
 
-def _tfds_source(arg: str, split: str, data_dir: str | None,
-                min_side: int | None = None) -> Source:
-    """The ``tfds:`` source of one split (downloaded first if needed and possible)."""
+def _tfds_split(builder, image_key: str, split: str):
+    """``(split expression, dataset of undecoded examples)`` of one split."""
     tfds = _tensorflow_datasets()
 
-    builder = _get_builder(arg, data_dir)
-    image_key, label_key = _features(builder)
     expr = _split_expression(builder.info.splits.keys(), split)
-    size = builder.info.splits[expr].num_examples
-    # Read the encoded bytes and decode them here: the same decoder as for folders, with the
-    # fast reduced-size JPEG decoding when the target is small.
-    ds = builder.as_dataset(split=expr, shuffle_files=False,
-                            decoders={image_key: tfds.decode.SkipDecoding()})
+    return expr, builder.as_dataset(split=expr, shuffle_files=False,
+                                    decoders={image_key: tfds.decode.SkipDecoding()})
+
+
+def _tfds_source(arg: str, split: str, data_dir: str | None,
+                 min_side: int | None = None) -> Source:
+    """The ``tfds:`` source of one split, decoded by :func:`decode_image`."""
+    builder, image_key, label_key = _get_builder(arg, data_dir)
+    expr, ds = _tfds_split(builder, image_key, split)
 
     def element(ex):
         image = decode_image(ex[image_key], min_side)
@@ -1305,35 +938,36 @@ def _tfds_source(arg: str, split: str, data_dir: str | None,
         return image, label
 
     names = tuple(builder.info.features[label_key].names) if label_key else ()
-    return Source(ds.map(element, num_parallel_calls=AUTOTUNE), size, names,
-                   label_key is not None)
+    return Source(ds.map(element, num_parallel_calls=AUTOTUNE),
+                  builder.info.splits[expr].num_examples, names, label_key is not None)
 
 
 def _tfds_labels(arg: str, split: str, data_dir: str | None) -> tuple[list[str], np.ndarray]:
     """Class names and the labels of one split, read without decoding any image."""
-    tfds = _tensorflow_datasets()
-
-    builder = _get_builder(arg, data_dir)
-    image_key, label_key = _features(builder)
+    builder, image_key, label_key = _get_builder(arg, data_dir)
     if label_key is None:
         return [], np.zeros(0, np.int64)
-    expr = _split_expression(builder.info.splits.keys(), split)
-    ds = builder.as_dataset(split=expr, shuffle_files=False,
-                            decoders={image_key: tfds.decode.SkipDecoding()})
+    ds = _tfds_split(builder, image_key, split)[1]
     labels = ds.map(lambda ex: ex[label_key], num_parallel_calls=AUTOTUNE).batch(4096)
-    values = [b for b in labels.as_numpy_iterator()]
+    values = list(labels.as_numpy_iterator())
     return (list(builder.info.features[label_key].names),
             np.concatenate(values) if values else np.zeros(0, np.int64))
 
 
-# --------------------------------------------------------------------------- the pipeline
+_TRAIN_MIN_CROP = 0.8  # smallest side of the random training crop, over the short side
+_MAX_SHUFFLE_BUFFER = 4096  # elements are cached images of image_size
+#: Most bytes :func:`load` caches in memory (``cache=True``): 2 GiB, a sixth of Colab's RAM.
+#: A split whose resized images may need more (:func:`cache_bytes`) is not cached at all.
+MEMORY_CACHE_BYTES = 2 * 1024**3
+_CACHE_ASPECT = 2.0  # long side over short side allowed for in cache_bytes
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     """What :func:`info` knows about a source without reading its images.
 
-    ``split_sizes`` maps each split to its number of images (files for a folder, before bad
-    files are dropped); it is empty for a TFDS dataset that is not prepared yet.
+    ``split_sizes``: images per split (files for a folder, before bad files are dropped);
+    empty for a TFDS dataset that is not prepared yet.
     """
 
     name: str
@@ -1346,17 +980,11 @@ class DatasetInfo:
 
 def parse_source(source: str) -> tuple[str, str]:
     """Split ``source`` into ``(kind, argument)``: ``("cifar10", "")``, ``("sample", "")``,
-    ``("tfds", "NAME[:CONFIG]")`` or ``("folder", PATH)``.
-
-    Raises
-    ------
-    ValueError
-        For anything else, naming the accepted forms.
-    """
+    ``("tfds", "NAME[:CONFIG]")`` or ``("folder", PATH)``; anything else raises ValueError."""
     if not isinstance(source, str):
         raise ValueError(f"source={source!r} must be a string: 'cifar10', 'sample', "
                          f"'tfds:NAME' or 'folder:PATH'.")
-    if source in ("sample", NAME):
+    if source in ("sample", "cifar10"):
         return source, ""
     kind, sep, arg = source.partition(":")
     if sep and kind in ("tfds", "folder") and arg:
@@ -1394,20 +1022,29 @@ def _epoch_seeds(seed: int, later: tf.Tensor) -> tf.Tensor:
     return tf.random.stateless_uniform([2], key, minval=None, maxval=None, dtype=tf.int64)
 
 
+def _sample_names(arrays: dict[str, np.ndarray]) -> tuple[str, ...]:
+    return tuple(str(c) for c in arrays["class_names"])
+
+
 def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -> Source:
     kind, arg = parse_source(source)
     if kind == "sample":
-        return sample_source(split)
-    if kind == NAME:
-        return cifar_source(split, min_side)
+        arrays = load_arrays()
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        # A fixed interleaving of the photos, so that ``limit`` takes crops of every photo.
+        order = np.random.RandomState(0).permutation(len(labels))
+        ds = tf.data.Dataset.from_tensor_slices((images[order], labels[order].astype(np.int32)))
+        return Source(ds, len(labels), _sample_names(arrays), True)
+    if kind == "cifar10":
+        photos, labels, _ = load_split(split)
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(photos, dtype=object), labels))
+        ds = ds.map(lambda data, y: (decode_image(data, min_side), y),
+                    num_parallel_calls=AUTOTUNE)
+        return Source(ds, len(labels), class_names(), True)
     if kind == "folder":
         return folder_source(arg, split, min_side)
     return _tfds_source(arg, split, data_dir, min_side)
 
-
-# ---------------------------------------------------------------------------------------------
-# Pipeline steps (TF ops)
-# ---------------------------------------------------------------------------------------------
 
 def resize_short_side(image: tf.Tensor, size: int) -> tf.Tensor:
     """Resize ``image`` [H, W, C] so its short side is ``size`` (antialiased bilinear), keeping
@@ -1418,23 +1055,20 @@ def resize_short_side(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), new, antialias=True)
 
 
-def is_colorful(image: tf.Tensor, threshold: float = quantize.GRAY_THRESHOLD) -> tf.Tensor:
+def _is_colorful(image: tf.Tensor, threshold: float = quantize.GRAY_THRESHOLD) -> tf.Tensor:
     """``True`` if some pixel of ``image`` (uint8 RGB) has ``|a|`` or ``|b|`` above
-    ``threshold`` (default :data:`colorutils.quantize.GRAY_THRESHOLD`, Zhang et al. 2016)."""
+    ``threshold`` (Zhang et al. {cite}`zhang2016colorful`)."""
     lab = color.rgb_to_lab(image)
     return tf.reduce_any(tf.abs(lab[..., 1:]) > threshold)
 
 
-def random_crop_flip(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-    """Random-resized crop + horizontal flip of a uint8 image whose short side is ``size``.
-
-    The crop is a square of side ``u * short_side``, ``u ~ U[TRAIN_MIN_CROP, 1]``, at a uniform
-    position, resized bilinearly to ``size x size``; stateless ops seeded by ``seed`` (int64).
-    Returns float32 RGB in [0, 1].
-    """
+def _random_crop_flip(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """Random-resized crop + horizontal flip of a uint8 image whose short side is ``size``:
+    a square of side ``u * short_side``, ``u ~ U[0.8, 1]``, at a uniform position, resized
+    bilinearly to ``size``; stateless, seeded by ``seed``.  float32 RGB in [0, 1]."""
     seeds = tf.random.experimental.stateless_split(tf.stack([seed, tf.constant(7, tf.int64)]), 4)
     hw = tf.cast(tf.shape(image)[:2], tf.float32)
-    side = tf.reduce_min(hw) * tf.random.stateless_uniform([], seeds[0], TRAIN_MIN_CROP, 1.0)
+    side = tf.reduce_min(hw) * tf.random.stateless_uniform([], seeds[0], _TRAIN_MIN_CROP, 1.0)
     top = tf.random.stateless_uniform([], seeds[1]) * (hw[0] - side)
     left = tf.random.stateless_uniform([], seeds[2]) * (hw[1] - side)
     # crop_and_resize maps a normalised coordinate y to the pixel centre y * (h - 1).
@@ -1456,8 +1090,7 @@ def centre_crop(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def _check_args(split, image_size, batch_size, output, limit):
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not a split; use one of {', '.join(SPLITS)}.")
+    _check_split(split)
     for name, value in (("image_size", image_size), ("batch_size", batch_size)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive integer.")
@@ -1469,29 +1102,27 @@ def _check_args(split, image_size, batch_size, output, limit):
 
 def cache_bytes(count: int | None, image_size: int) -> float:
     """Upper estimate of the memory that caching ``count`` resized images takes:
-    ``count · S · (CACHE_ASPECT · S) · 3`` bytes (uint8 RGB, short side ``S``); infinite when
-    the count is unknown.
+    ``count · S · 2S · 3`` bytes (uint8 RGB, short side ``S``, aspect up to 2:1); infinite
+    when the count is unknown.
 
     >>> cache_bytes(8000, 32) / 2**20  # CIFAR-10's training split at 32 px, in MiB
     46.875
     """
     if not count:
         return float("inf")
-    return float(count) * image_size * CACHE_ASPECT * image_size * 3
+    return float(count) * image_size * _CACHE_ASPECT * image_size * 3
 
 
 def _images(src: Source, size: int, filter_gray: bool, limit, cache):
-    """Resized uint8 images: short side ``size``, gray ones dropped, ``limit`` taken, cached.
-
-    Returns ``(dataset, number of images or None)``.
-    """
+    """``(resized uint8 images, their number or None)``: short side ``size``, gray ones
+    dropped, ``limit`` taken, cached."""
     def prepare(image, label):
         small = resize_short_side(image, size)
         return tf.cast(tf.clip_by_value(tf.round(small), 0.0, 255.0), tf.uint8), label
 
     ds = src.images.map(prepare, num_parallel_calls=AUTOTUNE)
     if filter_gray:
-        ds = ds.filter(lambda image, label: is_colorful(image))
+        ds = ds.filter(lambda image, label: _is_colorful(image))
     count = src.size
     if limit is not None:
         ds = ds.take(int(limit))
@@ -1504,11 +1135,11 @@ def _images(src: Source, size: int, filter_gray: bool, limit, cache):
 
 
 def _epoch_passes(ds, count, size: int, *, shuffle: bool, augment: bool, seed: int,
-                   repeat: bool):
+                  repeat: bool):
     """One pass (forever, with ``repeat``: pass ``k`` as epoch ``epoch + k``): shuffled, then
     cropped (random-resized crop and flip, or the centre square; RGB in [0, 1]), with seeds
     of ``(seed, epoch)`` read when the pass starts."""
-    buffer = min(count or MAX_SHUFFLE_BUFFER, MAX_SHUFFLE_BUFFER)
+    buffer = min(count or _MAX_SHUFFLE_BUFFER, _MAX_SHUFFLE_BUFFER)
 
     def one_pass(later):
         # Only this pass's graph: tf.data combines an op seed with the graph seed, and with a
@@ -1523,7 +1154,7 @@ def _epoch_passes(ds, count, size: int, *, shuffle: bool, augment: bool, seed: i
                               num_parallel_calls=AUTOTUNE)
         randoms = tf.data.Dataset.random(seed=seeds[1])
         return tf.data.Dataset.zip((images, randoms)).map(
-            lambda pair, r: (random_crop_flip(pair[0], size, r), pair[1]),
+            lambda pair, r: (_random_crop_flip(pair[0], size, r), pair[1]),
             num_parallel_calls=AUTOTUNE)
 
     if not (shuffle or augment):
@@ -1559,64 +1190,24 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
          augment: bool | None = None) -> tf.data.Dataset:
     """A batched ``tf.data`` pipeline of colorization examples.
 
-    Parameters
-    ----------
-    source : str
-        ``"sample"``, ``"tfds:NAME[:CONFIG]"`` or ``"folder:PATH"`` (see the module docstring).
-    split : {"train", "validation", "test"}
-        Sources without a validation or test split derive it deterministically: a folder by
-        hashing ``class/file`` names (80 / 10 / 10 %), TFDS by slicing ``train``.
-    image_size : int
-        Side ``S`` of the square images.  The sample set stores 96 px crops (larger sizes are
-        upsampled).
-    batch_size : int
-        Images per batch (the last batch may be smaller).
-    with_label : bool
-        Add ``"label"`` (int32 class index) to the targets; needs a labelled source.
-    output : {"lab", "rgb"}
-        ``"lab"``: ``(l_norm [B,S,S,1] in [-1, 1], {"ab": [B,S,S,2] Lab units[, "label": [B]]})``;
-        ``"rgb"``: ``(rgb [B,S,S,3] float32 in [0, 1], label int32 [B])`` (-1 if unlabelled).
-    shuffle : bool, optional
-        Shuffle the images (default: only the train split).
-    seed : int
-        Seed of the shuffle order and of the augmentation; the same seed and epoch
-        (:func:`set_epoch`) give the same batches.
-    limit : int, optional
-        Use only the first ``limit`` images (of a fixed interleaving of the classes, after the
-        gray filter).
-    filter_gray : bool
-        Drop images with no pixel where ``|a|`` or ``|b|`` exceeds
-        :data:`colorutils.quantize.GRAY_THRESHOLD`.
-    repeat : bool
-        Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
-    data_dir : str, optional
-        TFDS data folder (default: TFDS's own, ``~/tensorflow_datasets``).
-    cache : bool or str
-        ``True``: cache the decoded, resized images in memory when they fit the budget,
-        :func:`cache_bytes` ``<=`` :data:`MEMORY_CACHE_BYTES` (about 350,000 images at
-        32 px, 5,000 at 256 px), otherwise not at all (every epoch decodes the files again:
-        an ImageNet-sized folder at ``scale="full"`` does not exhaust the RAM).  A string:
-        cache on disk under this file prefix, whatever the size.  ``False``: no cache.
-    augment : bool, optional
-        Random-resized crop and flip (default: the train split); otherwise the centre crop.
+    ``source``: ``"cifar10"``, ``"sample"``, ``"tfds:NAME[:CONFIG]"`` or ``"folder:PATH"``;
+    a split it lacks is derived (a folder by hashing ``class/file`` names, 80 / 10 / 10 %;
+    TFDS by slicing ``train``).  ``image_size``: side ``S`` of the square images.
+    ``output="lab"`` gives ``(l_norm [B,S,S,1] in [-1, 1], {"ab": [B,S,S,2][, "label": [B]]})``
+    (``with_label`` adds the int32 class), ``"rgb"`` gives ``(rgb [B,S,S,3] in [0, 1], label)``
+    (-1 if unlabelled).  ``shuffle`` and ``augment`` (random-resized crop and flip, else the
+    centre crop) default to the train split only; the same ``seed`` and epoch
+    (:func:`set_epoch`) give the same batches.  ``limit``: the first images of a fixed
+    interleaving of the classes, after ``filter_gray`` (drop images with no ``|a|`` or ``|b|``
+    above :data:`colorutils.quantize.GRAY_THRESHOLD`).  ``repeat``: forever (pass
+    ``steps_per_epoch`` to ``fit``).  ``data_dir``: the TFDS folder.  ``cache``: ``True``
+    caches the resized images in memory when :func:`cache_bytes` ``<=``
+    :data:`MEMORY_CACHE_BYTES`, a string caches on disk under that prefix.
 
-    Returns
-    -------
-    tf.data.Dataset
+    Raises ValueError for a bad argument, source or TFDS name, an empty folder, or
+    ``with_label`` on an unlabelled source; FileNotFoundError for a missing folder and
+    :class:`DatasetNotAvailableError` for a TFDS dataset not prepared while offline.
 
-    Raises
-    ------
-    ValueError
-        A bad argument, an unknown source or TFDS name, an empty folder, or ``with_label``
-        on an unlabelled source.
-    FileNotFoundError
-        A ``folder:`` path that does not exist.
-    DatasetNotAvailableError
-        A TFDS dataset that is not prepared in ``data_dir`` while offline (raised within
-        seconds).
-
-    Examples
-    --------
     >>> ds = load("sample", "train", 32, batch_size=8, with_label=True)
     >>> l_norm, targets = next(iter(ds))
     >>> l_norm.shape, targets["ab"].shape, targets["label"].shape
@@ -1638,22 +1229,20 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
 
 
 def info(source: str, data_dir: str | None = None) -> DatasetInfo:
-    """Names, classes and split sizes of ``source``, without decoding any image.
-
-    For a TFDS dataset that is not prepared, ``split_sizes`` is empty (nothing is downloaded).
-    """
+    """Names, classes and split sizes of ``source``, without decoding any image (nor
+    downloading: a TFDS dataset that is not prepared has empty ``split_sizes``)."""
     kind, arg = parse_source(source)
     if kind == "sample":
         arrays = load_arrays()
-        names = tuple(str(c) for c in arrays["class_names"])
+        names = _sample_names(arrays)
         return DatasetInfo(
             "sample", names, len(names), {s: len(arrays[f"{s}_labels"]) for s in SPLITS},
             source, f"{CROP_SIZE}px crops of {len(names)} photos shipped with "
                     f"scikit-image, scikit-learn and matplotlib; label = source photo.")
-    if kind == NAME:
+    if kind == "cifar10":
         names = class_names()
         return DatasetInfo(
-            NAME, names, len(names), split_sizes(), source,
+            "cifar10", names, len(names), split_sizes(), source,
             "the CIFAR-10 test photos (Krizhevsky 2009), 32 px JPEGs embedded in data/cifar10; "
             "label = object class.")
     if kind == "folder":
@@ -1662,17 +1251,15 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
         if listing.derived:
             note += f"; splits {', '.join(listing.derived)} derived by hashing file names"
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
-                           len(listing.class_names), folder_split_sizes(listing), source,
-                           note)
-    builder = _get_builder(arg, data_dir, prepare=False)
-    _, label_key = _features(builder)
+                           len(listing.class_names), _sizes(listing), source, note)
+    builder, _, label_key = _get_builder(arg, data_dir, prepare=False)
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     sizes = {}
     with _quiet_absl():
         prepared = builder.is_prepared()
     if prepared:
-        sizes = {s: builder.info.splits[_split_expression(builder.info.splits.keys(), s)].num_examples
-                 for s in SPLITS}
+        splits = builder.info.splits
+        sizes = {s: splits[_split_expression(splits.keys(), s)].num_examples for s in SPLITS}
     return DatasetInfo(builder.name, names, len(names), sizes, source,
                        "" if sizes else "not prepared in data_dir: split sizes unknown")
 
@@ -1682,14 +1269,14 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
     kind, arg = parse_source(source)
     if kind == "sample":
         arrays = load_arrays()
-        names = [str(c) for c in arrays["class_names"]]
+        names = _sample_names(arrays)
         counts = np.bincount(arrays[f"{split}_labels"], minlength=len(names))
-    elif kind == NAME:
-        names = list(class_names())
+    elif kind == "cifar10":
+        names = class_names()
         counts = np.bincount(load_split(split)[1], minlength=len(names))
     elif kind == "folder":
         listing = list_folder(arg)
-        names = list(listing.class_names)
+        names = listing.class_names
         counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
     else:
         names, labels = _tfds_labels(arg, split, data_dir)
@@ -1699,22 +1286,8 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
 
 def throughput(dataset: tf.data.Dataset, batches: int | None = None,
                warmup: int = 1) -> dict[str, float]:
-    """Measure how fast ``dataset`` delivers images: iterate it, count images, time it.
-
-    Parameters
-    ----------
-    dataset : tf.data.Dataset
-        A batched dataset (the first component's leading axis counts images).
-    batches : int, optional
-        Batches to time (default: until the dataset ends).
-    warmup : int
-        Batches consumed before the clock starts (start-up, autotuning).
-
-    Returns
-    -------
-    dict
-        ``images``, ``seconds`` and ``images_per_s`` of the timed part.
-    """
+    """Time how fast a batched ``dataset`` delivers images: ``images``, ``seconds`` and
+    ``images_per_s`` of ``batches`` batches (default: all) after ``warmup`` batches."""
     iterator = iter(dataset)
     for _ in range(warmup):
         if next(iterator, None) is None:
@@ -1731,18 +1304,8 @@ def throughput(dataset: tf.data.Dataset, batches: int | None = None,
 
 
 def to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, ...]:
-    """Collect a finite ``(l_norm, {"ab": ...[, "label": ...]})`` dataset into numpy arrays.
-
-    Chapters score every model on the same held-out images; holding them as arrays once
-    avoids re-running the pipeline (and its random parts) per model.
-
-    Returns
-    -------
-    (l_norm, ab) or (l_norm, ab, labels)
-        ``float32 [N, S, S, 1]`` in [-1, 1], ``float32 [N, S, S, 2]`` in Lab units, and the
-        int32 labels ``[N]`` when the dataset has them (``with_label=True``): the tuple
-        :func:`colorutils.evaluation.evaluate` accepts.
-    """
+    """Collect a finite ``(l_norm, {"ab"[, "label"]})`` dataset into NumPy arrays
+    ``(l_norm, ab[, labels])``: the tuple :func:`colorutils.evaluation.evaluate` accepts."""
     parts: list[list[np.ndarray]] = []
     for l_norm, targets in files.bar(dataset, desc="loading", unit="batch"):
         arrays = [l_norm.numpy(), targets["ab"].numpy()]

@@ -1,95 +1,18 @@
-"""Score colorization models and honest baselines on the same images: one tidy table.
+"""Results tables, summaries over seeds, and the scoring of colorizers against baselines.
 
-:func:`evaluate` runs every *method* (trained models, prediction functions) and the
-baselines over one held-out dataset and computes, per image, every metric of
-:mod:`colorutils.metrics`.  The result is a :class:`ScoreTable`: one row per (method, image),
-an aggregate per method (:meth:`ScoreTable.summary`), CSV export, and a results table
-(:meth:`ScoreTable.table`, a :class:`colorutils.evaluation.Table`: units in the headers, the best
-value of each metric in bold) that a notebook displays as it is.  No pandas needed.
-
-Baselines (every results table of the book includes them):
-
-``gray``
-    ``ab = 0``: the lightness alone.  Hard to beat on PSNR, because squared error rewards
-    a desaturated guess (the mean of all plausible colours).
-``mean_ab``
-    the mean ab of the **training** split, painted on every pixel (:func:`dataset_mean_ab`):
-    the best constant colour in squared error.
-``ground_truth``
-    the true ab: the ceiling of every metric (SSIM 1, distance 0, AuC 1, colorfulness ratio
-    1, the classifier's accuracy on real photos).  Its PSNR is infinite (MSE 0) and is
-    reported as NaN, "not meaningful"; it is never marked best.
-
-Which way each metric is better is said once, in :data:`HIGHER_IS_BETTER` (and
-:func:`goodness`, which orients values so that higher is better).  The command
-``colorutils evaluate`` (:mod:`colorutils.cli`) prints the summary and writes CSV files.
-
-The quality benchmark (``benchmarks/bench_quality.py``, chapter 03's recipe section, the
-full-scale recipe of ``colorutils train --recipe best``) asks for three figures at once, each
-against the gray image (:func:`quality_of`, :func:`quality_figures`, :class:`QualityGoal`):
-
-* the **colourfulness ratio** (Hasler & Süsstrunk 2003, the model's mean colourfulness over
-  the true photos'): at least :data:`MIN_RATIO` (desaturated predictions fail);
-* the **PSNR** against the true photos: at most :data:`MAX_PSNR_LOSS` dB below gray's
-  (confidently wrong colours fail; squared error rewards dull guesses);
-* the **AuC** of per-pixel ab accuracy over thresholds 0-150 (Zhang et al. 2016): above gray's.
-
-Examples
---------
->>> goal = QualityGoal(ratio=0.82, psnr_gap=-1.6, auc_gap=-0.004)
->>> goal.met, goal.all_met
-({'ratio': True, 'psnr': False, 'auc': False}, False)
-
-Results tables: one helper for every table the book shows or writes.
-
-A :class:`Table` holds rows of values and knows how to show them:
-
-* in a notebook, as an HTML table (IPython's rich display calls :meth:`Table._repr_html_`):
-  column headers carry their units, numbers are right-aligned, and the best value of every
-  column with a direction is **bold** (an arrow in the header says which way is better);
-* in a file (a results page, a README), as a Markdown table (:meth:`Table.to_markdown`);
-* in a terminal, as aligned plain text (``str(table)``).
-
-Cells may be strings (shown as given), integers (``1,234``), floats (``digits`` decimals,
-``n/a`` for NaN), None (empty), or a summary over seeds: any object with ``mean`` and ``std``
-attributes (:class:`colorutils.evaluation.Summary`), shown as ``mean ± std`` and ranked by its mean.
-
-Examples
---------
->>> t = Table([{"model": "regression", "PSNR (dB)": 22.91, "AuC": 0.871},
-...            {"model": "classification", "PSNR (dB)": 21.4, "AuC": 0.902}],
-...           best={"PSNR (dB)": "max", "AuC": "max"}, digits={"PSNR (dB)": 2})
->>> print(t.to_markdown())
-| model | PSNR (dB) ↑ | AuC ↑ |
-|---|---:|---:|
-| regression | **22.91** | 0.871 |
-| classification | 21.40 | **0.902** |
->>> print(t)
-model           PSNR (dB) ↑  AuC ↑
-regression            22.91  0.871
-classification        21.40  0.902
-
-Summaries over seeds: means with spread, paired comparisons, and a per-seed figure.
-
-A single training run is one draw from a random process (initialisation, data order,
-augmentation).  A claim such as "joint training colorizes better" is only as good as the
-seed-to-seed spread allows, so the chapters that compare *arms* (configurations) train each arm
-with several seeds and report
-
-* the mean over seeds with the sample standard deviation
-  :math:`s = \\sqrt{\\tfrac{1}{n-1}\\sum_i (x_i - \\bar x)^2}`, and
-* a Student-t confidence interval of the mean,
-  :math:`\\bar x \\pm t_{(1+c)/2,\\,n-1}\\, s/\\sqrt{n}` (Student, 1908; any statistics text,
-  e.g. Wasserman, *All of Statistics*, 2004, sec. 6.3.2).
-
-Two arms trained with the same seeds share their data order and split, so their comparison is
-*paired*: the interval is computed on the per-seed differences :math:`d_i = b_i - a_i`, which
-removes the variation the two arms share (the paired t-test, Wasserman 2004, sec. 10.1).  A
-difference whose interval contains zero is reported as "within the spread": the runs do not
-show an effect, which is not the same as showing that there is none.
-
-Records are plain dicts (one per arm and seed), e.g. ``{"arm": "joint", "seed": 0,
-"psnr": 23.1}``; no data-frame library is needed.
+* :class:`Table`: rows of results shown as HTML in a notebook, Markdown in a file and text in
+  a terminal; units in the headers, the best value of each ranked column in bold.
+* Over seeds: :func:`summarize` (mean, sample std and Student-t interval of the mean),
+  :func:`compare` (paired differences of two arms over the same seeds, Wasserman, *All of
+  Statistics*, 2004, sec. 10.1), :func:`summary_table`, :func:`plot_seeds`; records are dicts
+  such as ``{"arm": "joint", "seed": 0, "psnr": 23.1}``.
+* :func:`evaluate`: models and the baselines ``gray`` (ab = 0), ``mean_ab`` (the training
+  split's mean colour) and ``ground_truth`` (the ceiling; its infinite PSNR is NaN) scored per
+  image with :mod:`colorutils.metrics` into a :class:`ScoreTable`.
+* The quality goal against the gray image (:func:`quality_of`, :func:`quality_figures`,
+  :class:`QualityGoal`, :func:`choose_recipe`): colourfulness ratio
+  {cite}`hasler2003measuring` at least :data:`MIN_RATIO`, PSNR at most :data:`MAX_PSNR_LOSS`
+  dB below gray's, AuC {cite}`zhang2016colorful` above gray's.
 """
 
 from __future__ import annotations
@@ -108,37 +31,13 @@ import tensorflow as tf
 
 from colorutils import color, files, inference, metrics, quantize
 
-__all__ = [
-    "Table",
-    "DIRECTIONS",
-    "format_value",
-    "BASELINES",
-    "HIGHER_IS_BETTER",
-    "METRIC_NAMES",
-    "METRIC_LABELS",
-    "direction",
-    "goodness",
-    "ScoreTable",
-    "evaluate",
-    "dataset_mean_ab",
-    "rebalancing_weights",
-    "MIN_RATIO",
-    "MAX_PSNR_LOSS",
-    "QualityGoal",
-    "recipe_rank",
-    "choose_recipe",
-    "quality_of",
-    "quality_figures",
-]
+__all__ = ["Table", "summarize", "compare", "summarize_records", "summary_table", "plot_seeds",
+           "METRIC_LABELS", "direction", "goodness", "evaluate", "dataset_mean_ab",
+           "rebalancing_weights", "QualityGoal", "choose_recipe", "quality_figures"]
 
-
-#: How a column ranks its values: ``max`` (higher is better), ``min`` (lower is better),
-#: ``one`` (closest to 1 is best, e.g. a ratio to the truth).
+#: How a column ranks its values: higher, lower or closest to 1 is best.
 DIRECTIONS = {"max": "↑", "min": "↓", "one": "→1"}
-
-
-#: Inline styles of the HTML table: padded cells (texts never touch), a font a little
-#: smaller than the prose so that eight or nine columns fit the book's 704 px text column.
+#: Inline styles of the HTML table (padded cells, small enough for eight or nine columns).
 TABLE_STYLE = "border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0"
 CELL_STYLE = "padding: 0.3em 0.5em; line-height: 1.3;"
 
@@ -152,9 +51,9 @@ def _has_spread(value) -> bool:
 
 
 def format_value(value: Any, digits: int | str = 3) -> str:
-    """One cell as text: see the module docstring for each kind of value.
+    """One cell as text; ``digits`` is a number of decimals or a format such as ``".3g"``.
 
-    ``digits`` is a number of decimals, or a format specification such as ``".3g"``.
+    A summary (``mean`` and ``std`` attributes) shows as ``mean ± std``.
 
     >>> format_value(0.12345), format_value(1234), format_value(float("nan")), format_value(None)
     ('0.123', '1,234', 'n/a', '')
@@ -176,35 +75,23 @@ def format_value(value: Any, digits: int | str = 3) -> str:
     return str(value)
 
 
-def _rank_value(value) -> float | None:
-    """The number a cell is ranked by (its mean for a summary), or None if it has none."""
-    if _has_spread(value):
-        value = value.mean
-    if not _is_number(value) or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
 class Table:
     """Rows of results with headers, units and the best value per column marked.
 
-    Parameters
-    ----------
-    rows : sequence of mappings
-        One mapping per row, ``column key -> value``.
-    columns : sequence of keys, or mapping ``key -> header``, optional
-        The columns in order (default: every key of the rows, first seen first).  A mapping
-        gives each column its header, e.g. ``{"psnr": "PSNR (dB)"}``: put units in headers.
-    best : mapping ``column -> "max" | "min" | "one"``, optional
-        The direction of each ranked column (keys or headers); its best value is marked.
-    digits : int, str or mapping, optional
-        Decimals of float cells (or a format specification such as ``".3g"``), for all
-        columns or per column (keys or headers); default 3.
-    reference_rows : sequence of str
-        Rows shown for reference but never marked best, named by the value of their first
-        column (e.g. ``"ground_truth"``, the ceiling of every metric).
-    caption : str, optional
-        A line above the table (HTML ``<caption>``; a paragraph before the Markdown table).
+    ``rows``: one mapping per row.  ``columns``: keys in order, or ``{key: header}`` (put units
+    in headers); default every key, first seen first.  ``best``: ``{column: "max" | "min" |
+    "one"}`` (keys or headers).  ``digits``: decimals or a format, for all columns or per column.
+    ``reference_rows``: rows never marked best, named by their first cell.  ``caption``: a line
+    above the table.
+
+    >>> t = Table([{"model": "regression", "PSNR (dB)": 22.91, "AuC": 0.871},
+    ...            {"model": "classification", "PSNR (dB)": 21.4, "AuC": 0.902}],
+    ...           best={"PSNR (dB)": "max", "AuC": "max"}, digits={"PSNR (dB)": 2})
+    >>> print(t.to_markdown())
+    | model | PSNR (dB) ↑ | AuC ↑ |
+    |---|---:|---:|
+    | regression | **22.91** | 0.871 |
+    | classification | 21.40 | **0.902** |
     """
 
     def __init__(self, rows: Sequence[Mapping], columns: Sequence | Mapping | None = None, *,
@@ -235,14 +122,12 @@ class Table:
                 return key
         raise KeyError(f"no column {column!r}; columns: {', '.join(map(str, self.headers))}.")
 
-    # ------------------------------------------------------------------ cells
     def header(self, column) -> str:
         """The header of ``column``, with the arrow of its direction if it is ranked."""
         arrow = DIRECTIONS.get(self.best.get(column, ""), "")
         return f"{self.headers[column]} {arrow}" if arrow else str(self.headers[column])
 
     def cell(self, row: Mapping, column) -> str:
-        """The text of one cell (``digits`` of its column)."""
         return format_value(row.get(column), self.digits.get(column, 3))
 
     def best_rows(self, column) -> set[int]:
@@ -253,9 +138,12 @@ class Table:
         digits = self.digits.get(column, 3)
         scores = {}
         for i, row in enumerate(self.rows):
-            value = _rank_value(row.get(column))
-            if value is None or str(row.get(self.columns[0])) in self.reference_rows:
+            value = row.get(column)
+            value = value.mean if _has_spread(value) else value  # a summary ranks by its mean
+            if (not _is_number(value) or not math.isfinite(float(value))
+                    or str(row.get(self.columns[0])) in self.reference_rows):
                 continue
+            value = float(value)
             if isinstance(digits, int):
                 value = round(value, digits)
             scores[i] = {"max": value, "min": -value, "one": -abs(value - 1.0)}[direction]
@@ -263,8 +151,7 @@ class Table:
         return {i for i, s in scores.items() if s == top}
 
     def _numeric(self, column) -> bool:
-        values = [self.rows[i].get(column) for i in range(len(self.rows))]
-        present = [v for v in values if v is not None]
+        present = [row.get(column) for row in self.rows if row.get(column) is not None]
         return bool(present) and all(_is_number(v) or _has_spread(v) for v in present)
 
     def _grid(self, mark, escape=str) -> list[list[str]]:
@@ -273,9 +160,8 @@ class Table:
         return [[mark(escape(self.cell(row, c))) if i in best[c] else escape(self.cell(row, c))
                  for c in self.columns] for i, row in enumerate(self.rows)]
 
-    # ------------------------------------------------------------------ outputs
     def to_markdown(self) -> str:
-        """The table in Markdown (GitHub / MyST pipe table), best cells in ``**bold**``."""
+        """The table in Markdown (a pipe table), best cells in ``**bold**``."""
         align = ["---:" if self._numeric(c) else "---" for c in self.columns]
         lines = ["| " + " | ".join(self.header(c) for c in self.columns) + " |",
                  "|" + "|".join(align) + "|"]
@@ -283,13 +169,9 @@ class Table:
         return (f"{self.caption}\n\n" if self.caption else "") + "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """The table in HTML (what a notebook and the rendered book show).
+        """The table in HTML, with inline styles that hold in any theme (book, Jupyter, Colab).
 
-        The styles are inline so that they hold in any theme (the book, Jupyter, Colab):
-        cells are padded (no two cells' texts touch), a number never breaks across lines but
-        ``mean ± std`` may put its ``± std`` on a second line, headers wrap at spaces (a long
-        header takes two lines rather than widening the table past the text column), and the
-        table's text is a little smaller than the prose.
+        Numbers never break across lines (``± std`` may take a second line); headers wrap.
         """
         right = {c: self._numeric(c) for c in self.columns}
 
@@ -335,21 +217,10 @@ class Table:
                                    for i, (c, w) in enumerate(zip(row, widths, strict=True)))
                          .rstrip() for row in cells)
 
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
+    __str__ = __repr__ = to_text
 
 
 CONFIDENCE = 0.95
-
-
-def _t_quantile(p: float, dof: int) -> float:
-    """The ``p`` quantile of Student's t distribution with ``dof`` degrees of freedom."""
-    from scipy import stats  # start-up: scipy loads only when an interval is computed
-
-    return float(stats.t.ppf(p, dof))
 
 
 def _check_confidence(confidence: float) -> None:
@@ -359,14 +230,12 @@ def _check_confidence(confidence: float) -> None:
 
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The Wilson score interval of a proportion: ``successes`` out of ``n`` trials.
+    """The Wilson score interval of a proportion ``successes / n`` (Wilson, 1927).
 
-    With :math:`\\hat p = k/n` and :math:`z` the standard normal quantile of
-    :math:`(1+c)/2`, the interval is :math:`\\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat
-    p)/n + z^2/4n^2}}{1 + z^2/n}` (Wilson, 1927, *J. Am. Stat. Assoc.* 22:209-212).  Unlike
-    the textbook :math:`\\hat p \\pm z\\sqrt{\\hat p(1-\\hat p)/n}` it stays inside [0, 1] and
-    keeps its coverage for small ``n`` and rates near 0 or 1 (Brown, Cai and DasGupta, 2001,
-    *Statistical Science* 16:101-133).
+    .. math:: \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
+
+    with :math:`z` the normal quantile of :math:`(1+c)/2`: it stays inside [0, 1] and keeps its
+    coverage for small ``n`` (Brown, Cai and DasGupta, 2001).
 
     >>> [round(x, 4) for x in wilson_interval(10, 25)]
     [0.234, 0.5926]
@@ -387,10 +256,8 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Mean, spread and confidence interval of one metric over ``n`` seeds.
-
-    ``std``, ``low`` and ``high`` are ``nan`` when ``n == 1``: one run has no spread.
-    """
+    """Mean, spread and confidence interval of one metric over ``n`` seeds (``nan`` spread
+    for ``n == 1``)."""
 
     n: int
     mean: float
@@ -411,32 +278,17 @@ class Summary:
         return (f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n}, "
                 f"{self.confidence:.0%} CI {self.low:.{digits}f} to {self.high:.{digits}f})")
 
-    def __str__(self) -> str:
-        return self.format()
+    __str__ = format
 
 
 def summarize(values: Iterable[float], confidence: float = CONFIDENCE) -> Summary:
     """Mean, sample standard deviation and Student-t interval of the mean of ``values``.
 
-    Parameters
-    ----------
-    values : iterable of float
-        One number per seed (finite).
-    confidence : float
-        Coverage of the interval, in (0, 1); default 0.95.
+    .. math:: \\bar x \\pm t_{(1+c)/2,\\,n-1}\\, s/\\sqrt{n}, \\quad
+              s = \\sqrt{\\tfrac{1}{n-1}\\sum_i (x_i - \\bar x)^2}
 
-    Returns
-    -------
-    Summary
-        ``low, high = mean -/+ t_{(1+c)/2, n-1} * std / sqrt(n)``; ``nan`` spread for ``n == 1``.
+    (Student, 1908; Wasserman, *All of Statistics*, 2004, sec. 6.3.2).
 
-    Raises
-    ------
-    ValueError
-        If ``values`` is empty or holds a non-finite number, or ``confidence`` is out of range.
-
-    Examples
-    --------
     >>> s = summarize([1.0, 2.0, 3.0])
     >>> round(s.mean, 3), round(s.std, 3), round(s.low, 3), round(s.high, 3)
     (2.0, 1.0, -0.484, 4.484)
@@ -452,8 +304,10 @@ def summarize(values: Iterable[float], confidence: float = CONFIDENCE) -> Summar
     if x.size == 1:
         nan = float("nan")
         return Summary(1, mean, nan, nan, nan, confidence, (mean,))
+    from scipy import stats  # start-up: scipy loads only when an interval is computed
+
     std = float(x.std(ddof=1))
-    half = _t_quantile((1.0 + confidence) / 2.0, x.size - 1) * std / math.sqrt(x.size)
+    half = float(stats.t.ppf((1.0 + confidence) / 2.0, x.size - 1)) * std / math.sqrt(x.size)
     return Summary(int(x.size), mean, std, mean - half, mean + half, confidence,
                    tuple(float(v) for v in x))
 
@@ -470,16 +324,15 @@ class Comparison:
 
     @property
     def wins(self) -> int:
-        """On how many seeds ``b`` is better than ``a`` (higher, for a metric without a
-        direction).  A count, not a test: 3 wins of 3 seeds happens by chance one time in 8
-        when the arms are equal (the sign test)."""
+        """On how many seeds ``b`` is better (a count, not a test: 3 of 3 happens by chance
+        one time in 8)."""
         values = np.asarray(self.diff.values)
         return int(np.sum(values < 0) if self.higher_is_better is False else np.sum(values > 0))
 
     @property
     def verdict(self) -> str:
-        """b relative to a: ``"better"``/``"worse"`` (``"higher"``/``"lower"`` for a metric
-        without a direction), ``"within spread"`` or ``"one seed"``."""
+        """``"better"``/``"worse"`` (``"higher"``/``"lower"`` without a direction),
+        ``"within spread"`` or ``"one seed"``."""
         if not self.diff.has_spread:
             return "one seed"
         if self.diff.low <= 0 <= self.diff.high:
@@ -505,35 +358,17 @@ class Comparison:
         return (f"{change} ({interval}); the interval excludes zero, so {self.b} is "
                 f"{self.verdict} than {self.a} on {self.metric} in these runs.")
 
-    def __str__(self) -> str:
-        return self.sentence()
+    __str__ = sentence
 
 
 def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
             names: tuple[str, str] = ("a", "b"), higher_is_better: bool | None = True,
             confidence: float = CONFIDENCE) -> Comparison:
-    """Paired comparison of arm ``b`` against arm ``a``: summary of ``b_i - a_i``.
+    """Paired comparison of arm ``b`` against arm ``a``: the summary of ``b_i - a_i``.
 
-    Parameters
-    ----------
-    a, b : sequence of float
-        One value per seed, in the same seed order (seed ``i`` of ``a`` pairs with seed ``i``
-        of ``b``).
-    metric : str
-        Name used in the sentence.
-    names : (str, str)
-        Display names of ``a`` and ``b``.
-    higher_is_better : bool or None
-        Direction of the metric (PSNR, accuracy: True; ab distance, loss: False; None for a
-        metric without a "better" side, e.g. colourfulness: the verdict is then
-        "higher"/"lower").
-    confidence : float
-        Coverage of the interval of the mean difference.
-
-    Raises
-    ------
-    ValueError
-        If the arms do not have the same number of seeds.
+    Seed ``i`` of ``a`` pairs with seed ``i`` of ``b``; the pairing removes the variation the
+    arms share (the paired t-test).  ``higher_is_better`` is None for a metric without a
+    better side (the verdict is then "higher"/"lower").
     """
     if len(a) != len(b):
         raise ValueError(f"compare() pairs seeds: {names[0]} has {len(a)} values and "
@@ -552,13 +387,7 @@ def values_of(records: Iterable[Mapping], arm: str, metric: str, by: str = "arm"
 
 def summarize_records(records: Sequence[Mapping], metrics: Sequence[str], by: str = "arm",
                       confidence: float = CONFIDENCE) -> dict[str, dict[str, Summary]]:
-    """``{arm: {metric: Summary}}`` for every arm (in first-seen order) holding the metric.
-
-    Raises
-    ------
-    ValueError
-        If no record holds one of ``metrics`` (a typo in a metric name).
-    """
+    """``{arm: {metric: Summary}}`` for every arm (in first-seen order) holding the metric."""
     arms = list(dict.fromkeys(r[by] for r in records))
     out: dict[str, dict[str, Summary]] = {}
     for metric in metrics:
@@ -574,32 +403,10 @@ def summarize_records(records: Sequence[Mapping], metrics: Sequence[str], by: st
 
 def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Sequence[str],
                   digits: int = 3, labels: Mapping[str, str] | None = None,
-                  best: Mapping[str, str] | None = None,
-                  reference_rows: Sequence[str] = (), caption: str | None = None
-                  ) -> Table:
-    """A results table: one row per arm, ``n``, one ``mean ± std`` column per metric.
-
-    Parameters
-    ----------
-    summaries : ``{arm: {metric: Summary}}`` (:func:`summarize_records`)
-    metrics : sequence of str
-        The columns, in order.
-    digits : int
-        Decimals of means and standard deviations.
-    labels : mapping, optional
-        Display names of metrics (headers, with units) and of arms (first column).
-    best : mapping ``metric -> "max" | "min" | "one"``, optional
-        Mark the best mean of these metrics (:class:`colorutils.evaluation.Table`).
-    reference_rows : sequence of str
-        Arms shown but never marked best (e.g. the ground truth).
-    caption : str, optional
-        A line under the table (:class:`colorutils.evaluation.Table`).
-
-    Returns
-    -------
-    colorutils.evaluation.Table
-        Displayed as HTML in a notebook; ``.to_markdown()`` for a file.
-    """
+                  best: Mapping[str, str] | None = None, reference_rows: Sequence[str] = (),
+                  caption: str | None = None) -> Table:
+    """A :class:`Table` of :func:`summarize_records`: one row per arm, ``n``, one
+    ``mean ± std`` column per metric; ``labels`` name metrics (with units) and arms."""
     labels = dict(labels or {})
     rows = [{"arm": labels.get(arm, arm),
              "n": max((s.n for s in by_metric.values()), default=0),
@@ -607,16 +414,12 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
             for arm, by_metric in summaries.items()]
     columns = {"arm": "arm", "n": "n", **{m: labels.get(m, m) for m in metrics}}
     return Table(rows, columns, best=best, digits=digits,
-                        reference_rows=[labels.get(r, r) for r in reference_rows],
-                        caption=caption)
+                 reference_rows=[labels.get(r, r) for r in reference_rows], caption=caption)
 
 
 def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:
-    """``{"arm.metric.mean": ..., "arm.metric.std": ..., "arm.metric.n": ...}``, JSON-ready.
-
-    This is the shape a notebook writes to its ``metrics_path`` for the experiment runner
-    (``nan`` spread becomes ``None``).
-    """
+    """``{"arm.metric.mean": ..., "arm.metric.std": ..., "arm.metric.n": ...}``, JSON-ready
+    (a ``nan`` spread becomes ``None``): what a chapter writes to its ``metrics_path``."""
     flat: dict[str, float] = {}
     for arm, by_metric in summaries.items():
         for metric, s in by_metric.items():
@@ -629,17 +432,10 @@ def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, fl
 def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | None = None,
                by: str = "arm", ax=None, title: str | None = None,
                ylabel: str | None = None, labels: Mapping[str, str] | None = None):
-    """Per-seed points of ``metric`` for each arm, with the mean and a ±1 std bar.
+    """Per-seed dots of ``metric`` for each arm, the mean (tick) and ±1 std (bar).
 
-    Each seed is a dot (with a small horizontal offset so equal values stay visible); the
-    horizontal tick is the mean and the vertical bar the sample standard deviation.  Points
-    of the same seed are joined across arms by a faint line, which shows pairing: parallel
-    lines mean the arms differ consistently, crossing lines mean the seed matters more than
-    the arm.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
+    Dots of one seed are joined across arms: parallel lines mean the arms differ
+    consistently, crossing lines that the seed matters more than the arm.  Returns the axes.
     """
     import matplotlib.pyplot as plt  # start-up: only when the figure is drawn
 
@@ -682,32 +478,19 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
 
 BASELINES = ("gray", "mean_ab", "ground_truth")
 #: Metrics in table order, and whether higher is better (None: best at 1).
-HIGHER_IS_BETTER = {
-    "psnr": True,
-    "ssim": True,
-    "ab_distance": False,
-    "auc": True,
-    "auc_rebalanced": True,
-    "colorfulness": True,
-    "colorfulness_ratio": None,  # best at 1
-    "correct": True,
-}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ab_distance": False, "auc": True,
+                    "auc_rebalanced": True, "colorfulness": True, "colorfulness_ratio": None,
+                    "correct": True}
 METRIC_NAMES = tuple(HIGHER_IS_BETTER)
 #: Column headers of the results tables, with units.
-METRIC_LABELS = {
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "ab_distance": "ab distance (Lab units)",
-    "auc": "AuC",
-    "auc_rebalanced": "rebalanced AuC",
-    "colorfulness": "colourfulness",
-    "colorfulness_ratio": "colourfulness ratio (photo = 1)",
-    "correct": "classifier accuracy",
-}
+METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ab_distance": "ab distance (Lab units)",
+                 "auc": "AuC", "auc_rebalanced": "rebalanced AuC", "colorfulness": "colourfulness",
+                 "colorfulness_ratio": "colourfulness ratio (photo = 1)",
+                 "correct": "classifier accuracy"}
 
 
 def direction(metric: str) -> str:
-    """The :class:`colorutils.evaluation.Table` direction of a metric: ``max``, ``min`` or ``one``.
+    """The :class:`Table` direction of a metric.
 
     >>> direction("psnr"), direction("ab_distance"), direction("colorfulness_ratio")
     ('max', 'min', 'one')
@@ -717,11 +500,7 @@ def direction(metric: str) -> str:
 
 
 def goodness(metric: str, values):
-    """``values`` of ``metric`` oriented so that higher is better (``-|x - 1|`` for a ratio).
-
-    >>> goodness("ab_distance", np.array([3.0, 1.0])).tolist()
-    [-3.0, -1.0]
-    """
+    """``values`` of ``metric`` oriented so that higher is better (``-|x - 1|`` for a ratio)."""
     values = np.asarray(values, dtype=np.float64)
     higher = HIGHER_IS_BETTER.get(metric, True)
     if higher is None:
@@ -729,21 +508,14 @@ def goodness(metric: str, values):
     return values if higher else -values
 
 
-# --------------------------------------------------------------------------- the table
 @dataclasses.dataclass
 class ScoreTable:
-    """Per-image scores of several methods on the same images.
+    """Per-image scores of several methods on the same images (what :func:`evaluate` returns).
 
-    Attributes
-    ----------
-    rows : list of dict
-        One row per (method, image): ``method``, ``image`` (index in the dataset order),
-        ``label`` (if the dataset has labels), then one column per metric.
-    images : dict
-        With ``keep_images=True``: ``method -> RGB [N, H, W, 3]`` (uint8), including
-        ``"ground_truth"`` (the real photos) and ``"gray"``.
-    notes : list of str
-        What was skipped and why (e.g. no training data for the mean-ab baseline).
+    ``rows``: one dict per (method, image) with ``method``, ``image`` (its index), ``label``
+    (if known) and one key per metric.  ``images``: with ``keep_images=True``, ``method ->
+    uint8 RGB [N, H, W, 3]`` (with ``ground_truth`` and ``gray``).  ``notes``: what was
+    skipped and why.
     """
 
     rows: list[dict]
@@ -776,11 +548,8 @@ class ScoreTable:
     def summary(self, stat: str = "mean") -> list[dict]:
         """One row per method: ``n`` and the ``mean`` (or ``median``) of every metric.
 
-        NaNs (PSNR of the ground truth, colorfulness ratio of gray references) are left
-        out of the aggregate.  ``colorfulness_ratio`` is aggregated as the ratio of the
-        mean colorfulness of the method to the mean colorfulness of the photos (the mean
-        of per-image ratios explodes on nearly gray photos); ``correct`` becomes the
-        classifier's accuracy.
+        NaNs are left out; ``colorfulness_ratio`` is the ratio of the mean colourfulnesses
+        (a mean of per-image ratios explodes on nearly gray photos).
         """
         if stat not in ("mean", "median"):
             raise ValueError(f"stat={stat!r}: use 'mean' or 'median'.")
@@ -812,17 +581,13 @@ class ScoreTable:
         return os.fspath(path)
 
     def table(self, digits: int = 3, stat: str = "mean", caption: str | None = None):
-        """The summary as a :class:`colorutils.evaluation.Table`: one row per method, the metrics
-        with their units, the best method of every metric in bold (never the ground truth)."""
+        """The summary as a :class:`Table`, the best method of every metric in bold (never
+        the ground truth)."""
         columns = {"method": "method", "n": "images",
                    **{m: METRIC_LABELS.get(m, m) for m in self.metric_names}}
         return Table(self.summary(stat), columns, digits=digits, caption=caption,
-                            best={m: direction(m) for m in self.metric_names},
-                            reference_rows=("ground_truth",))
-
-    def to_markdown(self, digits: int = 3, stat: str = "mean") -> str:
-        """The summary as a Markdown table (:meth:`table`)."""
-        return self.table(digits, stat).to_markdown()
+                     best={m: direction(m) for m in self.metric_names},
+                     reference_rows=("ground_truth",))
 
     def format(self, digits: int = 3, stat: str = "mean") -> str:
         """The summary as aligned plain text (what the command prints)."""
@@ -832,7 +597,6 @@ class ScoreTable:
         return self.table()._repr_html_()
 
 
-# --------------------------------------------------------------------------- data plumbing
 def _batches(dataset, batch_size: int = 32) -> Iterable[tuple]:
     """Yield ``(l_norm, ab, labels_or_None)`` numpy batches from any supported input."""
     if isinstance(dataset, (tuple, list)):
@@ -858,21 +622,18 @@ def _batches(dataset, batch_size: int = 32) -> Iterable[tuple]:
                None if labels is None else np.asarray(labels))
 
 
-def _batch_count(dataset, batch_size: int = 32) -> int | None:
-    """How many batches :func:`_batches` yields, when known without iterating (for a bar)."""
-    if isinstance(dataset, (tuple, list)):
-        return -(-len(dataset[0]) // batch_size)
-    return files.total_of(dataset)
+def _bar(dataset, desc: str, batch_size: int = 32):
+    """:func:`_batches` behind a progress bar (its total when known without iterating)."""
+    total = (-(-len(dataset[0]) // batch_size) if isinstance(dataset, (tuple, list))
+             else files.total_of(dataset))
+    return files.bar(_batches(dataset, batch_size), total=total, desc=desc, unit="batch")
 
 
 def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
-    """The mean ab (Lab units, shape ``[2]``) over every pixel of a (training) dataset.
-
-    ``dataset`` is anything :func:`evaluate` accepts; ``limit`` caps the number of images.
-    """
+    """The mean ab (Lab units, ``[2]``) over every pixel of at most ``limit`` images of a
+    (training) dataset, in any form :func:`evaluate` accepts."""
     total, count, seen = np.zeros(2, np.float64), 0, 0
-    for _, ab, _ in files.bar(_batches(dataset), total=_batch_count(dataset),
-                                 desc="mean ab", unit="batch"):
+    for _, ab, _ in _bar(dataset, "mean ab"):
         if limit is not None:
             ab = ab[: max(limit - seen, 0)]
         total += ab.reshape(-1, 2).sum(0)
@@ -886,8 +647,8 @@ def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
 
 
 def _predictor(method) -> Callable:
-    """A function ``l_norm -> ab [B, H, W, 2]`` for a Colorizer, a Keras model or a callable
-    (a model is decoded with its recorded space and bins: ``inference.as_colorizer``)."""
+    """``l_norm -> ab`` for a Colorizer, a Keras model (decoded by
+    ``inference.as_colorizer``) or a callable."""
     if isinstance(method, inference.Colorizer) or (hasattr(method, "inputs")
                                                    and hasattr(method, "predict")):
         return inference.as_colorizer(method).predict_ab
@@ -904,7 +665,6 @@ def _resize_ab(ab, size):
     return ab
 
 
-# --------------------------------------------------------------------------- evaluate
 def _predictors(methods, baselines: tuple, limit) -> dict[str, Callable]:
     """Check the arguments of :func:`evaluate`; one prediction function per method."""
     unknown = [b for b in baselines if b not in BASELINES]
@@ -920,16 +680,6 @@ def _predictors(methods, baselines: tuple, limit) -> dict[str, Callable]:
     if clash:
         raise ValueError(f"method names {clash} clash with the baselines; rename them.")
     return {name: _predictor(m) for name, m in methods.items()}
-
-
-def _baseline_mean_ab(baselines, mean_ab, train_dataset, notes: list[str]):
-    """The mean-ab baseline's colour: given, computed on the training split, or skipped."""
-    if "mean_ab" in baselines and mean_ab is None:
-        if train_dataset is not None:
-            mean_ab = dataset_mean_ab(train_dataset)
-        else:
-            notes.append("mean_ab baseline skipped: pass mean_ab= or train_dataset=.")
-    return None if mean_ab is None else np.asarray(mean_ab, np.float32).reshape(2)
 
 
 def _candidates(predictors, baselines, mean_ab, l_norm, ab_true, kwargs) -> dict:
@@ -952,7 +702,7 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
     rgb_true = color.recombine(l_norm, ab_true)
     for name, ab_pred in candidates.items():
         scores = metrics.colorization_metrics(l_norm, ab_true, ab_pred, weights, bins,
-                                        rgb_true=rgb_true)
+                                              rgb_true=rgb_true)
         if name == "ground_truth":
             scores["psnr"] = np.full(len(l_norm), np.nan)  # MSE 0: infinite, not meaningful
         rgb_pred = None
@@ -977,52 +727,42 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
              mean_ab=None, train_dataset=None, weights=None, bins=None, classifier=None,
              limit: int | None = None, keep_images: bool = False,
              predict_kwargs: dict | None = None, batch_size: int = 32) -> ScoreTable:
-    """Score models and baselines on the same images, per image.
+    """Score models and baselines on the same images, per image: a :class:`ScoreTable`.
 
     Parameters
     ----------
-    methods : Colorizer, keras.Model, callable, or dict ``name -> one of these``
-        A :class:`colorutils.inference.Colorizer` or a compiled Keras colorization model
-        (decoded in its own target space or over its own bins, any output resolution), or a
-        function ``l_norm [B,H,W,1] -> ab [B,h,w,2]`` (Lab units).
-        ``None`` or ``{}`` scores the baselines only.
+    methods : Colorizer, keras.Model, callable ``l_norm -> ab``, or dict ``name -> one``
+        Models are decoded in their own space or bins, at any output resolution; None or
+        ``{}`` scores the baselines only.
     dataset : tf.data.Dataset or tuple of arrays
-        Batches ``(l_norm, {"ab": ab[, "label": labels]})`` as made by
-        ``colorutils.data.load(..., output="lab")``, or arrays ``(l_norm, ab[, labels])``.
-    baselines : iterable of {"gray", "mean_ab", "ground_truth"}
-    mean_ab : array ``[2]``, optional
-        The dataset's mean ab; default: computed on ``train_dataset``.  Without either, the
-        ``mean_ab`` baseline is skipped (a note says so): it must not be computed on the
-        images it is scored on.
-    train_dataset : optional
-        The training split, for ``mean_ab``.
+        Batches ``(l_norm, {"ab": ab[, "label": labels]})`` (``colorutils.data.load(...,
+        output="lab")``) or arrays ``(l_norm, ab[, labels])``.
+    mean_ab, train_dataset : optional
+        The ``mean_ab`` baseline's colour, or the training split to compute it on; without
+        either that baseline is skipped (never computed on the images it is scored on).
     weights, bins : optional
-        Per-bin rebalancing weights (and their bin centres) for the rebalanced AuC
-        (:func:`colorutils.metrics.auc_accuracy`); without them that column is absent.
+        Per-bin rebalancing weights and their bins, for the ``auc_rebalanced`` column.
     classifier : callable, optional
-        A colour-photo classifier (RGB -> logits); with labelled data, the column
-        ``correct`` (1 or 0) holds whether it recognises each image: its mean is the
-        semantic interpretability (:func:`colorutils.metrics.semantic_interpretability`).
-    limit : int, optional
-        Score at most this many images.
+        RGB -> logits; on labelled data the column ``correct`` is 1 where it recognises the
+        image (the semantic interpretability, :func:`colorutils.metrics.classifier_correct`).
     keep_images : bool
-        Keep the RGB images of every method in ``ScoreTable.images`` (for figures).
+        Keep every method's RGB images in ``ScoreTable.images``.
     predict_kwargs : dict, optional
         Passed to ``predict_ab`` (e.g. ``temperature``).
-
-    Returns
-    -------
-    ScoreTable
     """
     baselines = tuple(baselines)
     predictors = _predictors(methods, baselines, limit)
     notes: list[str] = []
-    mean_ab = _baseline_mean_ab(baselines, mean_ab, train_dataset, notes)
+    if "mean_ab" in baselines and mean_ab is None:
+        if train_dataset is not None:
+            mean_ab = dataset_mean_ab(train_dataset)
+        else:
+            notes.append("mean_ab baseline skipped: pass mean_ab= or train_dataset=.")
+    mean_ab = None if mean_ab is None else np.asarray(mean_ab, np.float32).reshape(2)
     rows: list[dict] = []
     kept: dict[str, list] = {}
     seen, candidates = 0, {}
-    batches = files.bar(_batches(dataset, batch_size), total=_batch_count(dataset, batch_size),
-                           desc="scoring", unit="batch")
+    batches = _bar(dataset, "scoring", batch_size)
     for l_norm, ab_true, labels in batches:
         if limit is not None:
             keep = max(limit - seen, 0)
@@ -1049,18 +789,14 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
 
 
 def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float | None = None):
-    """``(weights, bins)`` of the class rebalancing (Zhang et al. 2016, eq. 4) on a training set.
-
-    Uses :func:`colorutils.quantize.empirical_prior` and
-    :func:`colorutils.quantize.rebalance_weights`: the weights the rebalanced AuC uses.
-    """
+    """``(weights, bins)`` of the class rebalancing {cite}`zhang2016colorful` (eq. 4) on a
+    training set (:func:`colorutils.quantize.rebalance_weights`)."""
     bins = quantize.ab_bins(grid_size or quantize.GRID_SIZE)
     prior = quantize.empirical_prior(train_dataset, bins)
     lam = quantize.REBALANCE_LAMBDA if lam is None else lam
     return np.asarray(quantize.rebalance_weights(prior, lam), np.float32), bins
 
 
-# --------------------------------------------------------------------------- quality goal
 #: Colourfulness of the model over the true photos' (at least).
 MIN_RATIO = 0.7
 #: dB of PSNR the model may lose against the gray image (at most).
@@ -1069,8 +805,12 @@ MAX_PSNR_LOSS = 1.0
 
 @dataclasses.dataclass(frozen=True)
 class QualityGoal:
-    """Where a model stands against the goal: its colourfulness ratio, and its PSNR and AuC
-    minus the gray image's (``psnr_gap`` in dB, ``auc_gap`` in AuC units)."""
+    """A model's colourfulness ratio, and its PSNR (dB) and AuC minus the gray image's.
+
+    >>> goal = QualityGoal(ratio=0.82, psnr_gap=-1.6, auc_gap=-0.004)
+    >>> goal.met, goal.all_met
+    ({'ratio': True, 'psnr': False, 'auc': False}, False)
+    """
 
     ratio: float
     psnr_gap: float
@@ -1078,7 +818,6 @@ class QualityGoal:
 
     @property
     def met(self) -> dict[str, bool]:
-        """Each part of the goal: met or not."""
         return {"ratio": self.ratio >= MIN_RATIO, "psnr": self.psnr_gap >= -MAX_PSNR_LOSS,
                 "auc": self.auc_gap > 0}
 
@@ -1105,19 +844,13 @@ class QualityGoal:
 
 
 def recipe_rank(row: Mapping[str, float]) -> tuple:
-    """The sort key of one candidate recipe against the quality goal (smaller: better).
+    """The sort key of a candidate recipe (``ratio``, ``psnr_gap``, ``auc_gap``, optionally
+    ``lambda`` and ``temperature``) against the quality goal; smaller is better.
 
-    ``row`` holds ``ratio`` (colourfulness over the true photos'), ``psnr_gap`` (dB, the
-    candidate's PSNR minus gray's) and ``auc_gap`` (its AuC minus gray's), measured on the
-    validation split.  The rule, in order:
-
-    1. the colourfulness part of the goal (ratio >= ``MIN_RATIO``) met.  It comes
-       first because a candidate that misses it is close to the gray image, which meets the
-       PSNR part for free: counting parts alone would crown the dullest classifier;
-    2. among candidates meeting it: more parts of the goal met (``QualityGoal.met``),
-       then the larger PSNR gap (the least PSNR paid for the colour); among candidates
-       missing it: the larger ratio (the closest to meeting it), then more parts met;
-    3. the larger AuC gap, then the larger lambda and the larger T (the milder setting).
+    1. The colourfulness part met first (a dull candidate meets the PSNR part for free);
+    2. meeting it: more parts met, then the larger PSNR gap; missing it: the larger ratio,
+       then more parts met;
+    3. the larger AuC gap, then the larger lambda and T (the milder setting).
     """
     goal = QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
     colour = goal.met["ratio"]
@@ -1128,16 +861,7 @@ def recipe_rank(row: Mapping[str, float]) -> tuple:
 
 
 def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
-    """The candidate (a dict with ``lambda``, ``temperature``, ``ratio``, ``psnr_gap``,
-    ``auc_gap``) that meets the quality goal best, by :func:`recipe_rank`.  Chapter 03 calls
-    it on the validation split's figures of every (lambda, T) it trained and decoded; the
-    library's recipe is ``studies.BEST_LAMBDA`` and ``studies.BEST_TEMPERATURE``.
-
-    Raises
-    ------
-    ValueError
-        If ``rows`` is empty or a row lacks one of the three figures.
-    """
+    """The candidate (lambda, T) that meets the quality goal best, by :func:`recipe_rank`."""
     if not rows:
         raise ValueError("rows is empty: give one dict per (lambda, temperature) candidate.")
     for row in rows:
@@ -1149,13 +873,8 @@ def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
 
 
 def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
-    """The quality figures of one colorization of a set of photos (means over the images).
-
-    Returns ``{"colourfulness", "colorfulness_ratio", "psnr", "auc"}``: the mean colourfulness
-    (Hasler & Süsstrunk 2003) and its ratio to the true photos' mean, the mean PSNR (dB)
-    against the true photos and the mean AuC of per-pixel ab accuracy (Zhang et al. 2016).
-    ``rgb_true`` defaults to ``color.recombine(l_norm, ab_true)``.
-    """
+    """Means over the images of a colorization: ``colourfulness``, ``colorfulness_ratio`` (to
+    the true photos'), ``psnr`` (dB) and ``auc``."""
     if rgb_true is None:
         rgb_true = color.recombine(l_norm, ab_true).numpy()
     rgb = color.recombine(l_norm, ab_pred).numpy()
@@ -1168,23 +887,11 @@ def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
 
 def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
                     smooth_sigma: float | None = None, batch_size: int = 64) -> dict:
-    """The three figures of a colorizer and of the gray image on the same photos.
+    """The figures of a colorizer and of the gray image on the same photos, and the goal.
 
-    Parameters
-    ----------
-    model : Colorizer or keras.Model
-        Decoded in its own space or over its own bins
-        (:func:`colorutils.inference.as_colorizer`).
-    l_norm, ab_true : arrays [N, H, W, 1] and [N, H, W, 2]
-        The test photos (``colorutils.data.to_arrays``).
-    temperature, smooth_sigma
-        Decoding of a classifier (None: the colorizer's defaults).
-
-    Returns
-    -------
-    dict
-        ``{"model": {...}, "gray": {...}, "goal": QualityGoal}`` where each of the first two
-        holds ``colorfulness_ratio``, ``psnr`` (dB) and ``auc`` (:func:`quality_of`).
+    ``model`` is decoded by :func:`colorutils.inference.as_colorizer` (``temperature`` and
+    ``smooth_sigma``: None for its defaults).  Returns ``{"model": {...}, "gray": {...},
+    "goal": QualityGoal}``, each figure dict holding ``colorfulness_ratio``, ``psnr``, ``auc``.
     """
     ab_pred = inference.as_colorizer(model).predict_ab(
         l_norm, temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)

@@ -1,141 +1,22 @@
-"""Experiment grids: a chapter run many times with papermill, and what the runs measured.
+"""Experiments: papermill grids of a chapter, the studies that train its models, the recipes.
 
-The module has three sections, in the order a grid lives through them:
+**Grids** (``colorutils experiments run GRID.yml``, ``make experiments``): a YAML file in
+``experiments/`` names a ``notebook``, its fixed ``parameters`` and the ``grid`` lists whose
+Cartesian product are the runs (optional: ``description``, ``summary: {metrics, replicate}``,
+``timeout_per_cell``).  Each run executes in its own papermill subprocess into
+``runs/<grid>/<run-id>/`` (the notebook, ``parameters.json``, ``metrics.json``, ``log.txt``,
+``status.json``); the notebook declares ``metrics_path = None`` and writes its numbers with
+:func:`write_notebook_metrics`.  Complete runs are skipped, failed ones rerun with
+``--retry-failed``; the summaries and the book's results page only read the run folders.
 
-**Grid files.**  A grid file (YAML, in ``experiments/``) names one notebook, the parameters
-every run shares and the parameters to vary; the runs are the Cartesian product of the
-``grid`` lists::
+**Studies**: an :class:`Arm` (a zoo builder, its arguments, how to compile it) is trained or
+reloaded by a :class:`Study` (run folders, ``config.json``, data, :func:`colorutils.train.fit`);
+:class:`ClassificationStudy` is the regression-versus-classification study of chapters 02-03
+{cite}`zhang2016colorful`.  **Recipes** (``colorutils train``): :func:`train_model` (a zoo
+model on any source) and :func:`best_recipe` (the book's best colorizer, with a report).
 
-    notebook: notebooks/07_interplay.ipynb   # relative to the grid file's folder or the cwd
-    description: Does colorization help classification?
-    parameters:                              # the same for every run
-      scale: book
-      dataset: sample
-    grid:                                    # one run per combination
-      alpha: [0.0, 0.003]
-      seeds: [[0], [1], [2]]
-    summary:                                 # optional: what the results page shows
-      metrics: [joint.top1.mean, gray.top1.mean]
-      replicate: [seeds]                     # averaged over (default: seed / seeds)
-    timeout_per_cell: 3600                   # optional, seconds (papermill's execution timeout)
-
-Parameters are validated before anything starts: every name must be assigned in the
-notebook's ``parameters`` cell (read with :mod:`ast`, nothing is executed), and ``scale`` must
-be a known scale.
-
-**The metrics contract.**  The runner always injects one more parameter, ``metrics_path``
-(the run folder's ``metrics.json``), so the notebook's parameters cell must declare
-``metrics_path = None``.  At its end the notebook writes a flat JSON object of numbers there
-with :func:`write_notebook_metrics` (a no-op when ``metrics_path`` is None, as in the book
-build).  A run is *complete* when papermill exits successfully and ``metrics.json`` exists.
-
-**Running a grid** (``colorutils experiments run GRID.yml``, ``make experiments``).  Every run
-executes in its own ``python -m papermill`` subprocess (kernel ``python3``), so a crash or a
-memory leak in one run cannot take the others down, into ``runs/<grid>/<run-id>/``::
-
-    <notebook>.ipynb    the executed notebook (on failure: up to the failing cell, marked)
-    parameters.json     the parameters injected into it
-    metrics.json        what the notebook measured (:func:`write_notebook_metrics`)
-    log.txt             papermill's log: every cell's output, and the traceback of a failure
-    status.json         complete / failed, duration, error line
-
-Complete runs are skipped by later invocations (unless their parameters changed), failed runs
-are reported and skipped until ``--retry-failed``.
-
-**Results.**  After a grid has run, :func:`aggregate` writes into ``runs/<grid>/`` a
-``summary.csv`` (one row per run: status, seconds, the varied parameters, every metric), a
-``summary.md`` (:func:`grid_summary_table`: the replicate runs, e.g. seeds, pooled as
-``mean ± std``) and a ``summary.png`` (:func:`plot_summary`); :func:`write_results_page` turns
-every grid into the book's results page (``book/results.md``).  Nothing is retrained: these
-functions only read run folders.
-
-Examples
---------
->>> run_id_for({"alpha": 0.003, "seeds": [1]})
+>>> _run_id_for({"alpha": 0.003, "seeds": [1]})
 'alpha=0.003__seeds=1'
-
-Studies: the models a chapter trains, each defined once, trained or reloaded by name.
-
-A chapter that trains models describes each one as an :class:`Arm` (a builder of the zoo by
-name and its keyword arguments, how to compile it, what else defines the run) and hands it to
-a :class:`Study`, which owns everything around it:
-
-run naming
-    ``Study(run_name="05_{arm}")``: the run folder of every arm and seed
-    (``cfg.run_dir(run_name.format(arm=..., seed=...))``, :mod:`colorutils.files`);
-configuration
-    what ``config.json`` records: the settings every run shares (dataset, image size, width,
-    train images), the study's own ``config`` and the arm's ``config``.  A later call with
-    another configuration is refused by :func:`colorutils.train.fit`, so a chapter reuses an
-    earlier chapter's run only if both describe it identically, which is why the description
-    lives here and not in two notebooks;
-build and compile
-    :func:`colorutils.models.build` and :func:`colorutils.models.compile_model`: one loss
-    per head type (regression ``"ab"``: :class:`~colorutils.losses.ABRegressionLoss` in the
-    arm's ``space``; classification ``"ab"``: :class:`~colorutils.losses.RebalancedCrossEntropy`
-    with the arm's ``weights``; ``"label"``: cross-entropy weighted by ``alpha``);
-data
-    the training split of the study's settings with the targets the model outputs
-    (``with_label`` when it has a ``"label"`` head, RGB input for an RGB classifier, chroma
-    targets in the arm's ``space``), unless the chapter passes its own pipeline;
-fit and load
-    :func:`colorutils.train.fit` (resume, reuse of finished runs), quietly by default: one
-    line per model, no per-epoch log (``verbose=2`` shows it).
-
-:class:`ClassificationStudy` is the regression-versus-classification study of chapters 02 and
-03 (U-Nets with a regression head in Lab, YUV or HSV, or a classification head over the ab
-bins, Zhang et al. 2016), built on :class:`Study`.
-
-Examples
---------
-A chapter writes (``cfg`` from :func:`colorutils.settings.resolve`)::
-
-    study = studies.Study(cfg, run_name="05_{arm}", config={"chapter": "05"})
-    joint = studies.Arm("joint", "fusion_net",
-                        dict(num_bins=None, num_classes=10, width=cfg.width, global_size=32),
-                        alpha=1 / 300)
-    run = study.train(joint, seed=0, val_ds=val_ds)
-    run.model, run.seconds, run.loaded, run.run_dir, run.history["val_loss"]
-
-References
-----------
-.. [1] R. Zhang, P. Isola, A. A. Efros, "Colorful Image Colorization", ECCV 2016.
-.. [2] S. Iizuka, E. Simo-Serra, H. Ishikawa, "Let there be Color!", SIGGRAPH 2016.
-
-Training without a notebook: any model of the zoo, and the book's full-scale recipe.
-
-Both are what ``colorutils train`` runs (:mod:`colorutils.cli` checks the arguments first),
-and both are built on :class:`colorutils.experiments.Study`, so their run folders follow the rules
-of every chapter (:mod:`colorutils.train`): the same command again continues an interrupted
-run, a finished run is loaded instead of retrained, asking for more epochs continues it, and a
-run folder of another configuration is refused.
-
-:func:`train_model`
-    a model of the zoo by name (:data:`colorutils.models.BUILDERS`) on any source, at the
-    presets of a scale (:func:`colorutils.settings.resolve`) or the sizes given.  A
-    classification head can be rebalanced: ``lam < 1`` weights the loss by
-    :func:`colorutils.quantize.rebalance_weights` of the training split's colour prior
-    (:func:`colorutils.experiments.training_prior`; Zhang et al. 2016, eq. 4); ``lam = 1`` is the
-    plain cross-entropy.  The run folder is ``train/<model>_<head>_<size>px_w<width>[...]/seed<k>``
-    under ``<runs root>/<scale>/<dataset>/``, so another size or width gets its own folder.
-:func:`best_recipe`
-    the book's best colorizer (:func:`colorutils.experiments.train_best`: chapter 03's U-Net
-    classifier rebalanced with :data:`~colorutils.experiments.BEST_LAMBDA`, or with
-    :data:`PHOTO_LAMBDA` for the photo recipe) at a scale, in mixed
-    precision on a GPU, then a short report (:func:`report_lines`, ``report.json`` in the run
-    folder): epochs, training images per second, and the quality benchmark's three figures of
-    the model against the gray image on the test split, with the goal
-    (:func:`colorutils.evaluation.quality_figures`, decoded at
-    :data:`~colorutils.experiments.BEST_TEMPERATURE` with :data:`~colorutils.experiments.BEST_SMOOTH_SIGMA`).
-
-Errors caused by the input (an unknown model, a head the model lacks, a source that cannot
-be read, a run folder of another configuration) are :class:`colorutils.errors.UserError`.
-
-Examples
---------
->>> run = train_model("folder:photos", "unet", scale="smoke", image_size=32)  # doctest: +SKIP
->>> report = best_recipe("tfds:imagenette/160px", scale="full")               # doctest: +SKIP
->>> print("\\n".join(report_lines(report)))                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -166,32 +47,9 @@ from colorutils.errors import RunConflictError, UserError, first_line
 from colorutils.settings import SCALES
 
 __all__ = [
-    "RunResult",
-    "execute_run",
-    "run_grid",
-    "experiments_command",
-    "Grid",
-    "Run",
-    "load_grid",
-    "notebook_parameters",
-    "run_id_for",
     "write_notebook_metrics",
-    "aggregate",
-    "write_results_page",
-    "METRICS_PARAMETER",
-    "REPLICATE_NAMES",
-    "GRID_KEYS",
-    "STATUS_FILE",
-    "RESULTS_STATIC",
-    "collect",
-    "metric_names",
-    "MAX_METRIC_COLUMNS",
-    "metric_header",
-    "grid_summary_table",
-    "plot_summary",
-    "RESULTS_INTRO",
+    "load_grid",
     "Arm",
-    "Trained",
     "Study",
     "ClassificationStudy",
     "CLASSIFICATION_PRESETS",
@@ -201,43 +59,27 @@ __all__ = [
     "classification_arm_name",
     "training_prior",
     "train_best",
-    "RECIPES",
     "PHOTO_PRESETS",
     "PHOTO_LAMBDA",
     "PHOTO_TEMPERATURES",
-    "COLOUR_CHECK_IMAGES",
-    "model_arm",
-    "warn_if_gray",
+    "choose_temperature",
     "train_model",
     "best_recipe",
-    "choose_temperature",
-    "export_colorizer",
-    "report_lines",
 ]
 
-
-# --------------------------------------------------------------------------- grid files
-
-METRICS_PARAMETER = "metrics_path"
-REPLICATE_NAMES = ("seed", "seeds")
-GRID_KEYS = {"notebook", "description", "parameters", "grid", "summary", "timeout_per_cell"}
-STATUS_FILE = "status.json"
-
-
-# --------------------------------------------------------------------------- notebook side
+_METRICS_PARAMETER = "metrics_path"
+_REPLICATE_NAMES = ("seed", "seeds")
+_GRID_KEYS = {"notebook", "description", "parameters", "grid", "summary", "timeout_per_cell"}
+_STATUS_FILE = "status.json"
+_RESULTS_STATIC = "_static/results"
 
 
 def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any]) -> dict | None:
-    """Write a notebook's measurements for the experiment runner (atomically).
+    """Write a chapter's measurements to ``metrics_path`` (atomically) for the grid runner.
 
-    Call it in the last cell of a chapter: ``write_notebook_metrics(metrics_path, {...})``.  Does
-    nothing when ``metrics_path`` is None (a normal, non-grid run).  Values must be numbers
-    (or None); nested dicts are flattened with dots (``{"a": {"psnr": 1}}`` -> ``a.psnr``).
-
-    Raises
-    ------
-    ValueError
-        If a value is not a number, naming its key.
+    A no-op when ``metrics_path`` is None (not a grid run).  Values are numbers or None
+    (non-finite ones become None); nested dicts are flattened (``{"a": {"psnr": 1}}`` ->
+    ``a.psnr``).  Raises ValueError, naming the key, for a value that is not a number.
     """
     if metrics_path is None:
         return None
@@ -264,17 +106,9 @@ def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any])
     return flat
 
 
-def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """The names assigned in the notebook's ``parameters`` cell, with their default values.
-
-    The cell is parsed with :mod:`ast`, not executed; a default that is not a literal (e.g.
-    ``os.environ.get(...)``) is reported as its source text.
-
-    Raises
-    ------
-    UserError
-        If the notebook cannot be read or has no cell tagged ``parameters``.
-    """
+def _notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """The names assigned in the notebook's ``parameters`` cell and their defaults, parsed
+    with :mod:`ast` (a default that is not a literal is given as its source text)."""
     path = pathlib.Path(path)
     try:
         nb = json.loads(path.read_text())
@@ -307,11 +141,8 @@ def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
     return params
 
 
-# --------------------------------------------------------------------------- grid files
-
-
 @dataclasses.dataclass
-class Run:
+class _Run:
     """One combination of a grid: its id, parameters and folder."""
 
     grid: str
@@ -334,7 +165,7 @@ class Run:
 
     def status(self) -> str:
         """``complete``, ``failed``, ``stale`` (done with other parameters) or ``pending``."""
-        info = files.read_json(self.run_dir / STATUS_FILE)
+        info = files.read_json(self.run_dir / _STATUS_FILE)
         if info is None:
             return "pending"
         if files.read_json(self.run_dir / "parameters.json") != _jsonable(self.parameters):
@@ -347,27 +178,18 @@ class Run:
 
 
 @dataclasses.dataclass
-class Grid:
+class _Grid:
     """A parsed, validated grid file."""
 
     name: str
-    path: pathlib.Path
     notebook: pathlib.Path
     description: str
     fixed: dict
     varied: dict
     summary: dict
     timeout_per_cell: float | None
-    runs: list[Run]
+    runs: list[_Run]
     root: pathlib.Path
-
-    @property
-    def summary_csv(self) -> pathlib.Path:
-        return self.root / "summary.csv"
-
-    @property
-    def summary_png(self) -> pathlib.Path:
-        return self.root / "summary.png"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -380,7 +202,7 @@ def _slug(value: Any) -> str:
     return text or "x"
 
 
-def run_id_for(varied: Mapping[str, Any]) -> str:
+def _run_id_for(varied: Mapping[str, Any]) -> str:
     """A readable, file-system safe id: ``alpha=0.003__seeds=1`` (hashed if very long)."""
     if not varied:
         return "default"
@@ -414,10 +236,10 @@ def _read_spec(path: pathlib.Path) -> dict:
     if not isinstance(spec, dict) or "notebook" not in spec:
         raise UserError(f"grid file {path} must be a mapping with a 'notebook' key "
                         "(see colorutils.experiments for the format).")
-    unknown = set(spec) - GRID_KEYS
+    unknown = set(spec) - _GRID_KEYS
     if unknown:
         raise UserError(f"grid file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
-                        f"allowed: {', '.join(sorted(GRID_KEYS))}.")
+                        f"allowed: {', '.join(sorted(_GRID_KEYS))}.")
     return spec
 
 
@@ -439,15 +261,15 @@ def _fixed_and_varied(spec: dict, path: pathlib.Path) -> tuple[dict, dict]:
 def _check_parameters(path: pathlib.Path, notebook: pathlib.Path, fixed: dict,
                       varied: dict) -> None:
     """Every name must be assigned in the notebook's parameters cell; ``scale`` known."""
-    known = notebook_parameters(notebook)
-    if METRICS_PARAMETER not in known:
+    known = _notebook_parameters(notebook)
+    if _METRICS_PARAMETER not in known:
         raise UserError(f"{notebook}: the parameters cell must declare "
-                        f"`{METRICS_PARAMETER} = None` (the runner sets it to the run's "
+                        f"`{_METRICS_PARAMETER} = None` (the runner sets it to the run's "
                         "metrics.json, which the notebook writes with "
                         "colorutils.experiments.write_notebook_metrics).")
     for key in [*fixed, *varied]:
-        if key == METRICS_PARAMETER:
-            raise UserError(f"grid file {path}: {METRICS_PARAMETER} is set by the runner; "
+        if key == _METRICS_PARAMETER:
+            raise UserError(f"grid file {path}: {_METRICS_PARAMETER} is set by the runner; "
                             "remove it from the grid.")
         if key not in known:
             raise UserError(
@@ -459,24 +281,16 @@ def _check_parameters(path: pathlib.Path, notebook: pathlib.Path, fixed: dict,
                             f"one of {', '.join(SCALES)}.")
 
 
-def _check_timeout(spec: dict, path: pathlib.Path) -> float | None:
-    timeout = spec.get("timeout_per_cell")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise UserError(f"grid file {path}: timeout_per_cell={timeout!r} must be positive "
-                        "seconds.")
-    return timeout
-
-
 def _runs(path: pathlib.Path, notebook: pathlib.Path, fixed: dict, varied: dict,
-          root: pathlib.Path) -> list[Run]:
-    """One :class:`Run` per combination of the ``grid`` lists (their Cartesian product)."""
+          root: pathlib.Path) -> list[_Run]:
+    """One run per combination of the ``grid`` lists (their Cartesian product)."""
     keys = list(varied)
     found = []
     for combo in itertools.product(*(varied[k] for k in keys)):
         values = dict(zip(keys, combo, strict=True))
-        rid = run_id_for(values)
-        found.append(Run(grid=root.name, run_id=rid, notebook=notebook,
-                        parameters={**fixed, **values}, run_dir=root / rid))
+        rid = _run_id_for(values)
+        found.append(_Run(grid=root.name, run_id=rid, notebook=notebook,
+                          parameters={**fixed, **values}, run_dir=root / rid))
     ids = [r.run_id for r in found]
     if len(set(ids)) != len(ids):
         raise UserError(f"grid file {path}: two combinations give the same run id; make the "
@@ -484,46 +298,34 @@ def _runs(path: pathlib.Path, notebook: pathlib.Path, fixed: dict, varied: dict,
     return found
 
 
-def load_grid(path: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> Grid:
-    """Read and validate a grid file; nothing runs.
-
-    Raises
-    ------
-    UserError
-        For a missing or malformed file, an unknown key, a ``grid`` entry that is not a
-        non-empty list, a parameter the notebook's ``parameters`` cell does not assign, a
-        notebook without ``metrics_path``, or an unknown ``scale``.
-    """
+def load_grid(path: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> _Grid:
+    """Read and validate a grid file (nothing runs); a :class:`UserError` names what is wrong
+    (the file, a key, a parameter the notebook lacks, an unknown ``scale``)."""
     path = pathlib.Path(path)
     spec = _read_spec(path)
     notebook = _resolve_notebook(str(spec["notebook"]), path)
     fixed, varied = _fixed_and_varied(spec, path)
     _check_parameters(path, notebook, fixed, varied)
-    timeout = _check_timeout(spec, path)
+    timeout = spec.get("timeout_per_cell")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise UserError(f"grid file {path}: timeout_per_cell={timeout!r} must be positive "
+                        "seconds.")
     if path.stem in SCALES:
         raise UserError(f"grid file {path}: rename it; {path.stem!r} is the name of a scale, "
                         "whose training folders share the runs folder.")
     root = pathlib.Path(runs_dir) / path.stem
-    return Grid(name=path.stem, path=path, notebook=notebook,
-                description=str(spec.get("description") or "").strip(), fixed=fixed,
-                varied=varied, summary=dict(spec.get("summary") or {}),
-                timeout_per_cell=timeout, runs=_runs(path, notebook, fixed, varied, root),
-                root=root)
+    return _Grid(name=path.stem, notebook=notebook,
+                 description=str(spec.get("description") or "").strip(), fixed=fixed,
+                 varied=varied, summary=dict(spec.get("summary") or {}),
+                 timeout_per_cell=timeout, runs=_runs(path, notebook, fixed, varied, root),
+                 root=root)
 
 
-# --------------------------------------------------------------------------- results
-
-RESULTS_STATIC = "_static/results"
-
-
-# --------------------------------------------------------------------------- aggregation
-
-
-def collect(grid: Grid) -> list[dict]:
+def _collect(grid: _Grid) -> list[dict]:
     """One row per run: run id, status, seconds, the varied parameters, every metric."""
     rows = []
     for run in grid.runs:
-        info = files.read_json(run.run_dir / STATUS_FILE) or {}
+        info = files.read_json(run.run_dir / _STATUS_FILE) or {}
         row: dict[str, Any] = {"run_id": run.run_id, "status": run.status(),
                                "seconds": info.get("seconds")}
         for key in grid.varied:
@@ -535,7 +337,7 @@ def collect(grid: Grid) -> list[dict]:
     return rows
 
 
-def metric_names(grid: Grid, rows: list[dict]) -> list[str]:
+def _metric_names(grid: _Grid, rows: list[dict]) -> list[str]:
     """The grid's ``summary.metrics``, else every numeric metric found (in first-seen order)."""
     chosen = grid.summary.get("metrics")
     if chosen:
@@ -548,16 +350,22 @@ def metric_names(grid: Grid, rows: list[dict]) -> list[str]:
     return names
 
 
-def _groups(grid: Grid, rows: list[dict]) -> dict[str, list[dict]]:
+def _groups(grid: _Grid, rows: list[dict]) -> dict[str, list[dict]]:
     replicate = grid.summary.get("replicate")
     if replicate is None:
-        replicate = [k for k in grid.varied if k in REPLICATE_NAMES]
+        replicate = [k for k in grid.varied if k in _REPLICATE_NAMES]
     keys = [k for k in grid.varied if k not in replicate and len(grid.varied[k]) > 1]
     groups: dict[str, list[dict]] = {}
     for row in rows:
         label = ", ".join(f"{k}={row[k]}" for k in keys) or "all runs"
         groups.setdefault(label, []).append(row)
     return groups
+
+
+def _values(members: list[dict], name: str) -> list[float]:
+    """The metric ``name`` of the complete runs among ``members`` that measured it."""
+    return [float(r[name]) for r in members
+            if r["status"] == "complete" and isinstance(r.get(name), (int, float))]
 
 
 def _cell(values: list[float], digits: int) -> str:
@@ -568,15 +376,13 @@ def _cell(values: list[float], digits: int) -> str:
     return f"{s.mean:.{digits}g} ± {s.std:.2g}" if s.has_spread else f"{s.mean:.{digits}g}"
 
 
-#: Metric columns per table: with the run label and the count of complete runs, more would
-#: not fit the book's 704 px text column (a longer list is split into several tables).
-MAX_METRIC_COLUMNS = 4
+#: Metric columns per table: more would not fit the book's 704 px text column.
+_MAX_METRIC_COLUMNS = 4
 _WORDS = {"auc": "AuC", "psnr": "PSNR (dB)", "ssim": "SSIM", "acc": "accuracy", "std": "(std)"}
 
 
-def metric_header(name: str) -> str:
-    """A column header a reader can read for a metric key: ``color.auc.mean`` -> ``color AuC``,
-    ``joint.semantic_acc.mean`` -> ``joint semantic accuracy`` (words wrap; dots do not)."""
+def _metric_header(name: str) -> str:
+    """A readable column header: ``color.auc.mean`` -> ``color AuC``."""
     parts = name.split(".")
     if len(parts) > 1 and parts[-1] == "mean":
         parts = parts[:-1]
@@ -584,47 +390,38 @@ def metric_header(name: str) -> str:
     return " ".join(_WORDS.get(w, w) for w in words) or name
 
 
-def grid_summary_table(grid: Grid, rows: list[dict] | None = None, digits: int = 3) -> str:
-    """Markdown: one row per group of runs (the replicate parameters, e.g. seeds, averaged),
-    ``mean ± std`` per metric (a :class:`colorutils.evaluation.Table`); at most
-    :data:`MAX_METRIC_COLUMNS` metrics per table, so that each fits the text column."""
-    rows = collect(grid) if rows is None else rows
-    names = metric_names(grid, rows)
+def _summary_table(grid: _Grid, rows: list[dict], digits: int = 3) -> str:
+    """Markdown tables: one row per group of runs (replicates pooled), ``mean ± std`` per
+    metric, at most :data:`_MAX_METRIC_COLUMNS` metrics per table."""
+    names = _metric_names(grid, rows)
     table_rows = []
     for label, members in _groups(grid, rows).items():
-        done = [r for r in members if r["status"] == "complete"]
-        table_rows.append({"runs": label, "complete": f"{len(done)}/{len(members)}", **{
-            name: _cell([float(r[name]) for r in done if isinstance(r.get(name), (int, float))],
-                        digits) for name in names}})
-    chunks = [names[i:i + MAX_METRIC_COLUMNS]
-              for i in range(0, len(names), MAX_METRIC_COLUMNS)] or [[]]
+        done = sum(r["status"] == "complete" for r in members)
+        table_rows.append({"runs": label, "complete": f"{done}/{len(members)}", **{
+            name: _cell(_values(members, name), digits) for name in names}})
+    chunks = [names[i:i + _MAX_METRIC_COLUMNS]
+              for i in range(0, len(names), _MAX_METRIC_COLUMNS)] or [[]]
     return "\n\n".join(
         evaluation.Table(table_rows, {"runs": "runs", "complete": "complete",
-                                  **{n: metric_header(n) for n in chunk}}).to_markdown()
+                                      **{n: _metric_header(n) for n in chunk}}).to_markdown()
         for chunk in chunks)
 
 
-def aggregate(grid: Grid) -> list[dict]:
-    """Write ``summary.csv`` and ``summary.png`` (and ``summary.md``) into ``runs/<grid>/``."""
-    rows = collect(grid)
+def _aggregate(grid: _Grid) -> list[dict]:
+    """Write ``summary.csv``, ``summary.md`` and ``summary.png`` into ``runs/<grid>/``."""
+    rows = _collect(grid)
     grid.root.mkdir(parents=True, exist_ok=True)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    tmp = grid.summary_csv.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+    with files.atomic_path(grid.root / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, grid.summary_csv)
-    (grid.root / "summary.md").write_text(grid_summary_table(grid, rows) + "\n")
-    plot_summary(grid, rows)
+    (grid.root / "summary.md").write_text(_summary_table(grid, rows) + "\n")
+    _plot_summary(grid, rows)
     return rows
 
 
-def plot_summary(grid: Grid, rows: list[dict] | None = None, max_metrics: int = 6):
-    """One panel per metric: each complete run is a dot in its group's column, the group mean
-    a black bar.  Saved as ``summary.png``; returns the figure (None if nothing finished)."""
+def _plot_summary(grid: _Grid, rows: list[dict], max_metrics: int = 6) -> None:
+    """``summary.png``: a panel per metric, a dot per complete run, a bar at each group's mean."""
     # Imported here, not at the top: the Agg backend must be chosen before pyplot loads, and
     # only when a figure is drawn (a notebook that imports this module keeps its own backend).
     import matplotlib
@@ -632,19 +429,17 @@ def plot_summary(grid: Grid, rows: list[dict] | None = None, max_metrics: int = 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = collect(grid) if rows is None else rows
-    names = [n for n in metric_names(grid, rows)
+    names = [n for n in _metric_names(grid, rows)
              if any(isinstance(r.get(n), (int, float)) for r in rows)][:max_metrics]
     if not names:
-        return None
+        return
     groups = _groups(grid, rows)
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         for i, members in enumerate(groups.values()):
-            vals = [float(r[name]) for r in members
-                    if r["status"] == "complete" and isinstance(r.get(name), (int, float))]
+            vals = _values(members, name)
             if vals:
                 ax.plot([i] * len(vals), vals, "o", alpha=0.7)
                 ax.hlines(sum(vals) / len(vals), i - 0.25, i + 0.25, color="black", lw=2)
@@ -657,15 +452,11 @@ def plot_summary(grid: Grid, rows: list[dict] | None = None, max_metrics: int = 
         ax.axis("off")
     fig.suptitle(f"grid {grid.name}: {grid.notebook.name} (dots: runs, bar: mean)")
     fig.tight_layout()
-    fig.savefig(grid.summary_png, dpi=110)
+    fig.savefig(grid.root / "summary.png", dpi=110)
     plt.close(fig)
-    return fig
 
 
-# --------------------------------------------------------------------------- results page
-
-
-RESULTS_INTRO = """\
+_RESULTS_INTRO = """\
 # Results of the experiment grids
 
 This page collects what the book's experiment grids measured. It is written by
@@ -713,14 +504,10 @@ below. Nothing is retrained on your machine; the report only reads the run folde
 """
 
 
-def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
-                       out="book/results.md") -> str:
-    """Write the book's results page: the fixed introduction, then per grid its description,
-    the aggregated table (:func:`grid_summary_table`) and figure, or a note that it has not run.
-
-    Figures are copied to ``book/_static/results/<grid>.png`` so that the book needs nothing
-    outside ``book/``.  Returns the page text.
-    """
+def _write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
+                        out="book/results.md") -> str:
+    """Write the book's results page: the introduction, then per grid its description, table
+    and figure (copied to ``book/_static/results/``), or a note that it has not run."""
     repo = "https://github.com/colorization-book/colorization-book"
     try:
         config = yaml.safe_load((pathlib.Path(__file__).parents[1] / "_config.yml").read_text())
@@ -728,8 +515,8 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         pass
     out = pathlib.Path(out)
-    static = out.parent / RESULTS_STATIC
-    parts = [RESULTS_INTRO.replace("{repo}", repo)]
+    static = out.parent / _RESULTS_STATIC
+    parts = [_RESULTS_INTRO.replace("{repo}", repo)]
     for gp in sorted(pathlib.Path(p) for p in grid_paths):
         grid = load_grid(gp, runs_dir)
         rel_nb = os.path.splitext(os.path.relpath(grid.notebook, out.parent))[0]
@@ -741,23 +528,23 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
         parts.append(f"Notebook {{doc}}`{rel_nb}`; fixed parameters: {fixed}; "
                      f"varied: {varied}; {len(grid.runs)} run(s). Grid file "
                      f"`experiments/{gp.name}`.\n")
-        rows = collect(grid)
+        rows = _collect(grid)
         done = sum(r["status"] == "complete" for r in rows)
         if not done:
             parts.append(f"*Not run yet* in `{grid.root}`: run "
                          f"`colorutils experiments run experiments/{gp.name}`.\n")
             continue
-        when = max((files.read_json(r.run_dir / STATUS_FILE) or {}).get("started", "")
+        when = max((files.read_json(r.run_dir / _STATUS_FILE) or {}).get("started", "")
                    for r in grid.runs)
         parts.append(f"{done} of {len(rows)} run(s) complete (latest started {when}). Each "
                      "row pools the replicate runs (seeds): mean ± standard deviation over its "
                      "runs; a row of one run shows that run's value alone.\n")
-        parts.append(grid_summary_table(grid, rows) + "\n")
-        plot_summary(grid, rows)
-        if grid.summary_png.exists():
+        parts.append(_summary_table(grid, rows) + "\n")
+        _plot_summary(grid, rows)
+        if (grid.root / "summary.png").exists():
             static.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(grid.summary_png, static / f"{grid.name}.png")
-            parts.append(f"```{{figure}} {RESULTS_STATIC}/{grid.name}.png\n:name: "
+            shutil.copyfile(grid.root / "summary.png", static / f"{grid.name}.png")
+            parts.append(f"```{{figure}} {_RESULTS_STATIC}/{grid.name}.png\n:name: "
                          f"results-{grid.name}\n:alt: One small dot plot per metric of grid "
                          f"{grid.name}, each with a column of dots per group of runs and a bar "
                          "at their mean.\n\nGrid "
@@ -769,15 +556,9 @@ def write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs",
     return text
 
 
-# --------------------------------------------------------------------------- running a grid
-
-
-# --------------------------------------------------------------------------- running
-
-
 @dataclasses.dataclass
-class RunResult:
-    run: Run
+class _RunResult:
+    run: _Run
     status: str  # "complete", "failed", "skipped" (complete before), "skipped-failed"
     seconds: float = 0.0
     error: str = ""
@@ -791,33 +572,29 @@ def _last_error_line(log: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def execute_run(run: Run, timeout_per_cell: float | None = None) -> RunResult:
+def execute_run(run: _Run, timeout_per_cell: float | None = None) -> _RunResult:
     """Execute one run in a ``python -m papermill`` subprocess and record its status.
 
-    The chapter's own training folders go under ``$COLORBOOK_RUNS`` (the Makefile sets it to
-    ``runs/``; when unset, the runs folder of the grid's parent), so a grid run reuses a model
-    the book build (or another run with the same configuration) already trained.
+    The chapter's training folders go under ``$COLORBOOK_RUNS`` (default: the runs folder of
+    the grid's folder), so a grid run reuses a model the book build already trained.
     """
-    if run.run_dir.exists():
-        for name in (STATUS_FILE, "metrics.json", "log.txt", run.notebook.name):
-            (run.run_dir / name).unlink(missing_ok=True)
+    for name in (_STATUS_FILE, "metrics.json", "log.txt", run.notebook.name):
+        (run.run_dir / name).unlink(missing_ok=True)
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    params = {**run.parameters, METRICS_PARAMETER: str(run.metrics_file.resolve())}
+    params = {**run.parameters, _METRICS_PARAMETER: str(run.metrics_file.resolve())}
     files.write_json_atomic(str(run.run_dir / "parameters.json"), run.parameters)
     params_file = run.run_dir / "papermill_parameters.json"
     params_file.write_text(json.dumps(params))
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    files.write_json_atomic(str(run.run_dir / STATUS_FILE), {"status": "running", "started": started})
+    files.write_json_atomic(str(run.run_dir / _STATUS_FILE),
+                            {"status": "running", "started": started})
     cmd = [sys.executable, "-m", "papermill", str(run.notebook), str(run.output_notebook),
            "-f", str(params_file), "-k", "python3", "--log-output", "--no-progress-bar",
            "--cwd", str(run.notebook.parent)]
     if timeout_per_cell:
         cmd += ["--execution-timeout", str(int(timeout_per_cell))]
-    env = dict(os.environ)
-    env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("COLORBOOK_RUNS", str(run.run_dir.parent.parent.resolve()))
+    env = {"JUPYTER_PLATFORM_DIRS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
+           "COLORBOOK_RUNS": str(run.run_dir.parent.parent.resolve()), **os.environ}
     t0 = time.perf_counter()
     with open(run.log_file, "w") as log:
         log.write(f"$ {' '.join(cmd)}\n")
@@ -825,29 +602,24 @@ def execute_run(run: Run, timeout_per_cell: float | None = None) -> RunResult:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - t0
     params_file.unlink(missing_ok=True)
-    if proc.returncode == 0 and run.metrics_file.exists():
-        status, error = "complete", ""
-    elif proc.returncode == 0:
+    status, error = "complete", ""
+    if proc.returncode != 0:
+        status, error = "failed", _last_error_line(run.log_file.read_text(errors="replace"))
+    elif not run.metrics_file.exists():
         status = "failed"
         error = (f"the notebook finished but wrote no {run.metrics_file.name}; call "
-                 f"colorutils.experiments.write_notebook_metrics({METRICS_PARAMETER}, ...) at "
+                 f"colorutils.experiments.write_notebook_metrics({_METRICS_PARAMETER}, ...) at "
                  "its end")
-    else:
-        status, error = "failed", _last_error_line(run.log_file.read_text(errors="replace"))
-    files.write_json_atomic(str(run.run_dir / STATUS_FILE), {
+    files.write_json_atomic(str(run.run_dir / _STATUS_FILE), {
         "status": status, "started": started, "seconds": round(seconds, 2),
         "returncode": proc.returncode, "error": error})
-    return RunResult(run, status, seconds, error)
+    return _RunResult(run, status, seconds, error)
 
 
-def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
-             progress: bool = True, echo=print) -> list[RunResult]:
-    """Run every pending run of ``grid`` (one papermill subprocess each), then aggregate.
-
-    Complete runs are skipped; failed runs are skipped unless ``retry_failed``; a run whose
-    parameters changed since it ran (``stale``) runs again.  A failing run does not stop the
-    others.  Returns one :class:`RunResult` per run, in grid order.
-    """
+def _run_grid(grid: _Grid, retry_failed: bool = False, dry_run: bool = False,
+              echo=print) -> list[_RunResult]:
+    """Run every pending or stale run of ``grid`` (and failed ones if ``retry_failed``), each
+    in its own subprocess, a failure not stopping the others; then aggregate."""
     plan = [(run, run.status()) for run in grid.runs]
     todo = [run for run, st in plan
             if st in ("pending", "stale") or (st == "failed" and retry_failed)]
@@ -858,14 +630,13 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
         for run, st in plan:
             action = "run" if run in todo else "skip"
             echo(f"  [{st:8s}] {action:4s} {run.run_id}: {json.dumps(run.parameters)}")
-        return [RunResult(run, "dry-run") for run, _ in plan]
-
+        return [_RunResult(run, "dry-run") for run, _ in plan]
     outcomes = []
     bar = files.bar(total=len(todo), desc=grid.name, unit="run",
-                            show=bool(progress and todo) and files.enabled())
+                    show=bool(todo) and files.enabled())
     for run, st in plan:
         if run not in todo:
-            outcomes.append(RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
+            outcomes.append(_RunResult(run, "skipped" if st == "complete" else "skipped-failed"))
             continue
         bar.set_postfix_str(run.run_id[:40])
         result = execute_run(run, grid.timeout_per_cell)
@@ -876,21 +647,17 @@ def run_grid(grid: Grid, retry_failed: bool = False, dry_run: bool = False,
         (bar.write if not bar.disable else echo)(line)
         bar.update(1)
     bar.close()
-
     failed = [r for r in outcomes if r.status in ("failed", "skipped-failed")]
     if failed:
         echo(f"grid {grid.name}: {len(failed)} run(s) failed (rerun them with --retry-failed):")
         for r in failed:
-            info = files.read_json(r.run.run_dir / STATUS_FILE) or {}
+            info = files.read_json(r.run.run_dir / _STATUS_FILE) or {}
             echo(f"  {r.run.run_id}: {r.error or info.get('error', '')}\n"
                  f"    notebook: {r.run.output_notebook} (source {grid.notebook})")
-    aggregate(grid)
+    _aggregate(grid)
     done = sum(r.run.status() == "complete" for r in outcomes)
-    echo(f"grid {grid.name}: {done}/{len(outcomes)} complete; summary {grid.summary_csv}")
+    echo(f"grid {grid.name}: {done}/{len(outcomes)} complete; summary {grid.root / 'summary.csv'}")
     return outcomes
-
-
-# --------------------------------------------------------------------------- command line
 
 
 def experiments_command(args) -> int:
@@ -901,23 +668,21 @@ def experiments_command(args) -> int:
                                                             .glob("*.yml")))
         if not paths:
             raise UserError("no grid files given and none in experiments/.")
-        write_results_page(paths, args.runs_dir, args.out)
+        _write_results_page(paths, args.runs_dir, args.out)
         print(f"results page written: {args.out}")
         return 0
     if action != "run":
         raise UserError("say what to do: `colorutils experiments run GRID.yml` or "
                         "`colorutils experiments report`.")
     grid = load_grid(args.grid, args.runs_dir)
-    done = run_grid(grid, retry_failed=args.retry_failed, dry_run=args.dry_run)
+    done = _run_grid(grid, retry_failed=args.retry_failed, dry_run=args.dry_run)
     return 1 if any(r.status == "failed" for r in done) else 0
 
 
-#: The budget of every arm of chapters 02 and 03 (and of the book's best recipe), per scale;
-#: :func:`colorutils.settings.resolve_chapter` merges it with the scale's presets.  At book
-#: scale: 6,000 of the embedded CIFAR-10 training photos at their 32 px for 4 epochs, a
-#: quarter-width U-Net predicting at 1/4 resolution (the fastest model of the zoo in this
-#: configuration, benchmarks/bench_models.py) and three seeds, so that every comparison has a
-#: paired interval; sized so that ``make book`` holds its 30 minutes on 2 CPU cores.
+#: The budget of every arm of chapters 02-03 (and of the best recipe), per scale, merged with
+#: the scale's presets by :func:`colorutils.settings.resolve_chapter`.  ``book``: 6,000 CIFAR-10
+#: photos at 32 px, 4 epochs, a quarter-width U-Net predicting at 1/4 resolution, three seeds,
+#: so that ``make book`` holds its 30 minutes on 2 CPU cores (benchmarks/bench_models.py).
 CLASSIFICATION_PRESETS = {
     "smoke": dict(epochs=1, width=0.125, train_images=32, eval_images=16, seeds=(0,)),
     "book": dict(image_size=32, batch_size=32, epochs=4, width=0.25, train_images=6000,
@@ -926,19 +691,12 @@ CLASSIFICATION_PRESETS = {
     "full": dict(epochs=30, width=0.5, seeds=(0, 1, 2)),
 }
 #: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
-#: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this
-#: temperature with this chroma smoothing (pixels; 0: none).  The book model: chapter 03's run
-#: of this lambda, seed 0, at the budget of CLASSIFICATION_PRESETS, which chapters 06 and 08
-#: and `colorutils colorize` use.  First set against the quality goal of colorutils.evaluation
-#: on the embedded test split (6 epochs on all 8,000 training photos at the time): lambda 0.7
-#: between the dull unrebalanced classifier (lambda 1) and the vivid but often wrong paper
-#: setting (0.5), the paper's temperature, no smoothing.  Chapter 03 now chooses (lambda, T)
-#: on the validation split at every `make book` (evaluation.choose_recipe) and says on its page
-#: whether its choice is this one; change these constants only from that choice.  The first
-#: validation selection (make book on a clean clone, 2026-12-05; 1,000 validation photos,
-#: seed 0) chose lambda 0.7 at T = 0.14, the only candidate meeting all three parts there
-#: (ratio 0.714, PSNR -0.66 dB, AuC +0.0029 against gray); on the test split, used once, it
-#: meets two (ratio 0.706, PSNR -1.26 dB, AuC +0.0019) where T = 0.38 met one (ratio 0.667).
+#: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this temperature
+#: with this chroma smoothing (pixels; 0: none); its seed-0 run is the book model of chapters
+#: 06 and 08 and ``colorutils colorize``.  Chapter 03 chooses (lambda, T) on the validation
+#: split at every ``make book`` (evaluation.choose_recipe); change these only from that choice.
+#: The first validation selection (2026-12-05, 1,000 photos, seed 0) chose lambda 0.7 at
+#: T = 0.14, the only candidate meeting all three parts of the quality goal.
 BEST_LAMBDA = 0.7
 BEST_TEMPERATURE = 0.14
 BEST_SMOOTH_SIGMA = 0.0
@@ -946,34 +704,14 @@ BEST_SMOOTH_SIGMA = 0.0
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Arm:
-    """One model of a study: what to build, how to compile it, what defines its run.
+    """One model of a study: a zoo builder (:data:`colorutils.models.BUILDERS`) and its
+    ``kwargs``, how to compile it, and what defines its run.
 
-    Parameters
-    ----------
-    name : str
-        The arm's name: ``{arm}`` in the study's run name, and what the summary line shows.
-    model : str
-        A builder of the zoo (:data:`colorutils.models.BUILDERS`), e.g. ``"unet"``.
-    kwargs : dict
-        Its keyword arguments (``width``, ``num_bins``, ``num_classes``, ...).
-    optimizer, learning_rate
-        :func:`colorutils.models.make_optimizer` (None: the optimizer's default rate).
-    weights : array [Q], optional
-        Rebalancing weights of a classification ``"ab"`` head (None: plain cross-entropy).
-    space : {"lab", "yuv", "hsv"}
-        Target space of a regression ``"ab"`` head (the data are converted to it).
-    alpha : float
-        Weight of a ``"label"`` head next to an ``"ab"`` head.
-    config : dict, optional
-        What defines this arm's run besides the study's settings.  Default: the arm's
-        ``name``, ``model``, ``kwargs``, compile settings (a digest of the rebalancing
-        weights) and the name of ``init_from``, so that changing any of them trains a new
-        run.  Give it explicitly to keep the configuration of existing runs.
-    init_from : keras.Model, optional
-        Copy the weights of layers with matching names from this model before training
-        (:func:`colorutils.models.copy_matching_weights`; colorization as a pretext task).
-    monitor : str
-        The metric that picks the best epoch (``train.fit``'s ``monitor``).
+    ``weights`` rebalance a classification ``"ab"`` head; ``space`` is the target space of a
+    regression ``"ab"`` head; ``alpha`` weights a ``"label"`` head.  ``config`` (default: the
+    arm's fields, the weights as a digest) is what ``config.json`` records, so changing it
+    trains a new run.  ``init_from``: a model whose weights of matching layer names are copied
+    first (:func:`colorutils.models.copy_matching_weights`).  ``monitor`` picks the best epoch.
     """
 
     name: str
@@ -1002,24 +740,8 @@ class Arm:
 
 @dataclasses.dataclass
 class Trained:
-    """What :meth:`Study.train` returns: the model and what a chapter reports about it.
-
-    Attributes
-    ----------
-    arm : str
-    seed : int
-    model : keras.Model
-        The best epoch (by the arm's ``monitor``), compiled.
-    run_dir : str
-    seconds : float
-        Wall time of this call (data, build, training or loading).
-    loaded : bool
-        True if the run had finished before and was loaded, not trained.
-    history : dict
-        ``{"epoch": [...], "loss": [...], ...}``: every epoch of the run.
-    metrics : dict
-        The run's ``metrics.json`` (best epoch, timings).
-    """
+    """What :meth:`Study.train` returns: the best epoch's compiled ``model``, its ``run_dir``,
+    the ``seconds`` of the call, whether it was ``loaded``, its ``history`` and ``metrics``."""
 
     arm: str
     seed: int
@@ -1041,26 +763,12 @@ class Trained:
 
 
 class Study:
-    """The training runs of one chapter, sharing one budget (:class:`Settings`).
+    """The training runs of one chapter, sharing its settings ``cfg``.
 
-    Parameters
-    ----------
-    cfg : colorutils.settings.Settings
-        The chapter's resolved settings (dataset, image size, batch size, epochs, width, ...).
-    run_name : str or callable
-        The run folder of an arm and seed, relative to the settings' run root: a format string
-        with ``{arm}`` and ``{seed}`` (default ``"{arm}_seed{seed}"``), or a function
-        ``(arm_name, seed) -> str``.
-    config : dict, optional
-        What the study adds to every run's configuration (e.g. ``{"chapter": "04"}``).
-    run_eagerly : bool
-        Skip graph tracing (faster for the few steps of a smoke run; same result).
-    verbose : {0, 1, 2}
-        0: silent; 1 (default, what the book shows): one line per model trained or loaded;
-        2: also ``train.fit``'s line per epoch and its strategy line.
-    mixed_precision : bool
-        Train in ``mixed_float16`` on a GPU (``train.fit``'s ``mixed_precision``; ignored on
-        a CPU).  Not part of the configuration: a run continues in either precision.
+    ``run_name``: an arm's run folder under the settings' run root, a format string with
+    ``{arm}`` and ``{seed}`` or a function ``(arm, seed) -> str``.  ``config``: what the study
+    adds to every run's configuration.  ``verbose``: 0 silent, 1 a line per model, 2 also
+    ``train.fit``'s lines.  ``mixed_precision`` (on a GPU) is not part of the configuration.
     """
 
     def __init__(self, cfg: settings.Settings, *, run_name: str | Callable = "{arm}_seed{seed}",
@@ -1073,9 +781,8 @@ class Study:
         self.verbose = int(verbose)
         self.mixed_precision = bool(mixed_precision)
 
-    # ------------------------------------------------------------------ naming, configuration
     def run_dir(self, arm: Arm | str, seed: int = 0) -> str:
-        """The run folder of ``arm`` and ``seed`` (:meth:`Settings.run_dir`)."""
+        """The run folder of ``arm`` and ``seed``."""
         name = arm.name if isinstance(arm, Arm) else arm
         rel = (self.run_name(name, seed) if callable(self.run_name)
                else self.run_name.format(arm=name, seed=seed))
@@ -1088,24 +795,19 @@ class Study:
                       train_images=cfg.train_images)
         return {**shared, **self.config, **arm.description()}
 
-    # ------------------------------------------------------------------ build, data
     def build(self, arm: Arm):
-        """The compiled model of ``arm`` (what ``train.fit`` calls, after fixing the seed)."""
+        """The compiled model of ``arm``."""
         net = models.build(arm.model, **arm.kwargs)
         if arm.init_from is not None:
             models.copy_matching_weights(arm.init_from, net)
         return models.compile_model(net, optimizer=arm.optimizer,
-                                       learning_rate=arm.learning_rate, weights=arm.weights,
-                                       space=arm.space, alpha=arm.alpha,
-                                       run_eagerly=self.run_eagerly)
+                                    learning_rate=arm.learning_rate, weights=arm.weights,
+                                    space=arm.space, alpha=arm.alpha,
+                                    run_eagerly=self.run_eagerly)
 
     def dataset(self, arm: Arm, split: str = "train", seed: int = 0, **load_kwargs):
-        """The ``split`` of the study's data as ``arm`` trains on it.
-
-        ``with_label`` when the model has a ``"label"`` head and RGB input for an RGB
-        classifier (:func:`colorutils.data.load` with the study's dataset, image size, batch
-        size and, for the training split, train images).
-        """
+        """The ``split`` of the study's data as ``arm`` reads it (labels for a ``"label"``
+        head, RGB for an RGB classifier)."""
         keys, input_name = models.model_outputs(arm.model, arm.kwargs)
         cfg = self.cfg
         limit = cfg.train_images if split == "train" else cfg.eval_images
@@ -1117,30 +819,13 @@ class Study:
         return data.load(cfg.dataset, split, cfg.image_size, cfg.batch_size, seed=seed,
                          **load_kwargs)
 
-    def targets(self, arm: Arm, dataset):
-        """``dataset`` with the targets the model of ``arm`` trains on (its outputs, the
-        regression head's chroma in the arm's ``space``); None stays None."""
-        keys, _ = models.model_outputs(arm.model, arm.kwargs)
-        return models.targets_for(keys, dataset, space=arm.space)
-
-    # ------------------------------------------------------------------ fit, load
     def train(self, arm: Arm, seed: int = 0, *, train_ds=None, val_ds=None,
               epochs: int | None = None) -> Trained:
         """Train ``arm`` with ``seed`` (or load its finished run).
 
-        Parameters
-        ----------
-        arm : Arm
-        seed : int
-            Fixes the initial weights and the data order of a freshly loaded training split.
-        train_ds : tf.data.Dataset, optional
-            The training pipeline (default: :meth:`dataset`, loaded now).  Pass one to share
-            it between arms (its shuffling then continues from arm to arm, as ``tf.data``
-            reshuffles on every pass).
-        val_ds : tf.data.Dataset, optional
-            Validation batches (None: the best epoch is picked on the training loss).
-        epochs : int, optional
-            Default: the study's ``cfg.epochs``.
+        ``train_ds`` defaults to :meth:`dataset`, loaded now (a shared pipeline keeps
+        reshuffling from arm to arm); without ``val_ds`` the training loss picks the best
+        epoch; ``epochs`` defaults to ``cfg.epochs``.
         """
         start = time.time()
         if train_ds is None:
@@ -1148,39 +833,37 @@ class Study:
             # global one: fix it first, so the order does not depend on earlier runs.
             train.set_seed(seed)
             train_ds = self.dataset(arm, "train", seed)
-        result = train.fit(lambda: self.build(arm), self.targets(arm, train_ds),
-                           self.targets(arm, val_ds), run_dir=self.run_dir(arm, seed),
+        keys, _ = models.model_outputs(arm.model, arm.kwargs)
+        train_ds, val_ds = (models.targets_for(keys, ds, space=arm.space)
+                            for ds in (train_ds, val_ds))
+        result = train.fit(lambda: self.build(arm), train_ds, val_ds,
+                           run_dir=self.run_dir(arm, seed),
                            epochs=epochs or self.cfg.epochs, config=self.run_config(arm),
                            seed=seed, monitor=arm.monitor,
                            verbose=2 if self.verbose >= 2 else 0,
                            mixed_precision=self.mixed_precision)
-        done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
-                       seconds=time.time() - start, loaded=result.loaded,
-                       history=result.history, metrics=result.metrics)
-        if self.verbose:
-            print(done.summary(), flush=True)
-        return done
+        return self._done(arm, seed, result, start, result.loaded)
 
     def load(self, arm: Arm, seed: int = 0, epochs: int | None = None) -> Trained:
-        """The finished run of ``arm`` and ``seed``, rebuilt and reloaded without any data.
+        """The finished run of ``arm`` and ``seed``, reloaded without any data.
 
-        Raises
-        ------
-        FileNotFoundError
-            If that run has not finished (train it with :meth:`train`).
-        ValueError
-            If the run folder holds another configuration.
+        Raises FileNotFoundError if it has not finished, ValueError for a run folder of
+        another configuration.
         """
         start = time.time()
         epochs = epochs or self.cfg.epochs
-        if not files.is_finished(self.run_dir(arm, seed), epochs):
+        run_dir = self.run_dir(arm, seed)
+        if not files.is_finished(run_dir, epochs):
             raise FileNotFoundError(
                 f"arm {arm.name!r} seed {seed} has no finished run of {epochs} epochs at "
-                f"{self.run_dir(arm, seed)!r}; train it with study.train(arm, seed).")
-        result = train.load_run(lambda: self.build(arm), self.run_dir(arm, seed),
+                f"{run_dir!r}; train it with study.train(arm, seed).")
+        result = train.load_run(lambda: self.build(arm), run_dir,
                                 config=self.run_config(arm), seed=seed, epochs=epochs)
+        return self._done(arm, seed, result, start, True)
+
+    def _done(self, arm: Arm, seed: int, result, start: float, loaded: bool) -> Trained:
         done = Trained(arm=arm.name, seed=seed, model=result.model, run_dir=result.run_dir,
-                       seconds=time.time() - start, loaded=True, history=result.history,
+                       seconds=time.time() - start, loaded=loaded, history=result.history,
                        metrics=result.metrics)
         if self.verbose:
             print(done.summary(), flush=True)
@@ -1188,24 +871,11 @@ class Study:
 
 
 class ClassificationStudy:
-    """The study of chapters 02 and 03: U-Nets trained by regression or by classification.
+    """The study of chapters 02-03: U-Nets trained by regression or by classification over
+    the ab ``bins`` {cite}`zhang2016colorful`, run folders ``classification/<arm>/seed<seed>``.
 
-    Runs are ``classification/<arm>/seed<seed>``; every arm shares one budget.
-
-    Parameters
-    ----------
-    cfg : Settings
-        The chapter's resolved settings (dataset, image size, width, epochs, ...).
-    bins : array [Q, 2]
-        The ab bins of the classification head (:func:`colorutils.quantize.ab_bins`).
-    output_stride : int
-        The models predict at 1 / ``output_stride`` of the input resolution.
-    learning_rate : float
-        Adam's learning rate, the same for every arm.
-    run_eagerly : bool
-        Skip graph tracing (faster for the few steps of a smoke run; same result).
-    verbose : {0, 1, 2}, mixed_precision : bool
-        As in :class:`Study`.
+    The models predict at 1 / ``output_stride`` of the input resolution; every arm shares
+    Adam's ``learning_rate``; ``verbose`` and ``mixed_precision`` as in :class:`Study`.
     """
 
     def __init__(self, cfg: settings.Settings, bins, output_stride: int = 4,
@@ -1223,14 +893,13 @@ class ClassificationStudy:
                                learning_rate=learning_rate, num_bins=len(self.bins)))
 
     def run_dir(self, arm: str, seed: int) -> str:
-        """The run folder of one arm and seed: ``classification/<arm>/seed<seed>``."""
+        """The run folder of one arm and seed."""
         return self.study.run_dir(arm, seed)
 
     def arm(self, arm: str, head: str, space: str = "lab", weights=None,
             lam: float | None = None) -> Arm:
-        """The :class:`Arm` of a U-Net with a ``head`` ("regression" in ``space``: lab, yuv
-        or hsv; or "classification" over the bins, rebalanced by ``weights``; ``lam`` is
-        recorded in the configuration)."""
+        """The :class:`Arm` of a U-Net with a ``"regression"`` head in ``space`` (lab, yuv,
+        hsv) or a ``"classification"`` head rebalanced by ``weights`` (``lam`` is recorded)."""
         if head not in ("regression", "classification"):
             raise ValueError(f"head={head!r}: use 'regression' or 'classification'")
         if head == "classification" and space != "lab":
@@ -1250,22 +919,19 @@ class ClassificationStudy:
 
     def train(self, arm: str, head: str, seed: int, val_ds=None, *, space: str = "lab",
               weights=None, lam: float | None = None) -> Trained:
-        """Train (or load, if finished) one arm and seed; see :meth:`arm` and
-        :meth:`Study.train`."""
+        """Train (or load, if finished) one arm and seed (:meth:`arm`, :meth:`Study.train`)."""
         return self.study.train(self.arm(arm, head, space, weights, lam), seed, val_ds=val_ds)
 
 
 def classification_arm_name(lam: float | None) -> str:
     """The arm name of a classifier rebalanced with ``lam`` in chapters 02-03:
-    ``classification`` (``lam`` 1 or None: no rebalancing) or ``classification_lam<lam>``."""
+    ``classification`` (``lam`` 1 or None) or ``classification_lam<lam>``."""
     return "classification" if lam in (None, 1, 1.0) else f"classification_lam{lam:g}"
 
 
 def training_prior(cfg: settings.Settings, bins, **kwargs):
-    """The empirical ab prior of the study's training split (``quantize.empirical_prior``),
-    counted on the photos as stored (centre crops, no augmentation, fixed order), so that it
-    is the same in every chapter and every process; ``kwargs`` go to ``empirical_prior``
-    (``return_counts=True`` adds the raw counts and the number of photos)."""
+    """The empirical ab prior of the training split (:func:`colorutils.quantize.empirical_prior`
+    with ``kwargs``), counted on the stored photos in order, so every chapter gets the same."""
     ds = data.load(cfg.dataset, "train", cfg.image_size, 256, limit=cfg.train_images,
                    shuffle=False, augment=False)
     return quantize.empirical_prior(ds, bins, **kwargs)
@@ -1274,22 +940,10 @@ def training_prior(cfg: settings.Settings, bins, **kwargs):
 def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
                verbose: int = 1, mixed_precision: bool = False,
                lam: float = BEST_LAMBDA) -> Trained:
-    """Train (or load) the book's best colorizer: the classifier of chapters 02-03 rebalanced
-    with ``lam`` (default :data:`BEST_LAMBDA`: the same run folder and configuration as
-    chapter 03's arm; the photo recipe passes its own).
-
-    Parameters
-    ----------
-    cfg : Settings
-        Resolved with :data:`CLASSIFICATION_PRESETS` (``settings.resolve_chapter``) to share
-        chapter 03's runs.
-    prior : array [Q], optional
-        The empirical ab prior of the training split (default: computed here).
-    mixed_precision : bool
-        ``mixed_float16`` on a GPU (the full-scale recipe, :mod:`colorutils.experiments`).
-
-    Decode its output with :data:`BEST_TEMPERATURE` and :data:`BEST_SMOOTH_SIGMA`
-    (``inference.predict_ab(model, l, temperature=..., smooth_sigma=...)``).
+    """Train (or load) the book's best colorizer: chapters 02-03's classifier rebalanced with
+    ``lam`` (the default shares chapter 03's run when ``cfg`` is resolved with
+    :data:`CLASSIFICATION_PRESETS`) by the training ``prior`` (default: counted here).
+    Decode it at :data:`BEST_TEMPERATURE` with :data:`BEST_SMOOTH_SIGMA`.
     """
     bins = quantize.ab_bins()
     if prior is None:
@@ -1300,15 +954,12 @@ def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None
                        weights=quantize.rebalance_weights(prior, lam), lam=lam)
 
 
-#: The recipes of ``colorutils train --recipe``: the book's best colorizer at chapter 03's
-#: budget, and the same model at the photo recipe's (:data:`PHOTO_PRESETS`).
-RECIPES = ("best", "photo")
-#: The photo recipe (issue 25, benchmarks/README.md): the rebalanced U-Net classifier of
-#: chapters 02-03 on real photos, sized by measurement on 2 CPU cores so that ``book`` (the
-#: shipped model, ``make photo-model``) trains on caltech101's 6,567 training photos within 45
-#: minutes: 64 px and width 0.25, 2.4-6x faster than 96 or 128 px or width 0.5; 15 epochs,
-#: because 25 lowered the validation loss but cost 0.9 dB of validation PSNR and 0.01 AuC
-#: (more saturated colours, ratio 1.04 at its best T); ``full`` is the Colab GPU setting.
+#: The recipes of ``colorutils train --recipe``.
+_RECIPES = ("best", "photo")
+#: The photo recipe (issue 25, benchmarks/README.md): the best recipe's model on real photos,
+#: sized on 2 CPU cores so that ``book`` (the shipped model, ``make photo-model``) trains on
+#: caltech101's 6,567 training photos within 45 minutes (64 px and width 0.25; 15 epochs,
+#: since 25 cost 0.9 dB of validation PSNR); ``full`` is the Colab GPU setting.
 PHOTO_PRESETS = {
     "smoke": dict(image_size=32, batch_size=16, epochs=1, width=0.125, train_images=32,
                   eval_images=16, seeds=(0,)),
@@ -1317,21 +968,16 @@ PHOTO_PRESETS = {
     "full": dict(image_size=224, batch_size=64, epochs=30, width=0.5, train_images=None,
                  eval_images=None, seeds=(0,)),
 }
-#: The photo recipe's rebalancing lambda, chosen on caltech101's validation split among 0.7,
-#: 0.8 and 0.9 (15 epochs each, every T of :data:`PHOTO_TEMPERATURES`) by chapter 03's rule
-#: (:func:`colorutils.evaluation.choose_recipe`; table in benchmarks/README.md): 0.9 meets
-#: all three parts of the goal at T = 0.25-0.58 with 0.2-0.3 dB of PSNR paid, where 0.8 pays
-#: 0.7 dB and 0.7 misses AuC.  Milder than the CIFAR recipe's: 64 px photos of varied scenes
-#: carry more colour evidence per pixel than 32 px thumbnails.
+#: The photo recipe's lambda, chosen among 0.7, 0.8 and 0.9 on caltech101's validation split
+#: by chapter 03's rule (:func:`colorutils.evaluation.choose_recipe`; benchmarks/README.md).
 PHOTO_LAMBDA = 0.9
-#: The temperatures the photo recipe decodes its validation split at to choose its own
-#: (:func:`choose_temperature`; from the plain mean to near the mode).
+#: The temperatures the photo recipe tries on its validation split (:func:`choose_temperature`).
 PHOTO_TEMPERATURES = (1.0, 0.58, 0.38, 0.25, 0.15)
 _DATA_ERRORS = (ValueError, FileNotFoundError, KeyError)
 #: What the command line advises for a run folder of another configuration.
 _NEW_RUN = "Use another --run-dir, or delete that folder to train anew."
-#: Training photos looked at for colour before a run trains (:func:`warn_if_gray`).
-COLOUR_CHECK_IMAGES = 64
+#: Training photos looked at for colour before a run trains (:func:`_warn_if_gray`).
+_COLOUR_CHECK_IMAGES = 64
 
 
 def _resolve(resolver, *args, **kwargs) -> settings.Settings:
@@ -1341,21 +987,19 @@ def _resolve(resolver, *args, **kwargs) -> settings.Settings:
         raise UserError(first_line(err)) from None
 
 
-def model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
-              lam: float = 1.0) -> Arm:
-    """The :class:`~colorutils.experiments.Arm` of zoo model ``name`` at the settings' width.
+def _or_none(func, *args):
+    """``func(*args)``, or None where the source lacks what it asks for (a data error)."""
+    try:
+        return func(*args)
+    except _DATA_ERRORS:
+        return None
 
-    ``head`` picks the classification (``Q`` logits over the ab bins) or the regression head
-    where the builder has both (default: classification where possible); an image
-    classifier (``rgb_classifier``, ``fusion_classifier``) gets the source's classes.
-    ``lam < 1`` rebalances a classification head (the prior is counted on the training
-    split first).
 
-    Raises
-    ------
-    UserError
-        An unknown model, a head it lacks, ``lam`` for a model without a classification head.
-    """
+def _model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
+               lam: float = 1.0) -> Arm:
+    """The :class:`Arm` of zoo model ``name`` at the settings' width: its ``head`` (default:
+    classification where it has one; an image classifier gets the source's classes),
+    rebalanced where ``lam < 1`` by the training split's prior."""
     if name not in models.BUILDERS:
         raise UserError(f"--model {name!r} is not a model of the zoo; use one of "
                         f"{', '.join(models.BUILDERS)}.")
@@ -1413,23 +1057,15 @@ def _run_name(cfg: settings.Settings, run_dir: str | None):
                               f"/seed{seed}")
 
 
-def _validation(study: Study, arm: Arm, seed: int):
-    """The validation split as ``arm`` sees it, or None where the source has none."""
-    try:
-        return study.dataset(arm, "validation", seed)
-    except _DATA_ERRORS:
-        return None
-
-
-def warn_if_gray(cfg: settings.Settings) -> bool:
-    """Say on stderr (and return True) when none of the first :data:`COLOUR_CHECK_IMAGES`
-    training photos has colour: a colorizer trained on them can only learn gray."""
-    ds = data.load(cfg.dataset, "train", cfg.image_size, COLOUR_CHECK_IMAGES, shuffle=False,
-                   augment=False, limit=COLOUR_CHECK_IMAGES)
+def _warn_if_gray(cfg: settings.Settings) -> bool:
+    """Warn on stderr (and return True) when none of the first training photos has colour."""
+    ds = data.load(cfg.dataset, "train", cfg.image_size, _COLOUR_CHECK_IMAGES, shuffle=False,
+                   augment=False, limit=_COLOUR_CHECK_IMAGES)
     seen = colourful = 0
     for _, targets in ds:
         chroma = abs(targets["ab"].numpy()).max(axis=(1, 2, 3))
-        seen, colourful = seen + len(chroma), colourful + int((chroma > quantize.GRAY_THRESHOLD).sum())
+        seen += len(chroma)
+        colourful += int((chroma > quantize.GRAY_THRESHOLD).sum())
     if seen and not colourful:
         print(f"warning: --dataset {cfg.dataset}: none of the first {seen} training photos has "
               f"colour (no pixel with |a| or |b| above {quantize.GRAY_THRESHOLD:g}); the model "
@@ -1438,8 +1074,8 @@ def warn_if_gray(cfg: settings.Settings) -> bool:
 
 
 def _train(study: Study, arm: Arm, seed: int) -> Trained:
-    """:meth:`Study.train`, a run folder of another configuration refused first (before any
-    data is read), in words for the command line."""
+    """:meth:`Study.train`, a run folder of another configuration refused before any data is
+    read, in words for the command line."""
     run_dir = study.run_dir(arm, seed)
     if os.path.isfile(run_dir):
         raise UserError(f"--run-dir {run_dir!r} is a file; give a folder.")
@@ -1447,8 +1083,8 @@ def _train(study: Study, arm: Arm, seed: int) -> Trained:
     if diffs:
         raise UserError(str(RunConflictError(run_dir, diffs, _NEW_RUN)))
     if not files.is_finished(run_dir, study.cfg.epochs):
-        warn_if_gray(study.cfg)
-    return study.train(arm, seed, val_ds=_validation(study, arm, seed))
+        _warn_if_gray(study.cfg)
+    return study.train(arm, seed, val_ds=_or_none(study.dataset, arm, "validation", seed))
 
 
 def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
@@ -1456,68 +1092,42 @@ def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
                 run_dir: str | None = None, run_root: str | None = None,
                 mixed_precision: bool = False, verbose: int = 1,
                 **knobs) -> Trained:
-    """Train (or continue, or load) zoo model ``model`` on ``dataset``.
+    """Train (or continue, or load) zoo model ``model`` on ``dataset`` (any source of
+    :func:`colorutils.data.load`).
 
-    Parameters
-    ----------
-    dataset : str
-        Any source of :func:`colorutils.data.load` (``cifar10``, ``sample``, ``folder:PATH``,
-        ``tfds:NAME``).
-    model, head, lam
-        See :func:`model_arm`.
-    scale : {"smoke", "book", "full"}
-        The presets of the knobs not given (:data:`colorutils.settings.PRESETS`).
-    seed : int
-        Initial weights and data order.
-    run_dir : str, optional
-        The run folder (default: under ``run_root``, see the module docstring).
-    run_root : str, optional
-        Default :func:`colorutils.files.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
-    mixed_precision : bool
-        ``mixed_float16`` on a GPU.
-    **knobs
-        ``image_size``, ``epochs``, ``batch_size``, ``width``, ``train_images``,
-        ``eval_images`` (None: the scale's preset).
-
-    Returns
-    -------
-    colorutils.experiments.Trained
-        The model of the best epoch, its run folder, history and metrics.
+    ``head`` and ``lam``: see :func:`_model_arm`.  ``knobs`` (``image_size``, ``epochs``,
+    ``batch_size``, ``width``, ``train_images``, ``eval_images``) override the presets of
+    ``scale``.  The run folder, unless ``run_dir``, is
+    ``train/<model>_<head>_<size>px_w<width>[_n<images>]/seed<k>`` under the settings' root.
+    Input errors (an unknown model, a missing head, an unreadable source, a run folder of
+    another configuration) raise :class:`colorutils.errors.UserError`.
     """
     dataset = _data_call(data.canonical_source, dataset, source=dataset)  # a folder: its path
     cfg = _resolve(settings.resolve, scale, dataset, run_root=run_root, **knobs)
-    arm = model_arm(model, cfg, head=head, lam=lam)
+    arm = _model_arm(model, cfg, head=head, lam=lam)
     study = Study(cfg, run_name=_run_name(cfg, run_dir), verbose=verbose,
-                          config={"command": "colorutils train", "lambda": lam},
-                          mixed_precision=mixed_precision,
-                          run_eagerly=cfg.scale == "smoke")  # a few steps: tracing costs more
+                  config={"command": "colorutils train", "lambda": lam},
+                  mixed_precision=mixed_precision,
+                  run_eagerly=cfg.scale == "smoke")  # a few steps: tracing costs more
     return _data_call(_train, study, arm, seed, source=dataset)
 
 
-# --------------------------------------------------------------------------- the best recipe
-
-
-def _images_per_epoch(cfg: settings.Settings) -> int | None:
-    try:
-        n = data.info(cfg.dataset).split_sizes.get("train")
-    except _DATA_ERRORS:
-        n = None
-    if n is None:
-        return cfg.train_images
-    return min(n, cfg.train_images) if cfg.train_images else n
+def _split_sizes(source: str) -> dict | None:
+    return _or_none(lambda: dict(data.info(source).split_sizes))
 
 
 def _speed(run: Trained, cfg: settings.Settings) -> dict:
-    """Epochs, images per epoch and training images/s of the run: its training steps only
-    (not validation); the first epoch's graph tracing is counted, so short runs understate
-    the steady rate."""
+    """Epochs, images per epoch and training images/s of the run (training steps only, the
+    first epoch's tracing included, so short runs understate the steady rate)."""
     history = run.history
     epochs = len(history.get("epoch", []))
     steps = [t if t is not None else s for t, s in
              zip(history.get("train_seconds") or [None] * epochs, history.get("seconds", []),
                  strict=False)]
     seconds = float(sum(t for t in steps if t is not None))
-    per_epoch = _images_per_epoch(cfg)
+    n = (_split_sizes(cfg.dataset) or {}).get("train")
+    per_epoch = cfg.train_images if n is None else (
+        min(n, cfg.train_images) if cfg.train_images else n)
     rate = per_epoch * epochs / seconds if per_epoch and seconds > 0 else None
     return dict(epochs=epochs, images_per_epoch=per_epoch, train_seconds=round(seconds, 3),
                 epoch_seconds=round(float(run.metrics.get("train_seconds_total") or 0.0), 3),
@@ -1530,33 +1140,16 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
                 **knobs) -> dict:
     """Train (or load) the book's best colorizer on ``dataset`` and report on it.
 
-    Parameters
-    ----------
-    dataset : str
-        A named source: ``tfds:NAME`` on Colab (e.g. ``tfds:imagenette/160px``), a
-        ``folder:PATH`` elsewhere.
-    recipe : {"best", "photo"}
-        ``best``: chapter 03's budget (:data:`colorutils.experiments.CLASSIFICATION_PRESETS`),
-        decoded at :data:`~colorutils.experiments.BEST_TEMPERATURE`; ``photo``: the photo
-        recipe's (:data:`PHOTO_PRESETS`), its temperature chosen on the validation split
-        (:func:`choose_temperature`).
-    scale : {"smoke", "book", "full"}
-        The budget (the recipe's presets over the scale's,
-        :func:`colorutils.settings.resolve_chapter`); ``full`` is for a GPU.
-    mixed_precision : bool
-        ``mixed_float16`` on a GPU (ignored, with a note, on a CPU).
-    **knobs
-        Overrides: ``epochs``, ``train_images``, ``eval_images``, ``image_size``, ``width``,
-        ``batch_size`` (e.g. a quick CPU check of the full-scale code path).
-
-    Returns
-    -------
-    dict
-        The report, also written as ``report.json`` in the run folder (``report_path``).
+    ``recipe="best"``: chapter 03's budget (:data:`CLASSIFICATION_PRESETS`), decoded at
+    :data:`BEST_TEMPERATURE`; ``"photo"``: :data:`PHOTO_PRESETS` and :data:`PHOTO_LAMBDA`,
+    the temperature chosen on the validation split (:func:`choose_temperature`).  ``knobs``
+    override the budget of ``scale``.  The report (epochs, images/s, the quality figures of
+    :func:`colorutils.evaluation.quality_figures` on the test split against gray, the goal)
+    is also written as ``report.json`` in the run folder.
     """
     start = time.time()
-    if recipe not in RECIPES:
-        raise UserError(f"--recipe {recipe!r} is not a recipe; use one of {', '.join(RECIPES)}.")
+    if recipe not in _RECIPES:
+        raise UserError(f"--recipe {recipe!r} is not a recipe; use one of {', '.join(_RECIPES)}.")
     presets = PHOTO_PRESETS if recipe == "photo" else CLASSIFICATION_PRESETS
     dataset = _data_call(data.canonical_source, dataset, source=dataset)
     cfg = _resolve(settings.resolve_chapter, scale, presets, dataset=dataset,
@@ -1565,10 +1158,8 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
     def split(name: str, batch_size: int):
         return data.load(cfg.dataset, name, cfg.image_size, batch_size, limit=cfg.eval_images)
 
-    try:  # the validation split picks the best epoch, as in chapter 03
-        val_ds = split("validation", cfg.batch_size)
-    except _DATA_ERRORS:  # a source without one: the training loss picks it
-        val_ds = None
+    # The validation split picks the best epoch, as in chapter 03 (None: the training loss).
+    val_ds = _or_none(split, "validation", cfg.batch_size)
     lam = PHOTO_LAMBDA if recipe == "photo" else BEST_LAMBDA
     run = _data_call(train_best, cfg, seed, val_ds=val_ds, verbose=verbose, lam=lam,
                      mixed_precision=mixed_precision, source=dataset)
@@ -1577,14 +1168,13 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
         temperature, sweep = choose_temperature(run.model, *data.to_arrays(val_ds)[:2])
     l_test, ab_test = _data_call(lambda: data.to_arrays(split("test", 64))[:2], source=dataset)
     figures = evaluation.quality_figures(run.model, l_test, ab_test, temperature=temperature,
-                                      smooth_sigma=BEST_SMOOTH_SIGMA)
+                                         smooth_sigma=BEST_SMOOTH_SIGMA)
     goal = figures.pop("goal")
     report = dict(recipe=recipe, dataset=cfg.dataset, scale=cfg.scale, seed=seed,
                   image_size=cfg.image_size, width=cfg.width, run_dir=run.run_dir,
                   trained_now=not run.loaded, **_speed(run, cfg), test_images=len(l_test),
                   split_sizes=_split_sizes(cfg.dataset),
-                  decoding=dict(temperature=temperature,
-                                smooth_sigma=BEST_SMOOTH_SIGMA),
+                  decoding=dict(temperature=temperature, smooth_sigma=BEST_SMOOTH_SIGMA),
                   rebalancing_lambda=lam, quality=figures,
                   goal={**goal.as_dict(), "sentence": goal.sentence()},
                   validation_temperatures=sweep, seconds_total=round(time.time() - start, 1))
@@ -1593,31 +1183,18 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
     return report
 
 
-def _split_sizes(source: str) -> dict | None:
-    try:
-        return dict(data.info(source).split_sizes)
-    except _DATA_ERRORS:
-        return None
-
-
 def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
     """The decoding temperature of ``model`` chosen on held-out photos, and the sweep.
 
-    Each temperature is scored by :func:`colorutils.evaluation.quality_figures` (no retraining:
-    the annealed mean only reshapes the predicted distribution).  The choice: the most parts
-    of the quality goal met (colourfulness ratio, PSNR against gray, AuC against gray), then
-    the highest PSNR, so that the colour it adds is the colour it gets right most often.
-
-    Returns
-    -------
-    (float, list of dict)
-        The temperature and, per temperature, ``{"temperature", "colorfulness_ratio",
-        "psnr", "auc", "gray_psnr", "gray_auc", "goals_met"}``.
+    Each temperature is scored by :func:`colorutils.evaluation.quality_figures` (the annealed
+    mean only reshapes the predicted distribution); the choice meets the most parts of the
+    quality goal, then has the highest PSNR.  The sweep has, per temperature,
+    ``temperature, colorfulness_ratio, psnr, auc, gray_psnr, gray_auc, goals_met``.
     """
     sweep = []
     for t in temperatures:
         figures = evaluation.quality_figures(model, l_norm, ab_true, temperature=t,
-                                          smooth_sigma=BEST_SMOOTH_SIGMA)
+                                             smooth_sigma=BEST_SMOOTH_SIGMA)
         m, g = figures["model"], figures["gray"]
         sweep.append(dict(temperature=t, colorfulness_ratio=round(m["colorfulness_ratio"], 4),
                           psnr=round(m["psnr"], 4), auc=round(m["auc"], 4),
@@ -1639,10 +1216,8 @@ def _git_commit() -> str | None:
 
 def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> dict:
     """Write the model of a :func:`best_recipe` report as a shippable ``.keras`` file (no
-    optimizer state) and its sidecar ``<name>.json``: what a colorizer needs to run it
-    (``image_size``, ``head``, ``space``, ``grid_size``, ``temperature``, ``smooth_sigma``,
-    ``lambda``) and its ``provenance`` (recipe, data set and split, commit, date, training
-    time and speed, the quality figures of the report).  Returns the sidecar."""
+    optimizer state) and its sidecar ``<name>.json`` (what a colorizer needs to decode it,
+    and its provenance); returns the sidecar."""
     if not str(path).endswith(".keras"):
         raise UserError(f"--export {path!r} must name a .keras file (e.g. photo_unet.keras).")
     model = train.load_model(os.path.join(report["run_dir"], "best.keras"), compile=False)
@@ -1656,7 +1231,9 @@ def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> d
     kind, _, where = str(report["dataset"]).partition(":")
     if kind == "folder":  # the folder's name, not a path of the machine it was trained on
         provenance["dataset"] = f"folder:{os.path.basename(os.path.normpath(where))}"
-    provenance.update(split_rule=_split_rule(), credit=credit, commit=_git_commit(),
+    parts = ", ".join(f"{k} {lo}-{hi - 1}" for k, (lo, hi) in data.DERIVED_SPLIT_PERCENT.items())
+    provenance.update(split_rule=f"md5 of each file's class/name, modulo 100: {parts} "
+                      "(colorutils.data.list_folder)", credit=credit, commit=_git_commit(),
                       date=time.strftime("%Y-%m-%d", time.gmtime()),
                       parameters=int(model.count_params()))
     sidecar = dict(image_size=report["image_size"], head="classification", space="lab",
@@ -1667,13 +1244,6 @@ def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> d
     return sidecar
 
 
-def _split_rule() -> str:
-    parts = ", ".join(f"{k} {lo}-{hi - 1}" for k, (lo, hi) in
-                      data.DERIVED_SPLIT_PERCENT.items())
-    return (f"md5 of each file's class/name, modulo 100: {parts} "
-            "(colorutils.data.list_folder)")
-
-
 def _figure(value, digits: int) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -1682,19 +1252,16 @@ def report_lines(report: dict) -> list[str]:
     """The few lines ``colorutils train --recipe`` prints about a :func:`best_recipe` run."""
     q, rate = report["quality"], report.get("images_per_s")
     speed = f"{rate:,.1f} training images/s" if rate else "training speed unknown"
-    per_epoch = report.get("images_per_epoch")
     how = "trained" if report.get("trained_now") else "loaded (finished earlier)"
     epochs = f"{report['epochs']} epoch{'s' if report['epochs'] != 1 else ''}"
-    lines = [f"{report.get('recipe', 'best')} recipe, {report['dataset']} at "
-             f"{report['scale']} scale: {how}, "
-             f"{epochs} of {per_epoch or '?'} images at "
-             f"{report['image_size']} px, {speed} ({report.get('precision')}, "
-             f"{report.get('device')})"]
-    lines.append(f"quality on {report['test_images']} test images (model | gray): "
-                 f"PSNR {_figure(q['model']['psnr'], 2)} | {_figure(q['gray']['psnr'], 2)} dB, "
-                 f"AuC {_figure(q['model']['auc'], 3)} | {_figure(q['gray']['auc'], 3)}, "
-                 f"colourfulness ratio {_figure(q['model']['colorfulness_ratio'], 2)} | "
-                 f"{_figure(q['gray']['colorfulness_ratio'], 2)}")
-    lines.append(f"goal: {report['goal']['sentence']}")
-    lines.append(f"report: {report['report_path']} ({report['seconds_total']:.0f} s in all)")
-    return lines
+    return [f"{report.get('recipe', 'best')} recipe, {report['dataset']} at "
+            f"{report['scale']} scale: {how}, {epochs} of "
+            f"{report.get('images_per_epoch') or '?'} images at {report['image_size']} px, "
+            f"{speed} ({report.get('precision')}, {report.get('device')})",
+            f"quality on {report['test_images']} test images (model | gray): "
+            f"PSNR {_figure(q['model']['psnr'], 2)} | {_figure(q['gray']['psnr'], 2)} dB, "
+            f"AuC {_figure(q['model']['auc'], 3)} | {_figure(q['gray']['auc'], 3)}, "
+            f"colourfulness ratio {_figure(q['model']['colorfulness_ratio'], 2)} | "
+            f"{_figure(q['gray']['colorfulness_ratio'], 2)}",
+            f"goal: {report['goal']['sentence']}",
+            f"report: {report['report_path']} ({report['seconds_total']:.0f} s in all)"]

@@ -1,57 +1,16 @@
-"""The :class:`Colorizer`: a trained model with everything needed to use it, loaded in one place.
+"""The :class:`Colorizer`: a trained model with what it takes to use it, loaded in one place.
 
-Every model of the book maps ``l_norm [B, H, W, 1]`` to a dict whose ``"ab"`` entry is either
-
-* 2 channels: a regression head, chroma in its target ``space`` (Lab ab, or YUV / HSV
-  chroma, see :func:`colorutils.losses.chroma_to_ab`), or
-* ``Q`` channels: logits over the ab ``bins`` it was trained on, decoded by
-  :func:`colorutils.quantize.decode` (annealed mean, ``T = 0.38``, by default),
-
-possibly at a reduced resolution (Zhang et al. predict at 1/4 size).  What the output *means*
-(the space, the bins) is not in the weights: it is recorded when the model is trained and read
-back here, never guessed from the channel count.  A :class:`Colorizer` holds the model with
-that record (input size, space, bins, decoding defaults, provenance); its
-:meth:`Colorizer.predict_ab` turns either kind of output into ab in Lab units at the input's
-full resolution (bilinear upsampling, optional Gaussian chroma smoothing), which
-:func:`colorutils.color.recombine` puts back together with the true lightness.
-
-One function loads it, :func:`load_colorizer`, from a run folder or a ``.keras`` file, and every
-consumer uses it: ``colorutils colorize`` and ``colorutils evaluate``,
-:func:`colorutils.evaluation.evaluate` and :func:`~colorutils.evaluation.quality_figures`,
-:func:`colorutils.turing.make_pairs`, chapters 06 and 08.  A model trained in the session (a
-compiled Keras model) becomes a Colorizer through :func:`as_colorizer`, which reads the space
-and bins from its compiled loss.
-
-Where the record comes from, later sources overriding earlier ones:
-
-1. the ``.keras`` file's compiled loss (``compile_config`` in the archive, written by Keras when
-   the model is saved): ``space`` of :class:`~colorutils.losses.ABRegressionLoss`, ``bins`` of
-   :class:`~colorutils.losses.RebalancedCrossEntropy`;
-2. the run folder's ``config.json`` (:mod:`colorutils.files`): ``image_size``, ``space``, and
-   the whole file as provenance;
-3. a sidecar ``<name>.json`` beside ``<name>.keras`` (:data:`SIDECAR_KEYS`), e.g. for the
-   shipped photo model ``colorutils/weights/photo_unet.keras`` + ``photo_unet.json``::
-
-       {"image_size": 128,            # side length the model runs at (its training size)
-        "space": "lab",               # regression: "lab", "yuv" or "hsv"
-        "grid_size": 10,              # classifier: bins = quantize.ab_bins(grid_size), or
-        "bins": [[-90, 80], ...],     #   the [Q, 2] centres themselves (e.g. Zhang's 313)
-        "temperature": 0.38,          # annealed-mean temperature, in (0, 1]
-        "smooth_sigma": null,         # chroma smoothing in pixels (null: none)
-        "head": "classification",     # informational: the head and its rebalancing lambda
-        "lambda": 0.7,
-        "provenance": {"dataset": "...", "recipe": "...", "commit": "...", "license": "..."}}
-
-   Every key is optional; an unknown key is an error (a typo would otherwise be ignored).
-
-A regression model with no recorded space predicts Lab ab (the book's default); a classifier
-with no recorded bins is refused (pass ``bins``), since bins with the same count can differ.
-
-References
-----------
-Zhang, R., Isola, P., Efros, A. A. (2016). Colorful Image Colorization. ECCV (annealed mean,
-313 bins).  Official code: github.com/richzhang/colorization (``colorizers/``: load, resize,
-preprocess L, postprocess ab + L).
+A colorization model maps ``l_norm [B, H, W, 1]`` to a dict whose ``"ab"`` entry is 2 chroma
+channels in a target ``space`` (Lab ab, or YUV / HSV chroma, :func:`colorutils.losses.chroma_to_ab`)
+or ``Q`` logits over ab ``bins`` (:func:`colorutils.quantize.decode`, annealed mean by default),
+possibly at a reduced resolution.  What the output means is not in the weights: a
+:class:`Colorizer` holds the model with its record (input size, space, bins, decoding defaults,
+provenance), never guessed from the channel count, and turns either output into ab in Lab units
+at full resolution.  :func:`load_colorizer` reads the record from, later overriding earlier, the
+``.keras`` file's compiled loss, the run folder's ``config.json`` and a sidecar ``<name>.json``
+beside the file (keys :data:`_SIDECAR_KEYS`, as in ``colorutils/weights/photo_unet.json``);
+:func:`as_colorizer` reads it from a compiled model's loss.  Zhang, Isola and Efros
+{cite}`zhang2016colorful` (annealed mean, 313 bins; github.com/richzhang/colorization).
 """
 
 from __future__ import annotations
@@ -71,27 +30,19 @@ import tensorflow as tf
 from colorutils import color, files, losses, quantize, train
 from colorutils.errors import UserError, first_line
 
-__all__ = [
-    "SIDECAR_KEYS",
-    "Colorizer",
-    "as_colorizer",
-    "load_colorizer",
-    "load_colorizers",
-    "predict_raw",
-    "decode_output",
-    "predict_ab",
-    "check_colorizer",
-]
+__all__ = ["as_colorizer", "load_colorizer", "load_colorizers", "predict_raw", "decode_output",
+           "predict_ab"]
 
-
-#: Keys of a ``.keras`` file's sidecar ``<name>.json`` (see the module docstring).
-SIDECAR_KEYS = ("image_size", "space", "bins", "grid_size", "temperature", "smooth_sigma",
-                "head", "lambda", "provenance")
+#: Keys of a ``.keras`` file's sidecar ``<name>.json``, all optional (an unknown one is an
+#: error): ``grid_size`` stands for ``bins = quantize.ab_bins(grid_size)``; ``head`` and
+#: ``lambda`` are informational (moved into ``provenance``).
+_SIDECAR_KEYS = ("image_size", "space", "bins", "grid_size", "temperature", "smooth_sigma",
+                 "head", "lambda", "provenance")
 
 
 def _l_batch(l_norm):
     return color.as_batch(l_norm, 1, "l_norm",
-                           hint="normalised lightness in [-1, 1], colorutils.color.split_lab")
+                          hint="normalised lightness in [-1, 1], colorutils.color.split_lab")
 
 
 def _ab_output(out):
@@ -106,10 +57,8 @@ def _ab_output(out):
 
 
 def predict_raw(model, l_norm, *, batch_size: int = 32) -> np.ndarray:
-    """Run the model on ``l_norm`` in batches; return its ``"ab"`` output (float32 numpy).
-
-    That is chroma (2 channels) or logits (``Q`` channels) at the model's output resolution.
-    """
+    """The model's raw ``"ab"`` output on ``l_norm`` (chroma or logits at its own
+    resolution), in batches, as float32 numpy."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
     model = model.model if isinstance(model, Colorizer) else model
@@ -125,38 +74,19 @@ def predict_raw(model, l_norm, *, batch_size: int = 32) -> np.ndarray:
 def decode_output(output, size, *, bins=None, method: str = "annealed_mean",
                   temperature: float = quantize.TEMPERATURE, smooth_sigma: float | None = None,
                   l_norm=None, space: str = "lab") -> np.ndarray:
-    """Decode a model's ``"ab"`` output and bring it to full resolution.
+    """A model's raw ``"ab"`` output ``[B, h, w, C]`` as float32 ab ``[B, H, W, 2]`` in Lab units.
 
-    Parameters
-    ----------
-    output : array [B, h, w, C]
-        ``C = 2``: chroma in ``space``; otherwise logits over ``bins``.
-    size : (H, W)
-        Target resolution (bilinear upsampling when it differs).
-    bins : array [C, 2], optional
-        The ab bin centres of a classifier (required when ``C != 2``).
-    method, temperature
-        Decoding of logits (:func:`colorutils.quantize.decode`); ignored for regression.
-    smooth_sigma : float, optional
-        Gaussian smoothing of the decoded chroma at full resolution, in pixels.
-    l_norm : array [B, H, W, 1], optional
-        Needed only for ``space`` other than ``"lab"``.
-    space : {"lab", "yuv", "hsv"}
-        Chroma space of a regression output (:func:`colorutils.losses.chroma_to_ab`).
-
-    Returns
-    -------
-    np.ndarray float32 [B, H, W, 2], ab in Lab units.
+    ``C = 2``: chroma in ``space`` (converted with ``l_norm`` unless ``"lab"``); otherwise
+    logits over ``bins``, decoded by ``method`` and ``temperature``
+    (:func:`colorutils.quantize.decode`).  Then bilinear upsampling to ``size`` and optional
+    Gaussian chroma smoothing of ``smooth_sigma`` pixels.
     """
     out = tf.convert_to_tensor(output, tf.float32)
     if out.shape.rank != 4:
         raise ValueError(f"output has shape {out.shape}; expected [B, h, w, C].")
     channels = int(out.shape[-1])
-    if channels == 2:
-        ab = out
-    else:
-        ab = quantize.decode(out, _bins_for(channels, bins), method=method,
-                             temperature=temperature)
+    ab = out if channels == 2 else quantize.decode(out, _bins_for(channels, bins), method=method,
+                                                   temperature=temperature)
     size = tuple(int(s) for s in size)
     if channels == 2 and space != "lab":
         # Convert to ab at the output's resolution, then upsample ab: interpolating a hue
@@ -189,12 +119,8 @@ def _bins_for(channels: int, bins) -> np.ndarray:
 
 
 def check_colorizer(model) -> None:
-    """Raise a one-line :class:`~colorutils.errors.UserError` unless ``model`` colorizes.
-
-    A colorization model of the book takes one input ``l_norm`` with one channel and returns a
-    dict with an ``"ab"`` entry (2 channels for regression, ``Q`` logits for classification).
-    A :class:`Colorizer` is checked through its model.
-    """
+    """Raise a one-line UserError unless ``model`` (or a Colorizer's) takes one lightness
+    channel and returns a dict with an ``"ab"`` entry of 2 or ``Q`` channels."""
     model = model.model if isinstance(model, Colorizer) else model
     name = getattr(model, "name", type(model).__name__)
     inputs = getattr(model, "inputs", None) or []
@@ -218,25 +144,9 @@ def check_colorizer(model) -> None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Colorizer:
-    """A trained colorization model with what it takes to use it.
-
-    Attributes
-    ----------
-    model : keras.Model
-        Input ``l_norm [B, H, W, 1]``, output dict with ``"ab"`` (:func:`check_colorizer`).
-    image_size : int or None
-        Side length the model runs at (its training size); None if unknown.
-    space : {"lab", "yuv", "hsv"}
-        Target space of a regression head ("lab" for a classifier).
-    bins : np.ndarray [Q, 2] or None
-        The ab bin centres of a classifier (None for a regressor).
-    temperature : float
-        Default annealed-mean temperature of a classifier, in (0, 1].
-    smooth_sigma : float or None
-        Default chroma smoothing in pixels (None: none).
-    provenance : dict
-        Where the model came from (its path, its run's ``config.json`` or sidecar).
-    """
+    """A trained colorization model with its ``image_size`` (training side length), regression
+    ``space``, classifier ``bins`` ``[Q, 2]``, default annealed-mean ``temperature`` in
+    (0, 1] and ``smooth_sigma``, and its ``provenance`` (path, ``config.json``, sidecar)."""
 
     model: Any
     image_size: int | None = None
@@ -283,24 +193,14 @@ class Colorizer:
     def predict_ab(self, l_norm, *, method: str = "annealed_mean",
                    temperature: float | None = None, smooth_sigma: float | None = None,
                    batch_size: int = 32) -> np.ndarray:
-        """ab in Lab units at the full resolution of ``l_norm`` (see :func:`predict_ab`).
-
-        ``temperature`` and ``smooth_sigma`` default to the colorizer's own.
-        """
+        """ab in Lab units at the full resolution of ``l_norm`` (see :func:`predict_ab`)."""
         x, single = _l_batch(l_norm)
-        raw = predict_raw(self.model, x, batch_size=batch_size)
-        ab = self.decode(raw, x.shape[1:3], l_norm=x, method=method, temperature=temperature,
-                         smooth_sigma=smooth_sigma)
-        return ab[0] if single else ab
-
-    def decode(self, raw, size, *, l_norm=None, method: str = "annealed_mean",
-               temperature: float | None = None,
-               smooth_sigma: float | None = None) -> np.ndarray:
-        """Decode the model's raw output (:func:`predict_raw`) with its space and bins."""
-        return decode_output(
-            raw, size, bins=self.bins, method=method, l_norm=l_norm, space=self.space,
+        ab = decode_output(
+            predict_raw(self.model, x, batch_size=batch_size), x.shape[1:3], bins=self.bins,
+            method=method, l_norm=x, space=self.space,
             temperature=self.temperature if temperature is None else temperature,
             smooth_sigma=self.smooth_sigma if smooth_sigma is None else smooth_sigma)
+        return ab[0] if single else ab
 
 
 def _compiled_record(loss) -> dict:
@@ -321,17 +221,9 @@ def _compiled_record(loss) -> dict:
 
 
 def as_colorizer(model, *, space: str | None = None, bins=None, **defaults) -> Colorizer:
-    """``model`` as a :class:`Colorizer`: a Colorizer as it is, a Keras model with the space
-    and bins of its compiled loss (a model :func:`colorutils.models.compile_model` compiled
-    or :meth:`colorutils.experiments.Study.train` returned).
-
-    Parameters
-    ----------
-    space, bins : optional
-        Override what the compiled loss says (a model loaded without its compiled state).
-    **defaults
-        Other :class:`Colorizer` fields (``image_size``, ``temperature``, ``smooth_sigma``).
-    """
+    """``model`` as a :class:`Colorizer`: a Keras model with the space and bins of its
+    compiled loss (:func:`colorutils.models.compile_model`); ``space``, ``bins`` and other
+    fields given (not None) override."""
     given = {k: v for k, v in dict(space=space, bins=bins, **defaults).items() if v is not None}
     if isinstance(model, Colorizer):
         return dataclasses.replace(model, **given) if given else model
@@ -342,29 +234,12 @@ def as_colorizer(model, *, space: str | None = None, bins=None, **defaults) -> C
 def predict_ab(model, l_norm, *, method: str = "annealed_mean",
                temperature: float | None = None, smooth_sigma: float | None = None,
                batch_size: int = 32, space: str | None = None, bins=None) -> np.ndarray:
-    """Predict ab at the full resolution of ``l_norm``, for any colorization model of the book.
+    """ab (float32, Lab units) at the full resolution of ``l_norm`` ``[B, H, W, 1]`` or
+    ``[H, W, 1]``, for a :class:`Colorizer` or a compiled Keras model (:func:`as_colorizer`).
 
-    Parameters
-    ----------
-    model : Colorizer or keras.Model
-        A Keras model goes through :func:`as_colorizer` (space and bins of its compiled loss).
-    l_norm : array [B, H, W, 1] or [H, W, 1]
-        Normalised lightness in [-1, 1].
-    method : {"annealed_mean", "mean", "mode"}
-        Decoding of a distribution (:func:`colorutils.quantize.decode`).
-    temperature : float, optional
-        Annealed-mean temperature (default: the colorizer's, :data:`quantize.TEMPERATURE`).
-    smooth_sigma : float, optional
-        Gaussian chroma smoothing in full-resolution pixels (default: the colorizer's).
-    batch_size : int
-        Images per forward pass.
-    space, bins : optional
-        Override the model's recorded target space / ab bins.
-
-    Returns
-    -------
-    np.ndarray
-        float32 ``[B, H, W, 2]`` (``[H, W, 2]`` for a single image), ab in Lab units.
+    ``method``, ``temperature`` and ``smooth_sigma`` decode a classifier's logits
+    (:func:`decode_output`; defaults: the colorizer's); ``space`` and ``bins`` override the
+    recorded ones.
     """
     return as_colorizer(model, space=space, bins=bins).predict_ab(
         l_norm, method=method, temperature=temperature, smooth_sigma=smooth_sigma,
@@ -387,10 +262,10 @@ def _sidecar_record(model_path: str) -> dict:
     if not sidecar.is_file():
         return {}
     record = files.read_json(sidecar)
-    unknown = sorted(set(record) - set(SIDECAR_KEYS)) if isinstance(record, dict) else None
+    unknown = sorted(set(record) - set(_SIDECAR_KEYS)) if isinstance(record, dict) else None
     if unknown is None or unknown:
         raise UserError(f"sidecar {str(sidecar)!r} must be a JSON object with keys among "
-                        f"{', '.join(SIDECAR_KEYS)}; found {unknown or type(record).__name__}.")
+                        f"{', '.join(_SIDECAR_KEYS)}; found {unknown or type(record).__name__}.")
     record = dict(record)
     if record.get("bins") is None and record.get("grid_size") is not None:
         record["bins"] = quantize.ab_bins(record["grid_size"])
@@ -413,22 +288,12 @@ def _run_record(path: str) -> dict:
 
 
 def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) -> Colorizer:
-    """Load a :class:`Colorizer` from a run folder or a ``.keras`` file (the one loader).
+    """A :class:`Colorizer` from a run folder of :func:`colorutils.train.fit` or a ``.keras``
+    file, run at ``image_size`` (default: the recorded training size, else the model's fixed
+    input size).
 
-    Parameters
-    ----------
-    path : path
-        A run folder written by :func:`colorutils.train.fit` (its ``best.keras``, else
-        ``last.keras``) or a ``.keras`` file (with an optional sidecar ``<name>.json``).
-    image_size : int, optional
-        Side length to run at; default: the recorded training size, else the model's fixed
-        input size.
-
-    Raises
-    ------
-    UserError
-        Missing path, unloadable file, not a colorization model, a bad sidecar, or no way to
-        tell the image size (then pass ``image_size``).
+    Raises UserError for a missing path, an unloadable file, not a colorization model, a bad
+    sidecar, or an image size it cannot tell.
     """
     try:
         src = pathlib.Path(path).expanduser()
@@ -461,12 +326,8 @@ def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) ->
 
 
 def load_colorizers(found: Mapping[str, str]) -> tuple[dict, list[str]]:
-    """Load ``{name: run_dir}`` (e.g. from :func:`colorutils.files.find_runs`) as
-    :class:`Colorizer` objects (:func:`load_colorizer`).
-
-    Returns ``({name: Colorizer}, notes)``; a run that fails to load or is not a colorization
-    model (a classifier, say) is left out with a note.
-    """
+    """``({name: Colorizer}, notes)`` of ``{name: run_dir}`` (:func:`colorutils.files.find_runs`);
+    a run that fails to load (an image classifier, say) is left out with a note."""
     loaded, notes = {}, []
     for name, run_dir in found.items():
         try:

@@ -1,25 +1,11 @@
 """Scale presets and the parameters check that every chapter runs after its parameters cell.
 
-Every notebook has one papermill ``parameters`` cell with a ``scale`` knob:
-
-``smoke``
-    seconds on a laptop CPU; what ``make test`` (nbval) runs.
-``book``
-    a few minutes on a 2-core CPU; what ``make book`` renders.
-``colab``
-    a free Colab session: every chapter within 20 minutes on a T4 GPU (an estimate from the
-    models' FLOPs, ``tests/colab/estimate_scale.py``, until a GPU measures it).
-``full``
-    a Colab GPU; the settings that give publishable pictures.
-
-The notebook's own knobs (``image_size``, ``epochs``, ...) default to ``None``, which means
-"take the preset of this scale"; any value given explicitly wins.  The default scale comes from
-the ``COLORBOOK_SCALE`` environment variable (the Makefile sets it to ``smoke`` for nbval), and
-``book`` otherwise.
-
-On Colab the run folders go to Google Drive (:func:`choose_run_root`), so that the chapters
-share their models and a disconnect resumes; a list knob typed as text (``papermill -p seeds
-"[0, 1]"``) is read by :func:`parse_list`.
+Every notebook's ``parameters`` cell has a ``scale`` knob (default ``$COLORBOOK_SCALE``, else
+``book``): ``smoke`` (seconds on a laptop CPU, ``make test``), ``book`` (minutes on a 2-core
+CPU, ``make book``), ``colab`` (each chapter within 20 minutes on a Colab T4 GPU, estimated by
+``tests/colab/estimate_scale.py``) or ``full`` (publishable pictures).  The other knobs default
+to ``None``, the preset of the scale (:data:`PRESETS`).  On Colab the run folders go to Google
+Drive (:func:`choose_run_root`); a list knob typed as text is read by :func:`parse_list`.
 """
 
 from __future__ import annotations
@@ -32,13 +18,11 @@ import yaml
 
 from colorutils import errors, files
 
+__all__ = ["Settings", "resolve", "resolve_chapter", "parse_list", "choose_run_root"]
+
 SCALES = ("smoke", "book", "colab", "full")
-SCALE_ENV_VAR = "COLORBOOK_SCALE"
-#: Where Colab mounts Google Drive; ``$COLORBOOK_DRIVE_MOUNT`` moves it (the simulated Colab of
-#: ``make test-colab`` mounts a local folder).
-DRIVE_MOUNT = "/content/drive"
+#: Where Google Drive is mounted, if not ``/content/drive`` (``make test-colab``'s simulation).
 DRIVE_MOUNT_ENV_VAR = "COLORBOOK_DRIVE_MOUNT"
-#: The run root inside the mounted Drive: ``MyDrive/colorization-book/runs``.
 DRIVE_RUN_ROOT = os.path.join("MyDrive", "colorization-book", "runs")
 
 
@@ -61,8 +45,7 @@ class Settings:
         return dataclasses.asdict(self)
 
     def run_dir(self, name: str) -> str:
-        """The run folder of experiment ``name``: ``run_root/scale/dataset/name``
-        (:func:`colorutils.files.run_path`)."""
+        """The run folder of experiment ``name`` (:func:`colorutils.files.run_path`)."""
         return files.run_path(self.run_root, self.scale, self.dataset, name)
 
     def describe(self) -> str:
@@ -79,8 +62,7 @@ class Settings:
                 f"{self.width:g}, seed{'s' * (len(self.seeds) != 1)} {seeds}, {photos}")
 
     def chapter_file(self, notebook: str) -> str:
-        """Where chapter ``notebook`` writes the numbers its prose quotes
-        (:func:`colorutils.files.chapter_path`)."""
+        """The numbers file of chapter ``notebook`` (:func:`colorutils.files.chapter_path`)."""
         return files.chapter_path(self.run_root, self.scale, self.dataset, notebook)
 
 
@@ -98,39 +80,24 @@ PRESETS: dict[str, dict] = {
 
 def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             **overrides) -> Settings:
-    """Check a notebook's parameters and fill the ``None`` ones from the preset of ``scale``.
-
-    Parameters
-    ----------
-    scale : {"smoke", "book", "colab", "full"}
-        The budget of the run.
-    dataset : str
-        A data source understood by :func:`colorutils.data.load` (``sample``, ``tfds:NAME``,
-        ``folder:PATH``).
-    run_root : str, optional
-        Folder under which the chapter writes its run folders (a Google Drive path on Colab);
-        default :func:`colorutils.files.default_root` (``$COLORBOOK_RUNS`` or ``runs``).
-    **overrides
-        Any field of :class:`Settings`; ``None`` means "use the preset".
+    """Check a notebook's parameters (:class:`Settings` fields, a data source of
+    :func:`colorutils.data.load`) and fill the ``None`` ones from the preset of ``scale``.
 
     Raises
     ------
     ValueError
-        If ``scale`` is unknown, a knob is unknown, or a number is not positive.
+        If ``scale`` or a knob is unknown, or a number is not positive.
     """
     if scale not in PRESETS:
-        raise ValueError(
-            f"scale={scale!r} is not a known scale; use one of {', '.join(SCALES)} "
-            f"(e.g. papermill -p scale smoke)."
-        )
+        raise ValueError(f"scale={scale!r} is not a known scale; use one of {', '.join(SCALES)} "
+                         f"(e.g. papermill -p scale smoke).")
     if not isinstance(dataset, str) or not dataset:
         raise ValueError(f"dataset={dataset!r}: give 'sample', 'tfds:NAME' or 'folder:PATH'.")
     values = dict(PRESETS[scale])
     for name, value in overrides.items():
         if name not in values:
-            raise ValueError(
-                f"unknown parameter {name}={value!r}; known: {', '.join(sorted(values))}."
-            )
+            raise ValueError(f"unknown parameter {name}={value!r}; known: "
+                             f"{', '.join(sorted(values))}.")
         if value is not None:
             values[name] = value
     for name in ("image_size", "batch_size", "epochs"):
@@ -147,13 +114,9 @@ def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
 
 def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar10",
                     run_root: str | None = None, **given) -> Settings:
-    """:func:`resolve` with a chapter's own presets between the scale's and the reader's.
+    """:func:`resolve` with a chapter's own presets (``presets[scale]``) between the scale's
+    and the reader's: a knob given as ``None`` takes the chapter's preset, then the scale's.
 
-    Every knob in ``given`` that is ``None`` takes the chapter's preset for ``scale``
-    (``presets[scale]``), then the scale's (:data:`PRESETS`); a value given explicitly wins.
-
-    Examples
-    --------
     >>> cfg = resolve_chapter("smoke", {"smoke": dict(epochs=2)}, epochs=None, width=0.5)
     >>> cfg.epochs, cfg.width, cfg.image_size
     (2, 0.5, 32)
@@ -169,17 +132,9 @@ def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar1
 def parse_list(name: str, value, convert=None) -> list | None:
     """A list knob as a reader passes it: a list, one value, or the text of a list.
 
-    ``papermill -p seeds "[0, 1]"`` hands the notebook the string ``"[0, 1]"``; it is read as
-    YAML (``"[0, 1]"``, ``"0, 1"``, ``"[stride_8, l2]"``).  ``None`` stays ``None``; one value
-    becomes a list of one.  ``convert`` (e.g. ``int``, ``float``) is applied to every element.
+    Text (``papermill -p seeds "[0, 1]"``) is read as YAML (``"[0, 1]"``, ``"0, 1"``); one
+    value becomes a list of one; ``convert`` is applied to every element.
 
-    Raises
-    ------
-    ValueError
-        One line naming the knob and the value, and how to pass a list.
-
-    Examples
-    --------
     >>> parse_list("seeds", "[0, 1]", int), parse_list("lambdas", 0.5), parse_list("x", None)
     ([0, 1], [0.5], None)
     """
@@ -187,55 +142,44 @@ def parse_list(name: str, value, convert=None) -> list | None:
         return None
     how = (f'pass a list, e.g. papermill -p {name} "[0, 1]" or -y "{name}: [0, 1]", '
            f"or set {name} = [0, 1] in the parameters cell")
-    typed = value
+    items = value
     if isinstance(value, str):
         text = value.strip()
         try:
-            parsed = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
+            items = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
         except yaml.YAMLError:
-            parsed = None
-        if not isinstance(parsed, list):
+            items = None
+        if not isinstance(items, list):
             raise ValueError(f"{name}={value!r} is not a list; {how}.")
-        value = parsed
     elif not isinstance(value, (list, tuple)):
-        value = [value]
-    if convert is None:
-        return list(value)
+        items = [value]
     try:
-        return [convert(v) for v in value]
+        return list(items) if convert is None else [convert(v) for v in items]
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={typed!r}: every element must be a {convert.__name__}; "
+        raise ValueError(f"{name}={value!r}: every element must be a {convert.__name__}; "
                          f"{how}.") from None
 
 
 def choose_run_root(run_root: str | None = None, use_drive: bool = True) -> str:
     """The folder every chapter keeps its run folders in; also written to ``$COLORBOOK_RUNS``.
 
-    In this order: ``run_root`` when given; ``$COLORBOOK_RUNS`` when set (``colorutils
-    experiments`` sets it); on Google Colab with ``use_drive``, Google Drive
-    (``/content/drive/MyDrive/colorization-book/runs``, mounted here: Colab asks for access
-    once), so that later chapters reuse the models of earlier ones and a disconnect resumes;
-    else ``runs`` in the working folder.  If Drive cannot be mounted, one line says so and the
-    runs stay on the Colab machine.
+    In this order: ``run_root``; ``$COLORBOOK_RUNS``; on Google Colab with ``use_drive``,
+    Google Drive (mounted here), so that chapters share models and a disconnect resumes; else
+    ``runs``.  If Drive cannot be mounted, one line says so.
     """
-    if run_root:
-        root = os.path.expanduser(os.fspath(run_root))
-    elif os.environ.get(files.RUNS_ENV_VAR):
-        root = os.environ[files.RUNS_ENV_VAR]
-    elif use_drive and "google.colab" in sys.modules:
-        root = drive_run_root() or files.default_root()
-    else:
-        root = files.default_root()
+    root = (os.path.expanduser(os.fspath(run_root)) if run_root
+            else os.environ.get(files.RUNS_ENV_VAR)
+            or (use_drive and "google.colab" in sys.modules and _drive_run_root())
+            or files.default_root())
     os.environ[files.RUNS_ENV_VAR] = root
     if "google.colab" in sys.modules:
         print(f"run folders: {root}")
     return root
 
 
-def drive_run_root() -> str | None:
-    """Mount Google Drive (Colab) if it is not mounted, and return the run root on it; ``None``,
-    with one printed line, if it cannot be mounted."""
-    mount = os.environ.get(DRIVE_MOUNT_ENV_VAR, DRIVE_MOUNT)
+def _drive_run_root() -> str | None:
+    """Mount Google Drive if needed and return the run root on it (None if it cannot)."""
+    mount = os.environ.get(DRIVE_MOUNT_ENV_VAR, "/content/drive")
     if not os.path.isdir(os.path.join(mount, "MyDrive")):
         try:
             from google.colab import drive

@@ -1,62 +1,18 @@
-"""Training that survives Colab: one run folder per run, resume, finished runs reused.
+"""Training that survives Colab: seeds, strategy and precision, run folders, resume, cost.
 
-Every chapter trains through :func:`fit`, which owns one **run folder** (its layout, and the
-atomic writes that keep it whole when a session dies, are :mod:`colorutils.files`).  In steps:
-
-1. **claim** the folder: write ``config.json``, or refuse a folder of another configuration
-   (:func:`colorutils.files.claim`);
-2. **build** the model: set the precision policy, pick the strategy, fix the seed, call
-   ``model_fn`` inside ``strategy.scope()`` (:mod:`colorutils.train`);
-3. a **finished** run (``metrics.json`` with at least ``epochs`` epochs) is loaded, not
-   retrained, unless ``force=True``;
-4. otherwise **train** the missing epochs: after every epoch the run-folder callback writes
-   ``history.json``, ``last.keras`` and, if better, ``best.keras``, then commits the resume
-   state (weights, optimizer state, history) in ``backup/`` (:mod:`colorutils.train`);
-5. **finish**: write ``metrics.json`` (the completion marker) and load the best epoch.
-
-The folder is locked while it trains (:func:`colorutils.files.locked`: a second training there
-is refused, a read-only folder too, before any work), and the free space is checked before
-every epoch's checkpoints are written.  A full disk, a write error or Ctrl-C ends the call with
-one sentence saying which epochs are saved (:class:`Interrupted` for Ctrl-C).
-
-Resuming
---------
-Calling :func:`fit` again on the same folder continues from the last committed epoch, with the
-history committed with it, so every epoch appears exactly once; a damaged state falls back to
-the one before (:func:`colorutils.train.restore`).  An epoch interrupted midway is
-trained again from its start.  Asking for more epochs than a finished run has continues it.
-The data of epoch ``k`` depend only on the pipeline's seed and ``k``
-(:func:`colorutils.data.set_epoch`, called before every epoch), so a resumed run sees exactly
-the batches the uninterrupted run would have seen: its losses are the same.
-
-Where and how training runs: seeds, the distribution strategy, the numeric precision.
-
-:func:`set_seed` fixes every random generator a run uses.  :func:`get_strategy` picks
-``TPUStrategy`` on a Colab TPU, ``MirroredStrategy`` with several GPUs and TensorFlow's default
-strategy otherwise, and prints its choice.  :func:`set_mixed_precision` sets the Keras
-``mixed_float16`` policy on GPUs only (a CPU gains nothing from float16, and TPUs prefer
-bfloat16); the book's losses compute in float32 and the decoders (softmax, annealed mean) cast
-the logits to float32 first, so only the convolutions run in half precision (Micikevicius et
-al., 2018, "Mixed precision training", ICLR).  :func:`colorutils.train.fit` calls all three.
-
-References
-----------
-Keras guide "Distributed training with TensorFlow",
-https://www.tensorflow.org/guide/distributed_training.
-
-The resume state of a run folder: ``backup/``, written atomically, read with fall-backs.
-
-After every finished epoch ``k`` :func:`save_state` writes ``backup/state-000k.weights.h5``
-(the weights and the optimizer's state) and then ``backup/state-000k.json`` (``{"epoch": k,
-"history": [one record per epoch]}``): the JSON file is the commit, both are written to a
-temporary name and renamed (:mod:`colorutils.files`), and the two newest states are kept.
-:func:`restore` loads the newest state that reads back and falls back to the one before when
-a file is damaged (saying which, in one line); the history it returns is the one committed
-with the weights, so ``history.json`` and ``metrics.json`` always agree with the model.
-
-Run folders of earlier versions hold Keras' ``BackupAndRestore`` files
-(``latest.weights.h5``, ``training_metadata.json`` and their ``.bkp`` copies); they are read
-too, with the history of ``history.json``.
+:func:`fit` owns one run folder (layout and atomic writes: :mod:`colorutils.files`): it claims
+the folder (``config.json``), sets the precision policy, the strategy (:func:`get_strategy`)
+and the seed, builds ``model_fn()`` in ``strategy.scope()``, loads a finished run
+(``metrics.json``) instead of retraining it, else trains the missing epochs and writes
+``metrics.json`` last.  After every epoch it writes ``history.json``, ``last.keras``,
+``best.keras`` if better, then commits the resume state ``backup/state-000k.weights.h5`` +
+``.json`` (the JSON is the commit; the two newest kept).  Calling :func:`fit` again continues
+from the last committed state (a damaged one falls back to the one before); epoch ``k``'s data
+depend only on the seed and ``k`` (:func:`colorutils.data.set_epoch`), so a resumed run has the
+losses of an uninterrupted one.  A full disk, a write error or Ctrl-C (:class:`Interrupted`)
+ends the call with one sentence saying which epochs are saved.  Mixed precision: Micikevicius
+et al. (2018), "Mixed precision training", ICLR; strategies: the TensorFlow guide
+"Distributed training", https://www.tensorflow.org/guide/distributed_training.
 """
 
 from __future__ import annotations
@@ -65,7 +21,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import random
 import re
 import signal
 import sys
@@ -81,62 +36,26 @@ import numpy as np
 import tensorflow as tf
 
 import colorutils
-from colorutils import data, files, losses, models  # noqa: F401
+from colorutils import data, files, losses, models  # noqa: F401 - Keras classes for load_model
 from colorutils.errors import UserError, first_line
 
-__all__ = [
-    "set_seed",
-    "describe_strategy",
-    "get_strategy",
-    "set_mixed_precision",
-    "check_float32_outputs",
-    "KEEP_STATES",
-    "CHECKPOINT_MARGIN",
-    "state_paths",
-    "saved_states",
-    "save_state",
-    "restore",
-    "model_bytes",
-    "load_weights",
-    "load_best",
-    "resume",
-    "note",
-    "CtrlC",
-    "RunFolderCallback",
-    "fit",
-    "FitResult",
-    "load_run",
-    "load_model",
-    "ProgressCallback",
-    "Interrupted",
-    "cost_line",
-]
+__all__ = ["set_seed", "get_strategy", "set_mixed_precision", "fit", "FitResult", "load_run",
+           "load_model", "cost_line", "Interrupted"]
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
     """Fix Python's, NumPy's, TensorFlow's and Keras' random generators with one ``seed``.
 
-    Parameters
-    ----------
-    seed : int
-        The seed; pass the same value to :func:`colorutils.data.load` to fix the data order.
-    deterministic : bool
-        Also ask TensorFlow for deterministic kernels
-        (``tf.config.experimental.enable_op_determinism``): bit-identical reruns on a GPU, at
-        some speed cost.  It cannot be switched off again in the same process.
+    ``deterministic`` also asks for deterministic TensorFlow kernels (bit-identical GPU reruns,
+    at some speed cost; it cannot be switched off again in the process).
     """
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
-    keras.utils.set_random_seed(seed)  # python, numpy and the backend again, plus Keras' own
+    keras.utils.set_random_seed(int(seed))  # Python's, NumPy's, TensorFlow's and Keras' own
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
 
 def _tpu_address() -> str | None:
-    """The TPU to connect to on Colab, or None: the legacy ``COLAB_TPU_ADDR`` (a gRPC address)
-    or a TPU VM (``TPU_NAME``/``TPU_ACCELERATOR_TYPE`` set, devices under ``/dev/accel*``)."""
+    """The Colab TPU to connect to (``COLAB_TPU_ADDR``, or a TPU VM), or None."""
     if os.environ.get("COLAB_TPU_ADDR"):
         return "grpc://" + os.environ["COLAB_TPU_ADDR"]
     if os.environ.get("TPU_NAME"):
@@ -146,33 +65,21 @@ def _tpu_address() -> str | None:
     return None
 
 
-def describe_strategy(strategy) -> str:
+def _describe_strategy(strategy) -> str:
     """One line: the strategy's class, replica count and devices."""
     name = type(strategy).__name__
     if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy"):
         name = "default strategy"
     gpus = tf.config.list_logical_devices("GPU")
-    where = f"{len(gpus)} GPU" if gpus else "CPU"
-    if "TPU" in name:
-        where = "TPU"
+    where = "TPU" if "TPU" in name else f"{len(gpus)} GPU" if gpus else "CPU"
     return f"{name} ({strategy.num_replicas_in_sync} replica(s), {where})"
 
 
 def get_strategy(verbose: bool = True):
-    """The ``tf.distribute`` strategy for the accelerator that is present.
+    """The ``tf.distribute`` strategy for the accelerator present, printed if ``verbose``.
 
-    * a Colab TPU (``COLAB_TPU_ADDR``, or a TPU VM): ``TPUStrategy`` through
-      ``TPUClusterResolver``;
-    * more than one GPU: ``MirroredStrategy`` (synchronous data parallelism);
-    * otherwise (one GPU, or the CPU): TensorFlow's default strategy.
-
-    Build and compile the model inside ``strategy.scope()`` (``fit`` does).  The batch size is
-    the *global* batch: with N replicas every replica sees ``batch_size / N`` examples.
-
-    Parameters
-    ----------
-    verbose : bool
-        Print the choice (one line), so that a log shows on what the run trained.
+    ``TPUStrategy`` on a Colab TPU, ``MirroredStrategy`` with several GPUs, else TensorFlow's
+    default strategy.  The batch size is global: each of N replicas sees ``batch_size / N``.
     """
     strategy = None
     tpu = _tpu_address()
@@ -185,14 +92,12 @@ def get_strategy(verbose: bool = True):
             strategy = tf.distribute.TPUStrategy(resolver)
         except (ValueError, RuntimeError, tf.errors.OpError) as err:  # pragma: no cover
             print(f"TPU {tpu!r} announced but not usable ({err}); falling back.", flush=True)
-    if strategy is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        if len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-        else:
-            strategy = tf.distribute.get_strategy()
+    if strategy is None and len(tf.config.list_logical_devices("GPU")) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+    elif strategy is None:
+        strategy = tf.distribute.get_strategy()
     if verbose:
-        print(f"Training with {describe_strategy(strategy)}.", flush=True)
+        print(f"Training with {_describe_strategy(strategy)}.", flush=True)
     return strategy
 
 
@@ -201,117 +106,107 @@ def _has_gpu() -> bool:
 
 
 def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
-    """Set the Keras dtype policy: ``mixed_float16`` if ``enabled`` and a GPU is present.
+    """Set the Keras policy ``mixed_float16`` if ``enabled`` and a GPU is present, else
+    ``float32`` (a CPU or TPU gains nothing: said in a note); return the policy's name.
 
-    Returns the policy name now in force.  On a CPU (or a TPU) the request is ignored with a
-    printed note, since float16 there is slower or unsupported; the policy goes back to
-    ``float32`` when ``enabled`` is False.  Call it *before* building the model.
+    Call it before building the model.  The book's losses and decoders compute in float32.
     """
-    policy = "float32"
-    if enabled:
-        if _has_gpu():
-            policy = "mixed_float16"
-        elif verbose:
-            print("mixed_precision=True ignored: no GPU, training in float32.", flush=True)
+    policy = "mixed_float16" if enabled and _has_gpu() else "float32"
+    if enabled and verbose and policy == "float32":
+        print("mixed_precision=True ignored: no GPU, training in float32.", flush=True)
     keras.mixed_precision.set_global_policy(policy)
     return policy
 
 
-def check_float32_outputs(model) -> None:
-    """Warn if a model output is not float32 (under mixed precision a custom loss needs it)."""
-    bad = [t.name for t in model.outputs if getattr(t, "dtype", "float32") != "float32"]
-    if bad:
-        warnings.warn(
-            f"mixed precision: model outputs {bad} are not float32; the book's losses and "
-            "decoders cast to float32, but a custom loss should too (or give the last layer "
-            "dtype='float32').", stacklevel=3)
-
-
 #: Resume states kept in ``backup/`` (the newest, and the one before in case it is damaged).
-KEEP_STATES = 2
+_KEEP_STATES = 2
+#: Free space required before an epoch's checkpoints are written, in checkpoint sizes (last,
+#: best, the resume state and one more for the temporaries being renamed).
+_CHECKPOINT_MARGIN = 4
 _STATE = re.compile(r"^state-(\d+)\.json$")
+#: Keras' ``BackupAndRestore`` files, in run folders of earlier versions (history in
+#: ``history.json``).
 _LEGACY = (("latest.weights.h5", "training_metadata.json"),
            ("latest.weights.h5.bkp", "training_metadata.json.bkp"))
 
 
-def state_paths(run_dir: str, epoch: int) -> tuple[str, str]:
+def _state_paths(run_dir: str, epoch: int) -> tuple[str, str]:
     """``(weights, json)`` paths of the state after ``epoch``."""
     base = os.path.join(run_dir, files.BACKUP_DIR, f"state-{epoch:04d}")
     return f"{base}.weights.h5", f"{base}.json"
 
 
-def saved_states(run_dir: str) -> list[tuple[int | None, str, str]]:
+def _saved_states(run_dir: str) -> list[tuple[int | None, str, str]]:
     """``(epoch, weights, json)`` of every state in ``backup/``, newest first (epoch None:
-    a Keras ``BackupAndRestore`` state, whose epoch is in its JSON file)."""
+    a Keras state, whose epoch is in its JSON file)."""
     folder = os.path.join(run_dir, files.BACKUP_DIR)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     epochs = sorted((int(m.group(1)) for m in map(_STATE.match, names) if m), reverse=True)
-    found: list[tuple[int | None, str, str]] = [(e, *state_paths(run_dir, e)) for e in epochs]
+    found: list[tuple[int | None, str, str]] = [(e, *_state_paths(run_dir, e)) for e in epochs]
     found += [(None, os.path.join(folder, w), os.path.join(folder, j)) for w, j in _LEGACY
               if os.path.exists(os.path.join(folder, j))]
     return found
 
 
-def model_bytes(model) -> int:
-    """Bytes of a model's weights and optimizer state (what one checkpoint holds)."""
+def _checkpoint_bytes(model) -> int:
+    """Free space an epoch's checkpoints need: :data:`_CHECKPOINT_MARGIN` times the weights
+    and optimizer state, plus 1 MiB."""
     variables = list(model.weights) + list(getattr(model.optimizer, "variables", []) or [])
-    return int(sum(int(v.numpy().nbytes) for v in variables))
+    return _CHECKPOINT_MARGIN * int(sum(int(v.numpy().nbytes) for v in variables)) + (1 << 20)
 
 
-def save_state(model, run_dir: str, epoch: int, records: list[dict]) -> None:
-    """Commit the state after ``epoch`` (weights first, then the JSON file); older states
-    beyond :data:`KEEP_STATES` and Keras' ones are removed once it is committed."""
+def _save_state(model, run_dir: str, epoch: int, records: list[dict]) -> None:
+    """Commit the state after ``epoch``: the weights, then ``{"epoch", "history"}`` as JSON,
+    each written atomically; then remove the states beyond :data:`_KEEP_STATES`."""
     os.makedirs(os.path.join(run_dir, files.BACKUP_DIR), exist_ok=True)
-    weights, meta = state_paths(run_dir, epoch)
+    weights, meta = _state_paths(run_dir, epoch)
     with files.atomic_path(weights) as tmp:
         model.save_weights(tmp)
     files.write_json_atomic(meta, {"epoch": epoch, "history": records})
-    for _, old_weights, old_meta in saved_states(run_dir)[KEEP_STATES:]:
+    for _, old_weights, old_meta in _saved_states(run_dir)[_KEEP_STATES:]:
         for path in (old_meta, old_weights):  # the commit first
             if os.path.exists(path):
                 os.remove(path)
 
 
-def _load(model, epoch, weights: str, meta: str) -> tuple[int, list[dict] | None]:
+def _load_weights(model, path: str) -> None:
+    """Weights (and optimizer state) of ``path`` into ``model``."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+
+
+def _load_state(model, epoch, weights: str, meta: str) -> tuple[int, list[dict] | None]:
     """The epoch and history of one state, its weights loaded into ``model``."""
     stored = files.read_json(meta)
     if not isinstance(stored, dict) or not isinstance(stored.get("epoch"), int):
         raise ValueError(f"{meta} is not a state file; delete it.")
     if not os.path.exists(weights):
         raise FileNotFoundError(f"{weights} is missing")
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        optimizer.build(model.trainable_variables)
     try:
-        model.load_weights(weights)
+        _load_weights(model, weights)
     except Exception as err:  # noqa: BLE001 - h5py and Keras raise many kinds
         raise ValueError(f"{weights} is unreadable ({type(err).__name__}: "
                          f"{first_line(err, 120)})") from None
-    history = stored.get("history") if epoch is not None else None
-    return stored["epoch"], history
+    return stored["epoch"], (stored.get("history") if epoch is not None else None)
 
 
-def restore(model, run_dir: str, say=print) -> tuple[int, list[dict] | None]:
-    """Load the newest readable state into ``model``: ``(epochs done, their records)``.
+def _restore(model, run_dir: str) -> tuple[int, list[dict] | None]:
+    """Load the newest readable state: ``(epochs done, their records)``, ``(0, None)`` if none.
 
-    ``(0, None)`` when there is none (a new run).  A damaged state is reported through
-    ``say`` and the one before is used; the records are None for a Keras state (then
-    ``history.json`` holds them).
-
-    Raises
-    ------
-    UserError
-        If every state is damaged: which file, and what to do.
+    A damaged state is said in a note and the one before is used; the records are None for a
+    Keras state (``history.json`` holds them).  Every state damaged: a UserError.
     """
     problems = []
-    for epoch, weights, meta in saved_states(run_dir):
+    for epoch, weights, meta in _saved_states(run_dir):
         try:
-            done, history = _load(model, epoch, weights, meta)
+            done, history = _load_state(model, epoch, weights, meta)
         except (OSError, ValueError) as err:
             problems.append(first_line(err).rstrip("."))
             continue
         if problems:
-            say(f"{problems[0]}; continuing from the state after epoch {done}.")
+            _note(f"{problems[0]}; continuing from the state after epoch {done}.")
         return done, history
     if problems:
         raise UserError(f"run folder {run_dir}: {problems[0]}; no earlier state is left: "
@@ -320,33 +215,12 @@ def restore(model, run_dir: str, say=print) -> tuple[int, list[dict] | None]:
     return 0, None
 
 
-# --------------------------------------------------------------------------- after each epoch
-
-
-#: Free space required before an epoch's checkpoints are written, in checkpoint sizes (last,
-#: best and the resume state, and one more for the temporaries being renamed).
-CHECKPOINT_MARGIN = 4
-
-
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def load_weights(model, path: str) -> None:
-    """Weights (and optimizer state) of the ``.keras`` file ``path`` into ``model``."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    model.load_weights(path)
-
-
-def note(message: str) -> None:
+def _note(message: str) -> None:
     """One line on stderr, ``note: ...``: something the user should know, not an error."""
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def load_best(model, run_dir: str) -> None:
+def _load_best(model, run_dir: str) -> None:
     """The weights of ``best.keras``, else (damaged: said in a note) of ``last.keras``."""
     problems = []
     for name in (files.BEST_MODEL, files.LAST_MODEL):
@@ -354,50 +228,40 @@ def load_best(model, run_dir: str) -> None:
         if not os.path.exists(path):
             continue
         try:
-            load_weights(model, path)
+            _load_weights(model, path)
         except Exception as err:  # noqa: BLE001 - a damaged .keras file raises many kinds
             problems.append(f"{path} is unreadable ({type(err).__name__}: "
                             f"{first_line(err, 120)})")
             continue
         if problems:
-            note(f"{problems[0]}; using {name} instead (delete the damaged file to silence "
+            _note(f"{problems[0]}; using {name} instead (delete the damaged file to silence "
                   "this note).")
         return
     raise UserError(f"{problems[0] if problems else 'no model in ' + run_dir}; delete the run "
                     f"folder {run_dir} and train it again.")
 
 
-def resume(model, run_dir: str, epochs: int, verbose: int) -> tuple[int, list[dict]]:
-    """The epochs done and their records (:func:`colorutils.train.restore`); the
-    history file is rewritten to agree with them."""
-    done, records = restore(model, run_dir, say=note)
+def _resume(model, run_dir: str, epochs: int, verbose: int) -> tuple[int, list[dict]]:
+    """The epochs done and their records; ``history.json`` is rewritten to agree."""
+    done, records = _restore(model, run_dir)
     if records is None:  # a new run, or the state of an earlier version: history.json's
         records = [r for r in files.records_from_history(files.read_history(run_dir))
                    if r["epoch"] <= done] if done else []
-    if files.records_from_history(_history_or_none(run_dir)) != records:
+    try:
+        stored = files.read_history(run_dir)
+    except ValueError:
+        stored = None
+    if files.records_from_history(stored) != records:
         files.write_history(run_dir, records)
     if done and verbose:
         print(f"Resuming {run_dir} after epoch {done} of {epochs}.", flush=True)
     return done, records
 
 
-def _history_or_none(run_dir: str) -> dict | None:
-    try:
-        return files.read_history(run_dir)
-    except ValueError:
-        return None
-
-
-class CtrlC:
-    """Ctrl-C during training, honoured at the next batch boundary.
-
-    The default handler raises ``KeyboardInterrupt`` wherever Python happens to be, and
-    TensorFlow runs Python in places that swallow exceptions (a ``__del__``, a tf.data
-    callback): on a loaded machine a Ctrl-C was lost and the run went on to the end.  Inside
-    :meth:`deferred` (the main thread only) the first Ctrl-C only sets :attr:`pressed`;
-    :class:`RunFolderCallback` raises ``KeyboardInterrupt`` at the next batch or epoch
-    boundary.  A second Ctrl-C interrupts at once, as usual.
-    """
+class _CtrlC:
+    """Ctrl-C during training, raised at the next batch or epoch boundary (:meth:`check`), not
+    where TensorFlow would swallow it (a ``__del__``, a tf.data callback); a second Ctrl-C
+    interrupts at once."""
 
     pressed = False
 
@@ -430,13 +294,11 @@ class CtrlC:
             raise KeyboardInterrupt
 
 
-class RunFolderCallback(keras.callbacks.Callback):
-    """After every epoch: ``history.json``, ``last.keras``, (if better) ``best.keras`` and the
-    resume state, atomically, and a one-line summary on stdout if asked (what a papermill log
-    shows).  Before every epoch: the data epoch (:func:`colorutils.data.set_epoch`).
+class _RunFolderCallback(keras.callbacks.Callback):
+    """After every epoch: ``history.json``, ``last.keras``, ``best.keras`` if better and the
+    resume state, atomically, and a summary line if asked; before it, the data epoch.
 
-    Each epoch's record holds ``seconds`` (the whole epoch) and ``train_seconds`` (its
-    training steps, before validation starts): what a throughput figure divides by."""
+    Each record holds ``seconds`` (the epoch) and ``train_seconds`` (its training steps)."""
 
     def __init__(self, run_dir: str, records: list[dict], monitor: str, mode: str,
                  epochs: int, print_summary: bool):
@@ -444,8 +306,6 @@ class RunFolderCallback(keras.callbacks.Callback):
         self.run_dir, self.records = run_dir, records
         self.monitor, self.mode, self.epochs = monitor, mode, epochs
         self.print_summary = print_summary
-        self.first_epoch: int | None = None
-        self.current = 0
         self.committed = records[-1]["epoch"] if records else 0  # epochs in the state
         self.epochs_trained = 0
         self.steps_trained = 0  # training batches of this call (the chapter's cost line)
@@ -461,13 +321,10 @@ class RunFolderCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps_trained += 1
-        CtrlC.check()
+        _CtrlC.check()
 
     def on_epoch_begin(self, epoch, logs=None):
-        CtrlC.check()
-        if self.first_epoch is None:
-            self.first_epoch = epoch
-        self.current = epoch + 1
+        _CtrlC.check()
         data.set_epoch(epoch)
         self._t0, self._steps_end = time.perf_counter(), None
 
@@ -485,19 +342,18 @@ class RunFolderCallback(keras.callbacks.Callback):
         best_before = self._best()
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
                   "train_seconds": round((self._steps_end or now) - self._t0, 3)}
-        record.update({k: _finite(v) for k, v in logs.items()})
+        record.update({k: float(v) if math.isfinite(float(v)) else None for k, v in logs.items()})
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
         value = record.get(self.monitor)
         improved = value is not None and (
             best_before is None
             or (value < best_before if self.mode == "min" else value > best_before))
-        files.check_space(self.run_dir,
-                          CHECKPOINT_MARGIN * model_bytes(self.model) + (1 << 20))
+        files.check_space(self.run_dir, _checkpoint_bytes(self.model))
         files.save_model_atomic(self.model, os.path.join(self.run_dir, files.LAST_MODEL))
         best_path = os.path.join(self.run_dir, files.BEST_MODEL)
         if improved or not os.path.exists(best_path):
             files.save_model_atomic(self.model, best_path)
-        save_state(self.model, self.run_dir, epoch + 1, self.records)  # the commit
+        _save_state(self.model, self.run_dir, epoch + 1, self.records)  # the commit
         self.committed = epoch + 1
         files.write_history(self.run_dir, self.records)
         self.epochs_trained += 1
@@ -510,60 +366,49 @@ class RunFolderCallback(keras.callbacks.Callback):
                   flush=True)
 
 
-# losses and models are imported for their side effect too: they register the book's Keras
-# classes (losses, layers), which load_model needs to restore a compiled model.
-
-
 #: What this process trained and loaded, one entry per :func:`fit` / :func:`load_run` call:
-#: ``{"run_dir", "trained": bool, "epochs", "steps", "train_seconds"}``
-#: (what :func:`cost_line` sums up at the end of a chapter).
+#: ``{"run_dir", "trained": bool, "epochs", "steps", "train_seconds"}`` (for :func:`cost_line`).
 _LEDGER: list[dict] = []
+
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`; the message says which epochs are saved."""
 
 
-# --------------------------------------------------------------------------- callbacks
+def _loss(logs) -> str:
+    loss = (logs or {}).get("loss")
+    return f"loss {float(loss):.4g}" if loss is not None else ""
 
 
 class ProgressCallback(keras.callbacks.Callback):
     """Training progress as one line on stderr, updated in place (:func:`colorutils.files.bar`).
 
-    ``epoch k/N``, the bar over every step of the run, the running loss (and the last
-    validation loss), elapsed time and time left.  A resumed run starts the bar at the epoch
-    it resumes from, so the time left counts only what remains.  When the number of steps
-    per epoch is unknown (a filtered dataset) the bar counts epochs.
-
-    Parameters
-    ----------
-    show : bool, optional
-        Override :func:`colorutils.files.enabled` (shown on a terminal only).
+    ``epoch k/N``, a bar over every step of the run (over epochs when the steps per epoch are
+    unknown), the running loss and last ``val_loss``, elapsed time and time left; a resumed run
+    starts at its epoch.  ``show`` overrides :func:`colorutils.files.enabled`.
     """
 
     def __init__(self, show: bool | None = None):
         super().__init__()
         self.show = show
         self.bar = None
-        self._epoch = 0
         self._val = ""
 
     def _open(self, epoch: int) -> None:
         epochs, steps = self.params.get("epochs") or 1, self.params.get("steps")
         total, done = (epochs * steps, epoch * steps) if steps else (epochs, epoch)
         self.bar = files.bar(total=total, initial=done, unit="step" if steps else "epoch",
-                                desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
+                             desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
         self.bar.unpause()  # time left counts from here, not from the bar's creation
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.bar is None:
             self._open(epoch)
-        self._epoch = epoch
         self.bar.set_description_str(f"epoch {epoch + 1}/{self.params.get('epochs')}",
                                      refresh=False)
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        shown = f"loss {float(loss):.4g}" if loss is not None else ""
+        shown = _loss(logs)
         if not self.params.get("steps"):
             shown = f"batch {batch + 1} {shown}"
         self.bar.set_postfix_str(f"{shown}{self._val}", refresh=False)
@@ -578,9 +423,7 @@ class ProgressCallback(keras.callbacks.Callback):
             self._val = f", val_loss {float(logs['val_loss']):.4g}"
         if not self.params.get("steps"):
             self.bar.update(1)
-        loss = logs.get("loss")
-        self.bar.set_postfix_str((f"loss {float(loss):.4g}" if loss is not None else "")
-                                 + self._val)
+        self.bar.set_postfix_str(_loss(logs) + self._val)
 
     def on_train_end(self, logs=None):
         if self.bar is not None:
@@ -588,29 +431,11 @@ class ProgressCallback(keras.callbacks.Callback):
             self.bar = None
 
 
-# --------------------------------------------------------------------------- fit
-
-
 @dataclasses.dataclass
 class FitResult:
-    """What :func:`fit` returns.
-
-    Attributes
-    ----------
-    model : keras.Model
-        The model of the best epoch (by ``monitor``), compiled by ``model_fn``.
-    history : dict
-        ``{"epoch": [1, 2, ...], "loss": [...], "val_loss": [...], "seconds": [...]}``, every
-        epoch of the run exactly once (also those trained by earlier, interrupted calls).
-    run_dir : str
-    resumed : bool
-        True if the run folder already held progress: this call continued an interrupted (or
-        shorter) run, or loaded a finished one (then ``trained_epochs == 0``, see ``loaded``).
-    trained_epochs : int
-        Epochs trained by *this* call (0 for a finished run loaded from disk).
-    metrics : dict
-        The content of ``metrics.json``.
-    """
+    """What :func:`fit` returns: the best epoch's model, the history of every epoch of the run
+    (``{"epoch": [1, 2, ...], "loss": [...], ...}``), whether the folder held progress, the
+    epochs this call trained and ``metrics.json``."""
 
     model: Any
     history: dict
@@ -624,30 +449,6 @@ class FitResult:
         """True if the run had finished before and was loaded, not trained."""
         return self.resumed and self.trained_epochs == 0
 
-    @property
-    def epochs(self) -> int:
-        return len(self.history.get("epoch", []))
-
-
-def _resolve_verbose(verbose) -> int:
-    """``"auto"``: the Keras progress bar (1) in a terminal or notebook, else summaries only (2)."""
-    if verbose != "auto":
-        return int(verbose)
-    interactive = sys.stdout.isatty() or "ipykernel" in sys.modules
-    return 1 if interactive else 2
-
-
-def _resolve_monitor(monitor: str, mode: str, has_validation: bool) -> tuple[str, str]:
-    """Without validation data a ``val_`` monitor falls back to the training metric; ``auto``
-    mode is max for accuracies and AuCs, else min."""
-    if not has_validation and monitor.startswith("val_"):
-        monitor = monitor[len("val_"):]
-    if mode == "auto":
-        mode = "max" if ("acc" in monitor or "auc" in monitor) else "min"
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode={mode!r}: use 'min', 'max' or 'auto'.")
-    return monitor, mode
-
 
 def _build(model_fn, *, seed: int, strategy, mixed_precision: bool, deterministic: bool,
            verbose: int):
@@ -658,30 +459,37 @@ def _build(model_fn, *, seed: int, strategy, mixed_precision: bool, deterministi
     set_seed(seed, deterministic=deterministic)
     with strategy.scope():
         model = model_fn()
-    if mixed_precision:
-        check_float32_outputs(model)
+    outputs = model.outputs if mixed_precision else []  # a custom loss needs float32
+    bad = [t.name for t in outputs if getattr(t, "dtype", "float32") != "float32"]
+    if bad:
+        warnings.warn(
+            f"mixed precision: model outputs {bad} are not float32; the book's losses and "
+            "decoders cast to float32, but a custom loss should too (or give the last layer "
+            "dtype='float32').", stacklevel=2)
     return model, strategy
 
 
 def _load_finished(model, run_dir: str, monitor: str, verbose: int,
                    epochs: int | None = None) -> FitResult:
+    """A finished run's best weights, history and metrics (counted in the ledger)."""
+    _LEDGER.append(dict(run_dir=run_dir, trained=False))
     metrics = files.read_metrics(run_dir)
     if epochs is not None and metrics.get("epochs", 0) > epochs:
-        note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the "
-                         f"{epochs} asked for; loading all {metrics['epochs']} (for a run of "
-                         f"{epochs}, use another run folder).")
+        _note(f"run {run_dir} finished {metrics['epochs']} epochs, more than the {epochs} "
+              f"asked for; loading all {metrics['epochs']} (for a run of {epochs}, use "
+              "another run folder).")
     if verbose:
         print(f"Run {run_dir} finished ({metrics['epochs']} epochs, best {monitor} "
               f"{metrics.get('best')}); loading it instead of training "
               "(force=True retrains).", flush=True)
-    load_best(model, run_dir)
+    _load_best(model, run_dir)
     try:
         history = files.read_history(run_dir)
     except ValueError as err:  # rebuilt from the resume state committed with the weights
-        _, records = restore(model, run_dir, say=note)
+        _, records = _restore(model, run_dir)
         history = files.history_from_records(records or [])
-        note(f"{first_line(err)}; rebuilt from {files.BACKUP_DIR}/.")
-        load_best(model, run_dir)
+        _note(f"{first_line(err)}; rebuilt from {files.BACKUP_DIR}/.")
+        _load_best(model, run_dir)
     return FitResult(model=model, history=history, run_dir=run_dir,
                      resumed=True, trained_epochs=0, metrics=metrics)
 
@@ -702,7 +510,7 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
         "final_logs": records[-1] if records else None,
         "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in records), 3),
         "train_seconds_this_call": round(seconds, 3),
-        "strategy": describe_strategy(strategy),
+        "strategy": _describe_strategy(strategy),
         "precision": keras.mixed_precision.global_policy().name,
     }
 
@@ -718,9 +526,27 @@ def _stopped(run_cb, what: str) -> str:
     return f"{what} in epoch {done + 1}; {saved} in {run_cb.run_dir}; "
 
 
-def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int, callbacks,
-             verbose: int, fit_kwargs: dict) -> None:
-    """``model.fit``; Ctrl-C and write errors become one sentence saying what is saved."""
+def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, mode: str,
+           strategy, jit_compile, callbacks, verbose: int, progress_bar: bool | None,
+           fit_kwargs: dict) -> FitResult:
+    """Train the epochs a run still lacks, write ``metrics.json``, return the best epoch;
+    Ctrl-C and write errors become one sentence saying what is saved."""
+    if jit_compile is not None:
+        model.jit_compile = bool(jit_compile)
+        model.train_function = None  # rebuilt with the new setting
+    done, records = _resume(model, run_dir, epochs, verbose)
+    run_cb = _RunFolderCallback(run_dir, records, monitor, mode, epochs,
+                                print_summary=verbose > 0)
+    if progress_bar is None:
+        progress_bar = files.enabled() and verbose != 1  # 1: Keras' own bar instead
+    if progress_bar:
+        callbacks = [*callbacks, ProgressCallback(show=True)]
+    try:
+        files.check_space(run_dir, _checkpoint_bytes(model))
+    except files.WriteError as err:
+        raise UserError(f"run folder {run_dir}: {err.strerror} for the checkpoints; free "
+                        "some space or use another run folder.") from None
+    t0 = time.perf_counter()
     with warnings.catch_warnings():
         # A dataset of unknown length (a folder source skips unreadable files) ends the first
         # epoch by running out, which is how a finite tf.data epoch ends: not worth a warning.
@@ -728,9 +554,9 @@ def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int
         try:
             # The run-folder callback goes LAST: when it commits the state of epoch e,
             # everything else of epoch e is done.
-            with CtrlC.deferred():  # honoured at a batch boundary, never lost
+            with _CtrlC.deferred():  # honoured at a batch boundary, never lost
                 model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                          initial_epoch=initial_epoch, callbacks=[*callbacks, run_cb],
+                          initial_epoch=done, callbacks=[*callbacks, run_cb],
                           verbose=1 if verbose == 1 else 0,
                           **{"shuffle": False, **fit_kwargs})  # tf.data does the shuffling
         except KeyboardInterrupt:
@@ -742,50 +568,23 @@ def _run_fit(model, train_ds, val_ds, run_cb, *, epochs: int, initial_epoch: int
                             "same command to continue.") from None
         finally:
             data.set_epoch(0)
-
-
-def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, mode: str,
-           strategy, jit_compile, callbacks, verbose: int, progress_bar: bool | None,
-           fit_kwargs: dict) -> FitResult:
-    """Train the epochs a run still lacks, write ``metrics.json``, return the best epoch."""
-    if jit_compile is not None:
-        model.jit_compile = bool(jit_compile)
-        model.train_function = None  # rebuilt with the new setting
-    done, records = resume(model, run_dir, epochs, verbose)
-    run_cb = RunFolderCallback(run_dir, records, monitor, mode, epochs,
-                               print_summary=verbose > 0)
-    if progress_bar is None:
-        progress_bar = files.enabled() and verbose != 1  # 1: Keras' own bar instead
-    if progress_bar:
-        callbacks = [*callbacks, ProgressCallback(show=True)]
-    need = CHECKPOINT_MARGIN * model_bytes(model) + (1 << 20)
-    try:
-        files.check_space(run_dir, need)
-    except files.WriteError as err:
-        raise UserError(f"run folder {run_dir}: {err.strerror} for the checkpoints; free "
-                        "some space or use another run folder.") from None
-    t0 = time.perf_counter()
-    _run_fit(model, train_ds, val_ds, run_cb, epochs=epochs, initial_epoch=done,
-             callbacks=callbacks, verbose=verbose, fit_kwargs=fit_kwargs)
     metrics = _final_metrics(run_cb.records, monitor, mode, strategy, time.perf_counter() - t0)
     _LEDGER.append(dict(run_dir=run_dir, trained=True, epochs=run_cb.epochs_trained,
-                        steps=run_cb.steps_trained,
-                        train_seconds=run_cb.train_seconds))
+                        steps=run_cb.steps_trained, train_seconds=run_cb.train_seconds))
     files.write_metrics(run_dir, metrics)
-    load_best(model, run_dir)
+    _load_best(model, run_dir)
     return FitResult(model=model, history=files.history_from_records(run_cb.records),
                      run_dir=run_dir, resumed=done > 0,
                      trained_epochs=run_cb.epochs_trained, metrics=metrics)
 
 
 def cost_line(batch_size: int | None = None, width: int | None = 88) -> str:
-    """What this chapter cost, in one line: its wall time so far (since colorutils was first
-    imported, :data:`colorutils.IMPORTED_AT`), the models it trained (epochs, images, images/s of the training steps alone)
-    and the finished runs it loaded instead of training them.
+    """What this chapter cost, in one line wrapped at ``width`` (None: unwrapped).
 
-    ``images = steps x batch_size`` (the last, smaller batch of an epoch counted as full:
-    an overestimate of at most one batch per epoch); pass the chapter's ``cfg.batch_size``.
-    The sentence is wrapped at ``width`` characters (None: one line), to fit a page.
+    Its wall time since colorutils was imported (:data:`colorutils.IMPORTED_AT`), the models
+    it trained (epochs, images, images/s of the training steps alone) and the finished runs it
+    loaded.  ``images = steps x batch_size`` (pass the chapter's ``cfg.batch_size``; a last,
+    smaller batch counts as full).
     """
     wall = time.perf_counter() - colorutils.IMPORTED_AT
     trained = [e for e in _LEDGER if e["trained"]]
@@ -821,70 +620,31 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         **fit_kwargs) -> FitResult:
     """Train ``model_fn()`` for ``epochs`` epochs in ``run_dir``, resuming whatever is there.
 
-    Parameters
-    ----------
-    model_fn : callable
-        Builds **and compiles** the model; called inside ``strategy.scope()`` after the seed is
-        set, so that the initial weights depend only on ``seed``.
-    train_ds, val_ds : tf.data.Dataset
-        Finite datasets of ``(inputs, targets)`` batches (``val_ds`` may be None; ``train_ds``
-        is not read when the run has finished).
-    run_dir : str
-        The run folder (created if missing); on Colab a folder in Google Drive.
-    epochs : int
-        Total epochs of the run (not "more epochs").
-    config : dict
-        What defines the run (model name and knobs, dataset, image size, ...), JSON-able.
-        Stored in ``config.json``; a folder holding another config is refused.
-    seed : int
-        Fixes Python, NumPy, TensorFlow and Keras randomness
-        (:func:`colorutils.train.set_seed`); pass the same seed to the data pipeline to fix
-        the data order.
-    force : bool
-        Discard what the run folder holds and train anew.
-    monitor, mode : str
-        The metric that picks ``best.keras`` and its direction (``"auto"``: max for names with
-        "acc" or "auc", else min).  Without ``val_ds`` a ``val_`` monitor falls back to the
-        training metric.
-    jit_compile : bool, optional
-        Override the model's XLA setting (None: keep what ``compile`` chose).
-    mixed_precision : bool
-        ``mixed_float16`` on GPUs (:func:`colorutils.train.set_mixed_precision`).
-    strategy : tf.distribute.Strategy, optional
-        Default: :func:`colorutils.train.get_strategy` (its choice is printed).
-    callbacks : sequence of keras.callbacks.Callback
-        Extra callbacks (run before the run-folder bookkeeping).
-    verbose : "auto", 0, 1 or 2
-        1: Keras' progress bar and a summary line per epoch; 2: the summary line only (what a
-        papermill log shows); 0: silent.  ``"auto"``: 1 in a terminal or notebook, else 2.
-    deterministic : bool
-        Also request deterministic TensorFlow kernels: identical reruns on a GPU.
-    progress_bar : bool, optional
-        One line on stderr with epoch, loss and time left (:class:`ProgressCallback`).
-        Default: where :func:`colorutils.files.enabled` (a terminal, never in a notebook)
-        and ``verbose`` is not 1 (which shows Keras' own bar).
-    **fit_kwargs
-        Passed to ``keras.Model.fit`` (e.g. ``steps_per_epoch``, ``class_weight``).
+    ``model_fn`` builds and compiles the model, in ``strategy.scope()`` (default:
+    :func:`get_strategy`) after :func:`set_seed`; ``epochs`` is the run's total; ``config``
+    (JSON-able) defines the run and guards the folder (``config.json``); ``force`` trains anew.
+    ``monitor`` picks ``best.keras``, ``mode`` its direction (``"auto"``: max for "acc" or
+    "auc", else min); without ``val_ds`` a ``val_`` monitor uses the training metric.
+    ``verbose``: 1 Keras' bar and a line per epoch, 2 the line only, 0 silent, ``"auto"`` 1 in
+    a terminal or notebook, else 2.  ``progress_bar``: :class:`ProgressCallback` (default:
+    where :func:`colorutils.files.enabled` and ``verbose`` is not 1).  ``callbacks`` run before
+    the run-folder bookkeeping; ``fit_kwargs`` go to ``keras.Model.fit``.
 
-    Returns
-    -------
-    FitResult
-
-    Raises
-    ------
-    ValueError
-        If ``run_dir`` belongs to another configuration (the message lists the keys that
-        differ), or ``epochs`` is not a positive integer.
-    UserError
-        If another process trains in ``run_dir``, it is not writable, the disk is full, or
-        every resume state is damaged (one sentence: which file, what to do).
-    Interrupted
-        On Ctrl-C, saying which epochs are saved.
+    Raises ValueError for a folder of another configuration or a bad ``epochs``, UserError
+    when another process trains there, the folder is read-only, the disk is full or every
+    resume state is damaged, and :class:`Interrupted` on Ctrl-C.
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a positive integer.")
-    epochs, verbose = int(epochs), _resolve_verbose(verbose)
-    monitor, mode = _resolve_monitor(monitor, mode, val_ds is not None)
+    if verbose == "auto":  # Keras' bar in a terminal or notebook, else summary lines only
+        verbose = 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+    epochs, verbose = int(epochs), int(verbose)
+    if val_ds is None and monitor.startswith("val_"):
+        monitor = monitor[len("val_"):]
+    if mode == "auto":
+        mode = "max" if ("acc" in monitor or "auc" in monitor) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode={mode!r}: use 'min', 'max' or 'auto'.")
     with files.locked(run_dir):
         files.claim(run_dir, config, seed, monitor, force=force)
         finished = files.is_finished(run_dir, epochs)
@@ -892,7 +652,6 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
                                  mixed_precision=mixed_precision, deterministic=deterministic,
                                  verbose=verbose)
         if finished:
-            _LEDGER.append(dict(run_dir=run_dir, trained=False))
             return _load_finished(model, run_dir, monitor, verbose, epochs)
         return _train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs,
                       monitor=monitor, mode=mode, strategy=strategy, jit_compile=jit_compile,
@@ -900,24 +659,14 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
                       fit_kwargs=fit_kwargs)
 
 
-# --------------------------------------------------------------------------- loading
-
-
 def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None = None,
              seed: int = 0, epochs: int | None = None, monitor: str | None = None,
              strategy=None) -> FitResult:
     """A finished run, rebuilt by ``model_fn`` and given its best weights; no data needed.
 
-    What :func:`fit` does for a finished run (the same configuration check, the same build),
-    for a caller that has no training data at hand.  ``monitor`` defaults to the one the run
-    recorded.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the run has not finished (at least ``epochs`` epochs, if given).
-    ValueError
-        If the run folder belongs to another configuration or seed.
+    :func:`fit` for a finished run (same configuration check and build); ``monitor`` defaults
+    to the one the run recorded.  Raises FileNotFoundError if the run has not finished (at
+    least ``epochs`` epochs, if given), ValueError for another configuration or seed.
     """
     if not files.is_finished(run_dir, epochs):
         raise FileNotFoundError(f"no finished run at {run_dir!r}"
@@ -928,23 +677,16 @@ def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None =
     files.claim(run_dir, config, seed, monitor)
     model, _ = _build(model_fn, seed=seed, strategy=strategy, mixed_precision=False,
                       deterministic=False, verbose=0)
-    _LEDGER.append(dict(run_dir=run_dir, trained=False))
     return _load_finished(model, run_dir, monitor, verbose=0)
 
 
 def load_model(path_or_run_dir: str, compile: bool = True):
-    """Load a ``.keras`` file, or the best model of a run folder (``best.keras``, else
-    ``last.keras``; :func:`colorutils.files.model_file`).
+    """Load a ``.keras`` file, or a run folder's best model (``best.keras``, else (damaged:
+    said in a note) ``last.keras``).
 
-    The book's custom losses and layers are registered (this module imports
-    :mod:`colorutils.losses` and :mod:`colorutils.models`).  If the compiled state still
-    cannot be restored (a loss defined in a notebook, say), the model is loaded with
-    ``compile=False`` and a warning: fine for prediction, compile it again to train.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the path does not exist or a run folder holds no model yet.
+    The book's losses and layers are registered; a compiled state that still cannot be
+    restored (a loss defined in a notebook) gives ``compile=False`` and a warning.  Raises
+    FileNotFoundError if the path does not exist or a run folder holds no model yet.
     """
     path = files.model_file(path_or_run_dir)
     later = os.path.join(os.path.dirname(path), files.LAST_MODEL)
@@ -952,7 +694,7 @@ def load_model(path_or_run_dir: str, compile: bool = True):
         try:
             return _load_file(path, compile)
         except OSError as err:  # a damaged best.keras: the last epoch's model instead
-            note(f"{first_line(err)}; using {later} instead.")
+            _note(f"{first_line(err)}; using {later} instead.")
             path = later
     return _load_file(path, compile)
 

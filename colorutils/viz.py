@@ -1,9 +1,7 @@
-"""Figures used by several chapters, the choice of their photos (:func:`pick_photos`) and
-the numbers passed from a chapter's code to its prose (:func:`glue`).
+"""The chapters' shared figures (each returns its titled matplotlib ``Figure``), the choice of
+their photos (:func:`pick_photos`) and the numbers passed to the prose (:func:`glue`).
 
-Every figure function returns the matplotlib ``Figure`` so that a notebook can save or tweak it, and
-gives each figure a title (and axes labels where the axes mean something).  The block diagrams
-of the model zoo are :mod:`colorutils.models`.
+The model diagrams are in :mod:`colorutils.models`.
 """
 
 from __future__ import annotations
@@ -18,34 +16,29 @@ from matplotlib.colors import LinearSegmentedColormap, LogNorm
 
 from colorutils import color
 
-#: Images across a grid at most: six tiles share the book's 704 px text column at about
-#: 100 px each, the least at which a reader can judge colour (a wider grid is shrunk to fit).
-MAX_COLUMNS = 6
+__all__ = ["glue", "pick_photos", "show_images", "compare_rows", "plot_ab_histogram",
+           "plot_color_spaces"]
+
+# At most six images across: ~100 px each in the book's 704 px column, the least to judge colour.
+_MAX_COLUMNS = 6
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """Pass a computed ``value`` to the page's prose (``{glue:text}`name``` in markdown):
-    myst-nb's ``glue`` in the book build, nothing where myst-nb is absent (Colab installs no
-    book extras; the chapter prints what matters).  The chapters' one way to do it."""
+    """Pass ``value`` to the prose (``{glue:text}`name```): myst-nb's ``glue``, or nothing
+    where myst-nb is absent (Colab)."""
     try:
         from myst_nb import glue as myst_glue  # start-up: only in a chapter that glues
     except ImportError:
-        return None
+        return
     myst_glue(name, value, display=display)
-    return None
 
 
-def pick_photos(total: int, k: int = MAX_COLUMNS, labels=None) -> np.ndarray:
-    """``k`` indices of photos for a figure, spread over ``range(total)`` and over the classes.
+def pick_photos(total: int, k: int = _MAX_COLUMNS, labels=None) -> np.ndarray:
+    """``k`` photo indices spread evenly over ``range(total)`` and, given ``labels``, over classes.
 
-    Without ``labels``, the indices are evenly spaced.  With ``labels`` (one class per photo),
-    the photos come from ``k`` classes spread over the classes present (all of them, and
-    then again, if ``k`` is larger), each photo taken at a different place in its class's
-    photos.  Evenly spaced indices alone can all fall on one class: the embedded CIFAR-10
-    test split cycles through its ten classes, so every 99th photo is a truck.
+    With ``labels`` each photo comes from a different class (cycling if ``k`` is larger) and a
+    different place in its class: evenly spaced CIFAR-10 indices can all be trucks.
 
-    Examples
-    --------
     >>> pick_photos(500, 6, labels=np.arange(500) % 10).tolist()
     [0, 102, 204, 295, 397, 499]
     """
@@ -69,8 +62,8 @@ def pick_photos(total: int, k: int = MAX_COLUMNS, labels=None) -> np.ndarray:
     return np.asarray(picked, dtype=int)
 
 
-def _as_display(image) -> np.ndarray:
-    """Return ``image`` as a numpy array matplotlib can show (H, W) gray or (H, W, 3) RGB."""
+def _draw(ax, image, cmap_gray: str) -> None:
+    """Show an (H, W), (H, W, 1) or (H, W, 3) image on ``ax``: uint8, or floats clipped to [0, 1]."""
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -78,39 +71,26 @@ def _as_display(image) -> np.ndarray:
         raise ValueError(f"image has shape {array.shape}; expected (H, W), (H, W, 1) or (H, W, 3)")
     if array.dtype.kind == "f":
         array = np.clip(array, 0.0, 1.0)
-    return array
+    ax.imshow(array, cmap=cmap_gray if array.ndim == 2 else None, vmin=0,
+              vmax=1 if array.dtype.kind == "f" else 255)
 
 
 def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int = 6,
                 title: str | None = None, size: float = 1.8, cmap_gray: str = "gray"):
-    """Show images in a grid.
-
-    Parameters
-    ----------
-    images : sequence of arrays
-        RGB float images in [0, 1] or uint8, or gray images (H, W) / (H, W, 1).
-    titles : sequence of str, optional
-        One short caption per image.
-    ncols : int
-        Images per row, at most :data:`MAX_COLUMNS` (more images wrap to further rows).
-    title : str, optional
-        Figure title.
-    """
+    """Show RGB (float in [0, 1] or uint8) or gray images in a grid of at most 6 columns."""
     images = list(images)
     if not images:
         raise ValueError("images is empty: nothing to show")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
-    ncols = max(1, min(ncols, MAX_COLUMNS, len(images)))
+    ncols = max(1, min(ncols, _MAX_COLUMNS, len(images)))
     nrows = math.ceil(len(images) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            shown = _as_display(images[i])
-            ax.imshow(shown, cmap=cmap_gray if shown.ndim == 2 else None, vmin=0,
-                      vmax=1 if shown.dtype.kind == "f" else 255)
+            _draw(ax, images[i], cmap_gray)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     if title:
@@ -120,23 +100,15 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
 
 
 def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: float = 1.8,
-                 max_cols: int = MAX_COLUMNS):
-    """One row per method (gray input, ground truth, each model), one column per image.
+                 max_cols: int = _MAX_COLUMNS):
+    """One row per method (``rows``: label -> the same images), one column per image.
 
-    Row labels are written horizontally to the left of their row (wrapped at 14 characters),
-    so that they read without turning the head.
-
-    Parameters
-    ----------
-    rows : mapping of row label -> sequence of images
-        All rows show the same images in the same order.
-    max_cols : int
-        Images shown per row, at most :data:`MAX_COLUMNS`.
+    Labels are written horizontally left of their row, wrapped at 14 characters.
     """
     labels = list(rows)
     if not labels:
         raise ValueError("rows is empty: nothing to compare")
-    ncols = min(max_cols, MAX_COLUMNS, min(len(rows[k]) for k in labels))
+    ncols = min(max_cols, _MAX_COLUMNS, min(len(rows[k]) for k in labels))
     if ncols == 0:
         raise ValueError("every row must hold at least one image")
     fig, axes = plt.subplots(len(labels), ncols,
@@ -145,11 +117,8 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
     for r, label in enumerate(labels):
         for c in range(ncols):
             ax = axes[r, c]
-            shown = _as_display(rows[label][c])
-            ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0,
-                      vmax=1 if shown.dtype.kind == "f" else 255)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _draw(ax, rows[label][c], "gray")
+            ax.set(xticks=[], yticks=[])
             if c == 0:  # horizontal, wrapped: long labels stay beside their row
                 ax.set_ylabel(textwrap.fill(label, 14), fontsize=9, rotation=0,
                               ha="right", va="center", labelpad=6)
@@ -159,34 +128,16 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
     return fig
 
 
-# ---- the ab plane (colour-spaces chapter, quantization and prior figures) ---------------------
-
 def ab_plane(lightness: float, extent: float | None = None, resolution: int = 201,
              background: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The colours of the ab plane at one lightness, and where sRGB can show them.
+    """The ab plane at one lightness over ``[-extent, extent]²`` and where sRGB shows it.
 
-    Parameters
-    ----------
-    lightness : float
-        L in [0, 100].
-    extent : float, optional
-        The plane spans ``[-extent, extent]`` in a and b (default ``color.AB_SCALE``).
-    resolution : int
-        Samples per axis.
-    background : float
-        Gray level painted where the colour is outside the sRGB gamut.
-
-    Returns
-    -------
-    rgb : np.ndarray, float32 [resolution, resolution, 3]
-        Row 0 is the *largest* b (so ``imshow(origin="upper")`` puts +b at the top); column 0
-        the smallest a.
-    in_gamut : np.ndarray, bool [resolution, resolution]
+    Returns ``(rgb float32 [n, n, 3], in-gamut bool [n, n])``, ``background`` gray outside the
+    gamut; row 0 is the largest b (``imshow`` puts +b at the top), column 0 the smallest a.
     """
     extent = color.AB_SCALE if extent is None else float(extent)
     a = np.linspace(-extent, extent, resolution, dtype=np.float32)
-    b = a[::-1]
-    aa, bb = np.meshgrid(a, b)
+    aa, bb = np.meshgrid(a, a[::-1])
     lab = np.stack([np.full_like(aa, lightness), aa, bb], axis=-1)
     rgb, out = color.lab_to_rgb(lab, clip=True, return_mask=True)
     rgb, inside = rgb.numpy(), ~out.numpy()
@@ -197,10 +148,7 @@ def ab_plane(lightness: float, extent: float | None = None, resolution: int = 20
 def plot_ab_gamut(lightness: Sequence[float] = (25, 50, 75, 90), extent: float | None = None,
                   resolution: int = 201, title: str = "The sRGB gamut in the ab plane",
                   size: float = 2.6):
-    """One panel per lightness: the ab plane coloured where sRGB can display it (white outside).
-
-    The in-gamut fraction of the square is written in each panel's title.
-    """
+    """One panel per lightness: the ab plane where sRGB shows it, titled with its fraction."""
     extent = color.AB_SCALE if extent is None else float(extent)
     lightness = list(lightness)
     fig, axes = plt.subplots(1, len(lightness), figsize=(size * len(lightness), size + 0.6),
@@ -221,29 +169,14 @@ def plot_ab_gamut(lightness: Sequence[float] = (25, 50, 75, 90), extent: float |
 def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
                       lightness_outline: float | None = 50.0,
                       title: str = "ab histogram (log scale)", ax=None):
-    """2-D histogram of ab values on a logarithmic colour scale.
-
-    Parameters
-    ----------
-    ab : array_like [..., 2]
-        ab in Lab units (any leading shape, e.g. a batch of ``targets["ab"]``).
-    bin_size : float
-        Bin width in Lab units.
-    extent : float, optional
-        Histogram range ``[-extent, extent]`` (default ``color.AB_SCALE``).
-    lightness_outline : float, optional
-        Draw the sRGB gamut boundary at this L for reference (None: no outline).
-    """
+    """2-D histogram of ab ``[..., 2]`` on a log colour scale, with the gamut outline at an L."""
     extent = color.AB_SCALE if extent is None else float(extent)
     ab = np.asarray(ab, dtype=np.float64).reshape(-1, 2)
     if ab.size == 0:
         raise ValueError("ab is empty: nothing to histogram")
     edges = np.arange(-extent, extent + bin_size, bin_size)
     counts, _, _ = np.histogram2d(ab[:, 1], ab[:, 0], bins=[edges, edges])  # rows: b
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.6, 3.8))
-    else:
-        fig = ax.figure
+    fig, ax = plt.subplots(figsize=(4.6, 3.8)) if ax is None else (ax.figure, ax)
     prob = counts / counts.sum()
     mesh = ax.pcolormesh(edges, edges, np.where(prob > 0, prob, np.nan), cmap="viridis",
                          norm=LogNorm(vmin=max(prob[prob > 0].min(), 1e-7), vmax=prob.max()))
@@ -263,18 +196,10 @@ def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
 
 
 def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size: float = 2.0):
-    """A 4 x 4 grid: the photo, then its three channels in RGB, CIE Lab, HSV and YUV.
+    """A 4 x 4 grid: the photo (uint8 or float [H, W, 3]) and its channels in RGB, Lab, HSV, YUV.
 
-    Each channel is drawn with a colour map that says what it means (gray for lightness-like
-    channels, green-white-red for a, blue-white-yellow for b, the circular ``hsv`` map for
-    hue), with a colour bar. Lightness, hue, saturation and RGB use their full range; the
-    colour-difference channels (a, b, U, V) a symmetric range of their 99.5th percentile of
-    ``|value|``, since photos rarely use more than a fraction of it.
-
-    Parameters
-    ----------
-    rgb : array_like [H, W, 3]
-        uint8 or float in [0, 1].
+    Colour maps say what a channel means (circular ``hsv`` for hue); a, b, U and V span the
+    99.5th percentile of ``|value|``, the other channels their full range.
     """
     green_red = LinearSegmentedColormap.from_list("a", ["#1a9641", "#ffffff", "#d7191c"])
     blue_yellow = LinearSegmentedColormap.from_list("b", ["#2c7bb6", "#ffffff", "#e6c619"])
@@ -307,8 +232,7 @@ def plot_color_spaces(rgb, title: str = "One photo in four colour spaces", size:
             axes[row, col].set_title(f"{space}: {name}", fontsize=9)
             fig.colorbar(im, ax=axes[row, col], fraction=0.046, pad=0.02)
         for ax in axes[row]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
     fig.suptitle(title)
     fig.tight_layout()
     return fig

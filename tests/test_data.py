@@ -1,4 +1,4 @@
-"""colorutils.data and colorutils.data: sources, pipeline contract, bad input, determinism."""
+"""colorutils.data: sources, pipeline contract, bad input, determinism."""
 
 from __future__ import annotations
 

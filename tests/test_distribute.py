@@ -7,7 +7,7 @@ initialises its devices, so the check runs in a fresh subprocess (this file, run
 
 What is checked: the chapters' U-Net (classification head over the ab bins, width 0.25,
 output stride 4, 32 px photos of the embedded CIFAR-10 pack), compiled by
-``compiling.compile_model`` with SGD + momentum (plain SGD is sensitive to a gradient that is
+``models.compile_model`` with SGD + momentum (plain SGD is sensitive to a gradient that is
 summed instead of averaged over replicas; Adam would hide a factor of 2), trained for 4 steps
 of a global batch of 16 by ``train.fit``: once with TensorFlow's default strategy (one device)
 and once mirrored on two replicas (8 photos each).  Every weight, including the batch-norm
@@ -72,7 +72,7 @@ def _child() -> None:  # runs in a fresh interpreter, before TensorFlow picks it
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     ref, _ = weights(one_device, sync=True)
     out = {"replicas": mirrored.num_replicas_in_sync,
-           "described": train.describe_strategy(mirrored)}
+           "described": train._describe_strategy(mirrored)}
     for sync in (True, False):
         got, metrics = weights(mirrored, sync)
         moved = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, got, strict=True))

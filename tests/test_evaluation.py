@@ -99,7 +99,7 @@ def test_csv_markdown_and_errors(tmp_path):
     assert rows[-1]["psnr"] == ""  # ground truth PSNR: not meaningful
     summary = list(csv.DictReader(open(table.to_csv(tmp_path / "s.csv", summary=True))))
     assert [r["method"] for r in summary] == ["gray", "ground_truth"]
-    md = table.to_markdown()
+    md = table.table().to_markdown()
     assert md.splitlines()[0].startswith("| method | images | PSNR (dB) ↑") and "n/a" in md
     assert "<strong>" in table._repr_html_()  # the best value of a column is marked
     assert "ground_truth" in table.format()

@@ -35,7 +35,7 @@ def _run(argv, capsys):
 
 
 def test_notebook_parameters_are_read_without_running_it():
-    params = experiments.notebook_parameters(PROBE)
+    params = experiments._notebook_parameters(PROBE)
     assert params["x"] == 1.0 and params["fail"] is False and params["metrics_path"] is None
     assert params["scale"].startswith("os.environ.get")  # not a literal: its source text
 
@@ -74,7 +74,7 @@ def test_two_run_grid_completes_then_is_skipped(tmp_path, capsys):
 
     # The results page picks the grid up, with its table and figure.
     page = tmp_path / "book" / "results.md"
-    experiments.write_results_page([grid_file], runs, page)
+    experiments._write_results_page([grid_file], runs, page)
     text = page.read_text()
     assert "## Grid `probe`" in text and "| x=1.0 | 1/1 | " in text
     assert (page.parent / "_static" / "results" / "probe.png").exists()

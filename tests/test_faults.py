@@ -370,12 +370,12 @@ def test_a_second_training_in_the_same_folder_is_refused_in_one_line(photos, tmp
     run_dir = tmp_path / "run"
     cmd = _driver(tmp_path, """
         import sys, time
-        from colorutils import runs
-        write_history = runs.write_history
+        from colorutils import files
+        write_history = files.write_history
         def slow(*args, **kwargs):
             write_history(*args, **kwargs)
             time.sleep(300)
-        runs.write_history = slow
+        files.write_history = slow
     """, ["train", "--dataset", f"folder:{photos}", "--run-dir", run_dir, "--epochs", 2, *TINY])
     first = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -423,7 +423,7 @@ def test_ctrl_c_is_one_line_with_status_130_and_the_epochs_saved(photos, tmp_pat
     try:
         _, err = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
-        # Before checkpoints.CtrlC, a Ctrl-C was lost twice on a loaded 2-core machine
+        # Before train._CtrlC, a Ctrl-C was lost twice on a loaded 2-core machine
         # (raised where TensorFlow swallows exceptions). A user who presses it again must
         # get the same one line.
         proc.send_signal(signal.SIGINT)

@@ -102,12 +102,12 @@ def test_rebalanced_auc_weights_each_pixel_by_its_true_bin():
     assert rebal < plain - 0.1, (plain, rebal)
     pw = np.where(ab_true[..., 0] > 35, 4.0, 0.2)
     np.testing.assert_allclose(rebal, _reference_auc(ab_true, ab_pred, pw)[0], atol=1e-5)
-    np.testing.assert_allclose(metrics.pixel_weights(ab_true, weights, bins), pw, atol=1e-6)
+    np.testing.assert_allclose(metrics._pixel_weights(ab_true, weights, bins), pw, atol=1e-6)
 
 
 def test_pixel_weights_checks_bins_against_weights():
     with pytest.raises(ValueError, match="bins has shape"):
-        metrics.pixel_weights(np.zeros((1, 2, 2, 2)), [1.0, 2.0, 3.0], np.zeros((2, 2)))
+        metrics._pixel_weights(np.zeros((1, 2, 2, 2)), [1.0, 2.0, 3.0], np.zeros((2, 2)))
 
 
 # ------------------------------------------------------------------ colourfulness
@@ -169,4 +169,4 @@ def test_colorization_metrics_rebuilds_rgb_from_true_l():
     np.testing.assert_allclose(perfect["colorfulness_ratio"], 1.0, rtol=1e-4)
     gray = metrics.colorization_metrics(l_norm, ab, np.zeros_like(ab))
     assert np.all(gray["colorfulness"] < 1.0) and np.all(gray["psnr"] < 60)
-    np.testing.assert_allclose(metrics.colorfulness(metrics.gray_rgb(rgb)), 0.0, atol=0.5)
+    np.testing.assert_allclose(metrics.colorfulness(metrics._gray_rgb(rgb)), 0.0, atol=0.5)

@@ -154,8 +154,8 @@ def test_switches_change_the_architecture():
 
 
 def test_width_multiplier_scales_channels():
-    assert models.channels(64, 0.01) == 8
-    assert models.channels(64, 0.5) == 32
+    assert models._channels(64, 0.01) == 8
+    assert models._channels(64, 0.5) == 32
     small, big = models.regression_cnn(0.25), models.regression_cnn(0.5)
     assert models.count_params(big) > 3 * models.count_params(small)
 
@@ -221,8 +221,8 @@ def test_block_graph_of_the_fusion_net_measures_both_paths():
         assert name in names
     # the shared low-level block runs at 1/8 of the input and of the global copy
     low = graph.block("low")
-    assert (12, 12, models.channels(512, W)) in low.shapes
-    assert (4, 4, models.channels(512, W)) in low.shapes
+    assert (12, 12, models._channels(512, W)) in low.shapes
+    assert (4, 4, models._channels(512, W)) in low.shapes
     assert graph.block("resize").shapes == [(32, 32, 1)]
     assert graph.block("ab").shapes == [(48, 48, 2)]
     for edge in [("resize", "low"), ("low", "mid"), ("low", "global"), ("global", "fusion"),
@@ -284,7 +284,7 @@ def test_compile_model_picks_the_loss_of_each_head():
 
 @pytest.mark.parametrize("name", sorted(models.MODEL_HEADS))
 def test_the_heads_table_says_what_each_builder_makes(name):
-    """compiling.MODEL_HEADS (what train --head and the studies read) matches the builders."""
+    """models.MODEL_HEADS (what train --head and the studies read) matches the builders."""
     heads = models.MODEL_HEADS[name]
     variants = [dict(num_classes=3)] if not heads.colour else []
     for head in heads.colour:
@@ -300,7 +300,7 @@ def test_the_heads_table_says_what_each_builder_makes(name):
         extra = {"global_size": 32} if name.startswith("fusion") else {}
         net = models.build(name, width=0.125, **kwargs, **extra)
         keys, input_name = models.model_outputs(name, kwargs)
-        assert models.output_keys(net) == keys and net.inputs[0].name == input_name, kwargs
+        assert models._output_keys(net) == keys and net.inputs[0].name == input_name, kwargs
         if "ab" in keys:
             depth = net.output["ab"].shape[-1]
             assert depth == (2 if kwargs.get("num_bins") is None else kwargs["num_bins"]), kwargs

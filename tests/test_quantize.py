@@ -28,7 +28,7 @@ def brute_force_soft(ab, bins, k, sigma):
 
 def test_grid10_has_262_srgb_bins_on_multiples_of_10():
     bins = quantize.ab_bins()
-    assert bins.shape == (quantize.NUM_BINS_GRID10, 2) == (262, 2)
+    assert bins.shape == (262, 2)
     assert bins.dtype == np.float32
     np.testing.assert_array_equal(bins % 10, 0)
     assert len(np.unique(bins, axis=0)) == len(bins)
@@ -206,7 +206,7 @@ def test_rebalancing_weights_have_unit_expectation_and_grow_with_rarity():
 def test_decoding_a_one_hot_returns_the_bin_centre():
     bins = quantize.ab_bins()
     probs = np.eye(len(bins), dtype=np.float32)[[0, 17, 140, 261]]
-    for method in quantize.DECODE_METHODS:
+    for method in ("annealed_mean", "mean", "mode"):
         ab = quantize.decode(probs, bins, method=method, from_logits=False).numpy()
         np.testing.assert_allclose(ab, bins[[0, 17, 140, 261]], atol=1e-4)
     logits = np.where(probs > 0, 0.0, -1e4).astype(np.float32)
