@@ -21,7 +21,8 @@ from colorutils import color, quantize
 from colorutils.color import as_batch
 
 __all__ = ["psnr", "ssim", "ab_distance", "auc_accuracy", "colorfulness", "colorfulness_ratio",
-           "classifier_correct", "semantic_interpretability", "colorization_metrics"]
+           "mean_colorfulness_ratio", "classifier_correct", "semantic_interpretability",
+           "colorization_metrics"]
 
 #: Largest ab distance of the accuracy sweep of Zhang et al. (2016), in Lab units.
 AUC_MAX_THRESHOLD = 150.0
@@ -172,6 +173,12 @@ def colorfulness_ratio(rgb_true, rgb_pred, eps: float = 1e-6):
     mt, mp = colorfulness(a), colorfulness(b)
     ratio = tf.where(mt > eps, mp / tf.maximum(mt, eps), tf.fill(tf.shape(mt), np.nan))
     return _out(ratio, single)
+
+
+def mean_colorfulness_ratio(rgb_true, rgb_pred) -> float:
+    """Mean colourfulness of a set of colorizations over the true photos' mean: the ratio of a
+    figure or a test set (:func:`colorfulness_ratio` gives one ratio per image)."""
+    return float(np.mean(colorfulness(rgb_pred)) / np.mean(colorfulness(rgb_true)))
 
 
 def classifier_correct(classifier, rgb, labels, batch_size: int = 64):

@@ -170,3 +170,16 @@ def test_colorization_metrics_rebuilds_rgb_from_true_l():
     gray = metrics.colorization_metrics(l_norm, ab, np.zeros_like(ab))
     assert np.all(gray["colorfulness"] < 1.0) and np.all(gray["psnr"] < 60)
     np.testing.assert_allclose(metrics.colorfulness(metrics._gray_rgb(rgb)), 0.0, atol=0.5)
+
+
+def test_mean_colorfulness_ratio_is_the_ratio_of_the_sets_means_not_the_mean_of_ratios():
+    rng = np.random.default_rng(3)
+    true = rng.uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    true[1] = true[1] * 0.2 + 0.4  # a dull photo: a per-image ratio would weigh it as much
+    pred = true.copy()
+    pred[1] = 0.5  # the dull photo's colorization is gray
+    cf_true, cf_pred = (np.asarray(metrics.colorfulness(x)) for x in (true, pred))
+    got = metrics.mean_colorfulness_ratio(true, pred)
+    assert got == pytest.approx(cf_pred.mean() / cf_true.mean(), rel=1e-6)
+    assert got != pytest.approx(float(np.mean(cf_pred / cf_true)), rel=1e-3)
+    assert metrics.mean_colorfulness_ratio(true, true) == pytest.approx(1.0, rel=1e-6)
