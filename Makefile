@@ -21,11 +21,14 @@ $(STAMP): pyproject.toml colorutils/__init__.py
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (colorutils)" >/dev/null
 	touch $(STAMP)
 
-# The experiment grids at book scale first (they share the chapters' run folders, so the
-# chapters then load what the grids trained), then the results page, then the book, then its
-# time profile, _build/timings.json (tools/book_timings.py: seconds per notebook and grid run,
-# split into training, evaluation, building and the rest by tools/kernel_timer.py, an IPython
-# start-up file every kernel of the build loads; benchmarks/README.md explains it).
+# The experiment grids and every page at book scale, two at a time (tools/execute_book.py: one
+# training keeps one core busy, so two lanes of one thread each nearly halve the build; a page
+# starts after the pages whose runs it reuses, a grid before its chapter, which then loads what
+# the grid trained), stored in the book's jupyter-cache; then the results page; then
+# jupyter-book, which finds every page executed and renders it; then the time profile,
+# _build/timings.json (tools/book_timings.py: seconds per notebook and grid run, split into
+# training, evaluation, building and the rest by tools/kernel_timer.py, an IPython start-up
+# file every kernel of the build loads; benchmarks/README.md explains it).
 book: export IPYTHONDIR := $(CURDIR)/_build/ipython
 book: export COLORBOOK_TIMINGS_DIR := $(CURDIR)/_build/timings
 book: export COLORBOOK_TIMER := $(CURDIR)/tools/kernel_timer.py
@@ -33,7 +36,7 @@ book: setup
 	@rm -rf $(COLORBOOK_TIMINGS_DIR) && mkdir -p $(IPYTHONDIR)/profile_default/startup
 	@date +%s > _build/.book-start
 	@cp tools/ipython_startup.py $(IPYTHONDIR)/profile_default/startup/00-colorbook-timer.py
-	@for g in experiments/*.yml; do $(BIN)/colorutils experiments run $$g || exit 1; done
+	COLORBOOK_SCALE=book $(BIN)/python tools/execute_book.py
 	$(BIN)/colorutils experiments report
 	COLORBOOK_SCALE=book $(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml
 	@test -f _build/html/index.html && echo "Book built: $(CURDIR)/_build/html/index.html"
@@ -46,19 +49,27 @@ lint: setup
 # marked `slow`, and the chapters in FAST_NOTEBOOKS at scale="smoke" (nbval). `make test-slow`,
 # which CI runs too: the tests marked `slow` (trainings through the CLI in subprocesses, grid
 # runs, resumed trainings) and every other chapter at scale="smoke"; a new chapter lands there.
+# Tests run on PYTEST_JOBS processes (pytest-xdist, one test file per process at a time), each
+# TensorFlow with one intra-op thread: a small model's step keeps one core busy, so two such
+# processes on 2 cores take about 60 % of the time of one. The slow chapters run one after the
+# other (later chapters reuse the run folders of earlier ones).
 FAST_NOTEBOOKS := notebooks/00_data.ipynb notebooks/01_color_spaces.ipynb \
 	notebooks/08_colorize_your_photos.ipynb
 SLOW_NOTEBOOKS := $(filter-out $(FAST_NOTEBOOKS),$(sort $(wildcard notebooks/*.ipynb)))
+PYTEST_JOBS ?= 2
+PARALLEL := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
+PYTEST_PARALLEL := $(PARALLEL) $(BIN)/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile \
+	-p no:cacheprovider
 NBVAL_SMOKE := COLORBOOK_SCALE=smoke $(BIN)/python -m pytest -q --nbval-lax \
 	--nbval-cell-timeout=600 -p no:cacheprovider
 
 test: setup lint
-	$(BIN)/python -m pytest -q -m "not slow" tests
-	$(NBVAL_SMOKE) $(FAST_NOTEBOOKS)
+	$(PYTEST_PARALLEL) -m "not slow" tests
+	$(PARALLEL) $(NBVAL_SMOKE) -n $(PYTEST_JOBS) --dist loadfile $(FAST_NOTEBOOKS)
 
 # pytest exits 5 when it collects nothing: a tier with no slow test left is not a failure.
 test-slow: setup
-	$(BIN)/python -m pytest -q -m slow tests || test $$? -eq 5
+	$(PYTEST_PARALLEL) -m slow tests || test $$? -eq 5
 	$(NBVAL_SMOKE) $(SLOW_NOTEBOOKS)
 
 # Every chapter at scale="smoke" on a simulated Colab: Python 3.13 with Colab's package versions

@@ -9,7 +9,7 @@ Adam and the rebalanced cross-entropy):
 * ``zhang``: the Zhang et al. classifier of chapters 04 and 06 (one convolution per block,
   ``models.zhang_classifier(Q, 0.25, convs_per_block=1)``).
 
-Baseline: what the book does today, batch 32, graph execution (Keras' CPU default,
+Baseline: one process as the book trained before its two lanes, batch 32, graph execution (Keras' CPU default,
 ``jit_compile=False``), TensorFlow's default thread pools.  Candidates: batch 64 and 128
 (XLA off), XLA (``jit_compile=True``, batch 32), and the thread pools
 (``tf.config.threading``: intra-op / inter-op threads), which TensorFlow fixes at start-up,
@@ -27,9 +27,15 @@ times images/s) over the float32 FLOP/s of a 2048^2 matmul measured right before
 pass (on a shared machine the peak moves with the load too), and the load-robust version:
 the model's FLOPs per CPU-second over the matmul's.
 
+**Lanes** (``--lanes 2``, what ``make book`` does since tools/execute_book.py): two processes
+of one intra-op and one inter-op thread each, traced and warmed up first, then timed together
+(both wait for one start time); their images/s add up, against the default process's batch 32
+of the same round, and their share is of the 2-core matmul peak that process measured.
+
 Run: ``.venv/bin/python benchmarks/bench_train.py [--passes 5] [--rounds 1] [--images 640]
-[--json F]`` (several minutes on a quiet 2-core CPU: most of it traces 12 models).  On a GPU,
-``--models zhang --size 64 --width 1 --batches 64 --threads default`` gives the GPU step.
+[--lanes 2] [--json F]`` (several minutes on a quiet 2-core CPU: most of it traces 12 models).
+On a GPU, ``--models zhang --size 64 --width 1 --batches 64 --threads default --lanes 0``
+gives the GPU step.
 """
 
 from __future__ import annotations
@@ -104,6 +110,9 @@ def _child(spec: dict) -> dict:
             built[name, label] = (model, ds, batch, time.perf_counter() - t0)
         out["models"][name] = {"gflop_per_image": 3 * model_flops(builders[name](), size, size)
                                / 1e9, "variants": {}}
+    if spec.get("start_at"):  # lanes: every process starts its timed passes together
+        out["late_s"] = max(0.0, time.time() - spec["start_at"])
+        time.sleep(max(0.0, spec["start_at"] - time.time()))
     rates, cpu, peaks = ({key: [] for key in built} for _ in range(3))
     for _ in range(spec["passes"]):  # timed passes, the variants taking turns
         for key, (model, ds, batch, _warm) in built.items():
@@ -121,14 +130,50 @@ def _child(spec: dict) -> dict:
     return out
 
 
-def _run_child(spec: dict) -> dict:
+def _start_child(spec: dict) -> subprocess.Popen:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True, env=env)
-    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT ")]
+    return subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    stdout, stderr = proc.communicate()
+    lines = [s for s in stdout.splitlines() if s.startswith("RESULT ")]
     if proc.returncode or not lines:
-        raise RuntimeError(f"benchmark child failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+        raise RuntimeError(f"benchmark child failed:\n{stdout[-2000:]}{stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def _run_child(spec: dict) -> dict:
+    return _result(_start_child(spec))
+
+
+def _run_lanes(spec: dict, lanes: int, warmup_s: float) -> list[dict]:
+    """``lanes`` processes of one thread each, timed together: what ``make book`` does
+    (tools/execute_book.py runs two pages at once, one intra-op thread each)."""
+    spec = {**spec, "threads": (1, 1), "batches": [32], "xla": False,
+            "start_at": time.time() + warmup_s}
+    return [_result(p) for p in [_start_child(spec) for _ in range(lanes)]]
+
+
+def _print_lanes(rounds: list[dict], name: str, gflop: float) -> None:
+    """The lanes' images/s added up (each lane's median), against the default process's
+    batch 32 of the same round; the share is of the 2-core matmul peak that process measured."""
+    med = statistics.median
+    total, ratios, shares, cpus, late = [], [], [], [], []
+    for g in rounds:
+        ref = g["default"]["models"][name]["variants"][BASELINE]
+        lanes = [lane["models"][name]["variants"][BASELINE] for lane in g["lanes"]]
+        rate = sum(med(v["images_per_s"]) for v in lanes)
+        total.append(rate)
+        ratios.append(rate / med(ref["images_per_s"]))
+        shares.append(rate * gflop / med(ref["peak_gflops"]))
+        cpus += [ms for v in lanes for ms in v["cpu_ms_per_image"]]
+        late += [lane["late_s"] for lane in g["lanes"]]
+    what = f"batch 32, {len(rounds[0]['lanes'])} lanes x 1 thread"
+    print(f"  {what:34s} {med(total):6.0f} images/s (x{med(ratios):.2f})  "
+          f"{med(cpus):6.2f} CPU ms/image            {med(shares):6.1%} of matmul peak (wall)"
+          + (f"  [a lane began {max(late):.0f} s late]" if max(late) > 0 else ""))
 
 
 def main(argv=None) -> int:
@@ -142,6 +187,10 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=640, help="photos per timed measurement")
     p.add_argument("--passes", type=int, default=5, help="timed passes per process")
     p.add_argument("--rounds", type=int, default=1, help="rounds of processes")
+    p.add_argument("--lanes", type=int, default=2,
+                   help="also time this many one-thread processes at once (0: skip)")
+    p.add_argument("--lane-warmup", type=float, default=60.0,
+                   help="seconds the lane processes get to trace before timing together")
     p.add_argument("--json", default=None, help="also write every round's figures here")
     args = p.parse_args(argv)
     if args.child:
@@ -157,13 +206,16 @@ def main(argv=None) -> int:
             if t != "default":
                 got[t] = _run_child({**base, "threads": THREADS[t], "batches": [32],
                                      "xla": False})
+        if args.lanes > 0:
+            got["lanes"] = _run_lanes(base, args.lanes, args.lane_warmup)
         rounds.append(got)
         print(f"round {r + 1}/{args.rounds} done, load average "
               f"{got['default']['load_before']:.1f}-{os.getloadavg()[0]:.1f}", flush=True)
-    peaks = [p for g in rounds for t in g for m in g[t]["models"].values()
+    procs = [(g, t) for g in rounds for t in g if t != "lanes"]
+    peaks = [p for g, t in procs for m in g[t]["models"].values()
              for v in m["variants"].values() for p in v["peak_gflops"]]
-    loads = [g[t][k] for g in rounds for t in g for k in ("load_before", "load_after")]
-    per_cpu = [g[t]["matmul_gflop_per_cpu_s"] for g in rounds for t in g]
+    loads = [g[t][k] for g, t in procs for k in ("load_before", "load_after")]
+    per_cpu = [g[t]["matmul_gflop_per_cpu_s"] for g, t in procs]
     print(f"\n{args.size} px, width {args.width}; median of {args.passes} passes x "
           f"{args.rounds} round(s); matmul peak {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s, "
           f"{min(per_cpu):.0f}-{max(per_cpu):.0f} GFLOP per CPU-second; "
@@ -172,7 +224,7 @@ def main(argv=None) -> int:
     for name in args.models:
         gflop = rounds[0]["default"]["models"][name]["gflop_per_image"]
         print(f"{name} ({gflop * 1e3:.1f} MFLOP per training image):")
-        for t in rounds[0]:
+        for t in (t for t in rounds[0] if t != "lanes"):
             for label in rounds[0][t]["models"][name]["variants"]:
                 rates, ratios, cpus, cpu_ratios, shares, cpu_shares = [], [], [], [], [], []
                 for g in rounds:
@@ -200,6 +252,8 @@ def main(argv=None) -> int:
                       f"{med(cpus):6.2f} CPU ms/image (x{med(cpu_ratios):.2f})  "
                       f"{med(shares):6.1%} of matmul peak (wall), "
                       f"{med(cpu_shares):5.1%} per CPU-second")
+        if args.lanes > 0:
+            _print_lanes(rounds, name, gflop)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rounds": rounds}, f, indent=1)

@@ -314,14 +314,27 @@ def _owner(path: str) -> tuple[int, str] | None:
         return None
 
 
-def _take(path: str, run_dir: str) -> None:
-    """Create the lock file, or refuse when a live process holds it."""
-    for _ in range(3):
+#: Seconds :func:`locked` waits for a live holder on this host (default 0: refuse at once);
+#: ``make book`` sets it, so that a chapter reaching a run another chapter is training waits
+#: for it and then loads it (tools/execute_book.py runs chapters side by side).
+LOCK_WAIT_ENV = "COLORBOOK_LOCK_WAIT"
+
+
+def _take(path: str, run_dir: str, wait: float = 0.0) -> None:
+    """Create the lock file; while a live process holds it, wait up to ``wait`` seconds
+    (a holder on this host only), then refuse."""
+    deadline, tries = time.monotonic() + wait, 0
+    while tries < 3:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _owner(path)
-            if owner is not None and (owner[1] != socket.gethostname() or _pid_alive(owner[0])):
+            here = owner is not None and owner[1] == socket.gethostname()
+            if here and _pid_alive(owner[0]) and time.monotonic() < deadline:
+                time.sleep(min(2.0, max(0.05, deadline - time.monotonic())))
+                continue
+            tries += 1
+            if owner is not None and (not here or _pid_alive(owner[0])):
                 raise UserError(
                     f"run folder {run_dir} is in use by process {owner[0]} on {owner[1]} (lock "
                     f"file {path}); wait for it to finish, or delete the lock file if it is gone."
@@ -339,18 +352,26 @@ def _take(path: str, run_dir: str) -> None:
 
 
 @contextlib.contextmanager
-def locked(run_dir: str):
+def locked(run_dir: str, wait: float | None = None):
     """Hold the run folder's lock file (PID and host) while the block runs: one training at a
-    time; a dead process's lock is taken over, and stale temporaries are removed.  A
-    :class:`UserError` names a live holder, or a folder that cannot be written (before any work).
+    time; a dead process's lock is taken over, and stale temporaries are removed.  A live
+    holder on this host is waited for up to ``wait`` seconds (default: ``$COLORBOOK_LOCK_WAIT``,
+    else 0).  A :class:`UserError` names a live holder still there, or a folder that cannot be
+    written (before any work).
     """
+    if wait is None:
+        try:
+            wait = float(os.environ.get(LOCK_WAIT_ENV) or 0)
+        except ValueError:
+            raise UserError(f"{LOCK_WAIT_ENV}={os.environ[LOCK_WAIT_ENV]!r} must be a number of "
+                            "seconds (or unset).") from None
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as err:
         raise UserError(f"run folder {run_dir} cannot be created ({err.strerror}); give a "
                         "writable folder.") from None
     path = os.path.join(run_dir, LOCK_FILE)
-    _take(path, run_dir)
+    _take(path, run_dir, wait)
     try:
         for folder in (run_dir, os.path.join(run_dir, BACKUP_DIR)):
             remove_stale_temporaries(folder)

@@ -15,8 +15,9 @@ builds the backbone without them (no download is attempted; with ``"imagenet"`` 
 
 Each chapter runs in its own papermill process (kernel ``python3`` of ``.venv``), from an
 empty folder (nothing is written into the book), with run folders in a fresh
-``_build/test-full/runs``, one after the other in reading order, so later chapters find the
-runs of earlier ones as they do on Colab.  The log gives each chapter's time and the precision
+``_build/test-full/runs``, two at a time with one intra-op thread each (``--lanes``; the
+scheduler of ``make book``, ``tools/execute_book.py``), a chapter only after those whose runs
+it reuses, so later chapters find the runs of earlier ones as they do on Colab.  The log gives each chapter's time and the precision
 policy its runs trained under (mixed precision is a no-op on a CPU: ``float32``).
 
 When a chapter's parameters change, edit :data:`OVERRIDES` (the one table of this dry run):
@@ -121,11 +122,24 @@ def precisions(run_root: pathlib.Path) -> list[str]:
     return sorted(seen)
 
 
+def _execute_book():
+    """tools/execute_book.py as a module (its scheduler and the chapters' order)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("execute_book",
+                                                  ROOT / "tools" / "execute_book.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the training chapters at scale=full, CPU-sized")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "_build" / "test-full")
     parser.add_argument("--timeout", type=int, default=1800, help="papermill seconds per cell")
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--lanes", type=int, default=min(2, os.cpu_count() or 1),
+                        help="chapters run at once (default 2, as make book)")
     parser.add_argument("chapters", nargs="*", help="notebook stems (default: every row)")
     args = parser.parse_args(argv)
 
@@ -145,8 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("COLORBOOK_SCALE", None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    failed, total = [], time.monotonic()
-    for stem in chapters:
+    # Two chapters at a time, one intra-op thread each, a chapter after those whose runs it
+    # reuses: the scheduler and the order of make book (tools/execute_book.py).
+    book = _execute_book()
+    threads = str(max(1, (os.cpu_count() or 1) // args.lanes))
+    env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1",
+               OMP_NUM_THREADS=threads, COLORBOOK_LOCK_WAIT=str(args.timeout * 4))
+    needs = {stem: [p.rsplit("/", 1)[-1] for p in book.AFTER.get(f"notebooks/{stem}", [])
+                    if p.rsplit("/", 1)[-1] in chapters] for stem in chapters}
+    total = time.monotonic()
+
+    def run_chapter(stem: str, lane: int) -> str | None:
         params = {"scale": "full"}
         for key, value in OVERRIDES[stem].items():
             params[key] = value.format(work=work) if isinstance(value, str) else value
@@ -165,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test-full: {stem:<34} {seconds:6.0f} s  {status}  "
               f"precision so far: {policy}", flush=True)
         if proc.returncode:
-            failed.append(stem)
-            print("  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-30:]),
-                  flush=True)
+            return "  " + "\n  ".join(log.read_text(errors="replace").splitlines()[-30:])
+        return None
+
+    failed = book.schedule(chapters, needs, args.lanes, run_chapter,
+                           log=lambda msg: print(msg, flush=True))
     print(f"test-full: {len(chapters) - len(failed)}/{len(chapters)} chapters passed in "
           f"{time.monotonic() - total:.0f} s; precision policies of the runs: "
           f"{', '.join(precisions(runs)) or '-'}", flush=True)

@@ -160,3 +160,26 @@ def test_timer_skips_modules_not_imported(missing):
     mods = {"colorutils.models": types.SimpleNamespace(), "keras": types.SimpleNamespace()}
     del mods[missing]
     assert kernel_timer.Timer().patch(mods) == []
+
+
+def test_labelled_kernels_go_to_their_page_when_pages_overlap(tmp_path):
+    """tools/execute_book.py runs pages side by side: a kernel's label, not the overlap of
+    windows, says which page it ran; the profile also reports the build's wall clock."""
+    build, runs = _fabricate(tmp_path)
+    kernels = build / "timings"
+    for path in kernels.glob("kernel-*.json"):
+        path.unlink()
+    base = T0.timestamp()
+    for pid, start, end, label, train in [  # 03's kernel overlaps 02's window more than its own
+            (7, 623, 1000, "notebooks/03_rebalancing", 11.0),
+            (8, 620, 999, "notebooks/02_regression", 22.0),
+            (9, 102, 248, "grid:07_interplay", 33.0)]:
+        (kernels / f"kernel-{pid}.json").write_text(json.dumps(
+            {"pid": pid, "started": base + start, "updated": base + end, "label": label,
+             "seconds": {"train": train, "evaluate": 0.0, "build": 0.0}}))
+    prof = book_timings.profile(str(build), str(runs), since=base + 50)
+    by_name = {pathlib.Path(nb["notebook"]).name: nb for nb in prof["notebooks"]}
+    assert by_name["02_regression.ipynb"]["split"]["train"] == 22.0
+    assert by_name["03_rebalancing.ipynb"]["split"]["train"] == 11.0
+    assert prof["grid_runs"][0]["split"]["train"] == 33.0
+    assert prof["wall_seconds"] > 0 and "wall clock" in book_timings.table(prof)

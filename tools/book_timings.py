@@ -9,7 +9,8 @@ Sources, none of which needs a notebook edited:
   :func:`colorutils.experiments.execute_run`): start and seconds of each papermill run;
 * the kernel timer (``tools/kernel_timer.py``, ``_build/timings/kernel-<pid>.json``): seconds
   each kernel spent training, evaluating and building models.  A kernel belongs to the
-  notebook or grid run whose execution window overlaps its life most.
+  notebook or grid run its ``label`` names (``tools/execute_book.py`` runs pages side by
+  side and labels each kernel), else the one whose execution window overlaps its life most.
 
 ``rest`` is a notebook's seconds minus the three categories: kernel start-up, imports, data
 pipelines, figures, tables.  A notebook whose cache record predates this build (not
@@ -97,15 +98,28 @@ def _overlap(a0, a1, b0, b1) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+def _labelled(item: dict, label: str) -> bool:
+    """Whether a kernel started for ``label`` (a page without suffix, or ``grid:NAME``;
+    ``tools/execute_book.py`` sets it) ran ``item``."""
+    if label.startswith("grid:"):
+        return item.get("grid") == label[5:]
+    page = os.path.splitext(item.get("notebook") or "")[0]
+    return page == label or page.endswith(os.sep + label)  # relative, or absolute elsewhere
+
+
 def attach_splits(items: list[dict], kernel_records: list[dict]) -> None:
-    """Give each item (notebook or grid run) the categories of the kernels it ran."""
+    """Give each item (notebook or grid run) the categories of the kernels it ran: a kernel
+    goes to the item its label names (of a grid: the grid's run it overlaps most), else, when
+    pages ran one at a time, to the item whose execution window overlaps its life most."""
     for item in items:
         item["split"] = None
     for k in kernel_records:
+        label = k.get("label")
+        candidates = [x for x in items if _labelled(x, label)] if label else items
         best, best_overlap = None, 0.0
-        for item in items:
+        for item in candidates:
             o = _overlap(item["start"], item["end"], k["started"], k["updated"])
-            if o > best_overlap:
+            if o > best_overlap or (label and not label.startswith("grid:") and best is None):
                 best, best_overlap = item, o
         if best is None:
             continue
@@ -128,7 +142,8 @@ def _clean(item: dict) -> dict:
 
 
 def profile(build: str, runs_dir: str, since: float | None = None) -> dict:
-    """The profile as a dict (what ``timings.json`` holds)."""
+    """The profile as a dict (what ``timings.json`` holds); ``wall_seconds`` is the build's
+    clock time from ``since`` (pages run side by side, so the pages' seconds add up to more)."""
     notebooks = cache_records(build)
     grids = grid_runs(runs_dir)
     attach_splits(notebooks + grids, kernels(os.path.join(build, "timings")))
@@ -143,6 +158,7 @@ def profile(build: str, runs_dir: str, since: float | None = None) -> dict:
             totals[k] += (x["split"] or {}).get(k, 0.0)
     return {
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": None if since is None else round(time.time() - since, 2),
         "total_seconds": round(sum(x["seconds"] for x in fresh), 2),
         "notebooks_seconds": round(sum(x["seconds"] for x in notebooks if not x["cached"]), 2),
         "grid_seconds": round(sum(x["seconds"] for x in grids if not x["cached"]), 2),
@@ -165,6 +181,8 @@ def table(prof: dict) -> str:
     s = prof["split_seconds"]
     rows.append(("total", f"{prof['total_seconds']:.0f}",
                  *(f"{s[k]:.0f}" for k in (*CATEGORIES, "rest"))))
+    if prof.get("wall_seconds") is not None:
+        rows.append(("wall clock of the build", f"{prof['wall_seconds']:.0f}", "", "", "", ""))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{r[0]:<{width}}" + "".join(f"{c:>9}" for c in r[1:]) for r in rows)
 

@@ -5,8 +5,9 @@ loads this module in every kernel it starts (the book's notebooks and the grid's
 runs), and ``COLORBOOK_TIMINGS_DIR``; the notebooks themselves are unchanged.  Before and after
 each cell it wraps, once they are imported, the library's and Keras' entry points below with
 a timer, and after each cell it writes ``kernel-<pid>.json`` (start, last update, seconds per
-category) into that folder.  ``tools/book_timings.py`` matches these files to notebooks by
-time and writes ``_build/timings.json``.
+category, and ``$COLORBOOK_TIMER_LABEL``: the page or grid that ``tools/execute_book.py``
+started the kernel for) into that folder.  ``tools/book_timings.py`` matches these files to
+notebooks by that label, else by time, and writes ``_build/timings.json``.
 
 Categories (each call counts its *own* time: a nested call's time goes to the nested
 category; anything inside ``keras.Model.fit`` stays training, validation included):
@@ -132,6 +133,7 @@ def install(shell, out_dir: str) -> Timer:
             cells[0] += 1
             record = {"pid": os.getpid(), "started": round(started, 3),
                       "updated": round(time.time(), 3), "cells": cells[0], "cwd": os.getcwd(),
+                      "label": os.environ.get("COLORBOOK_TIMER_LABEL"),
                       **timer.record()}
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
