@@ -306,15 +306,13 @@ class Comparison:
 
     @property
     def wins(self) -> int:
-        """On how many seeds ``b`` is better (a count, not a test: 3 of 3 happens by chance
-        one time in 8)."""
+        """On how many seeds ``b`` is better (a count, not a test: 3 of 3 happens 1 time in 8)."""
         values = np.asarray(self.diff.values)
         return int(np.sum(values < 0) if self.higher_is_better is False else np.sum(values > 0))
 
     @property
     def verdict(self) -> str:
-        """``"better"``/``"worse"`` (``"higher"``/``"lower"`` without a direction),
-        ``"within spread"`` or ``"one seed"``."""
+        """better/worse (higher/lower without a direction), within spread or one seed."""
         if not self.diff.has_spread:
             return "one seed"
         if self.diff.low <= 0 <= self.diff.high:
@@ -396,8 +394,7 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
 
 
 def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:
-    """``{"arm.metric.mean": ..., "arm.metric.std": ..., "arm.metric.n": ...}``, JSON-ready
-    (a ``nan`` spread becomes ``None``)."""
+    """``{"arm.metric.mean" | "std" | "n": value}``, JSON-ready (a ``nan`` spread is ``None``)."""
     return {f"{arm}.{metric}.{key}": value
             for arm, by_metric in summaries.items() for metric, s in by_metric.items()
             for key, value in (("mean", s.mean), ("std", None if math.isnan(s.std) else s.std),
@@ -420,24 +417,21 @@ def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | No
     seeds = sorted({r.get("seed", 0) for r in records if r[by] in arms and metric in r})
     offsets = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(1)
     colors = plt.get_cmap("tab10")
+    first: dict[tuple, float] = {}  # (arm, seed) -> its first value
+    for r in records:
+        if metric in r and (r[by], r.get("seed", 0)) not in first:
+            first[r[by], r.get("seed", 0)] = float(r[metric])
     for k, seed in enumerate(seeds):
-        xs, ys = [], []
-        for i, arm in enumerate(arms):
-            vals = [r[metric] for r in records
-                    if r[by] == arm and r.get("seed", 0) == seed and metric in r]
-            if vals:
-                xs.append(i + offsets[k])
-                ys.append(float(vals[0]))
+        xs = [i + offsets[k] for i, arm in enumerate(arms) if (arm, seed) in first]
+        ys = [first[arm, seed] for arm in arms if (arm, seed) in first]
         ax.plot(xs, ys, "-", color=colors(k % 10), alpha=0.25, lw=1)
         ax.plot(xs, ys, "o", color=colors(k % 10), ms=5, label=f"seed {seed}")
-    for i, arm in enumerate(arms):
-        vals = values_of(records, arm, metric, by)
-        if not vals:
-            continue
-        s = summarize(vals)
-        ax.hlines(s.mean, i - 0.25, i + 0.25, color="black", lw=2)
-        if s.has_spread:
-            ax.errorbar(i + 0.3, s.mean, yerr=s.std, color="black", capsize=3, lw=1)
+    for i, vals in enumerate(values_of(records, arm, metric, by) for arm in arms):
+        if vals:
+            s = summarize(vals)
+            ax.hlines(s.mean, i - 0.25, i + 0.25, color="black", lw=2)
+            if s.has_spread:
+                ax.errorbar(i + 0.3, s.mean, yerr=s.std, color="black", capsize=3, lw=1)
     ax.set_xticks(range(len(arms)), [(labels or {}).get(a, a) for a in arms])
     ax.set_xlim(-0.6, len(arms) - 0.4)
     ax.set_xlabel("arm")
@@ -544,8 +538,7 @@ class ScoreTable:
         return os.fspath(path)
 
     def table(self, digits: int = 3, stat: str = "mean", caption: str | None = None):
-        """The summary as a :class:`Table`, the best method of every metric in bold (never
-        the ground truth)."""
+        """The summary as a :class:`Table`, the best method (never the ground truth) in bold."""
         columns = {"method": "method", "n": "images",
                    **{m: METRIC_LABELS.get(m, m) for m in self.metric_names}}
         return Table(self.summary(stat), columns, digits=digits, caption=caption,
@@ -589,8 +582,7 @@ def _bar(dataset, desc: str, batch_size: int = 32):
 
 
 def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
-    """The mean ab (Lab units, ``[2]``) over every pixel of at most ``limit`` images of a
-    (training) dataset, in any form :func:`evaluate` accepts."""
+    """The mean ab ``[2]`` over every pixel of at most ``limit`` images of a (training) dataset."""
     total, count, seen = np.zeros(2, np.float64), 0, 0
     for _, ab, _ in _bar(dataset, "mean ab"):
         if limit is not None:
@@ -606,8 +598,7 @@ def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
 
 
 def _predictor(method) -> Callable:
-    """``l_norm -> ab`` for a Colorizer, a Keras model (decoded by
-    ``inference.as_colorizer``) or a callable."""
+    """``l_norm -> ab`` for a Colorizer, a Keras model or a callable."""
     if isinstance(method, inference.Colorizer) or (hasattr(method, "inputs")
                                                    and hasattr(method, "predict")):
         return inference.as_colorizer(method).predict_ab
@@ -721,8 +712,7 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
 
 
 def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float | None = None):
-    """``(weights, bins)`` of the class rebalancing {cite}`zhang2016colorful` (eq. 4) on a
-    training set."""
+    """``(weights, bins)`` of the class rebalancing {cite}`zhang2016colorful` (eq. 4)."""
     bins = quantize.ab_bins(grid_size or quantize.GRID_SIZE)
     prior = quantize.empirical_prior(train_dataset, bins)
     lam = quantize.REBALANCE_LAMBDA if lam is None else lam
@@ -801,8 +791,7 @@ def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
 
 
 def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
-    """Means over the images of a colorization: ``colourfulness``, ``colorfulness_ratio`` (to
-    the true photos'), ``psnr`` (dB) and ``auc``."""
+    """Means over the images: ``colourfulness``, ``colorfulness_ratio``, ``psnr`` and ``auc``."""
     if rgb_true is None:
         rgb_true = color.recombine(l_norm, ab_true).numpy()
     rgb = color.recombine(l_norm, ab_pred).numpy()
