@@ -1,18 +1,12 @@
 """Results tables, summaries over seeds, and the scoring of colorizers against baselines.
 
-* :class:`Table`: rows of results shown as HTML in a notebook, Markdown in a file and text in
-  a terminal; units in the headers, the best value of each ranked column in bold.
-* Over seeds: :func:`summarize` (mean, sample std and Student-t interval of the mean),
-  :func:`compare` (paired differences of two arms over the same seeds, Wasserman, *All of
-  Statistics*, 2004, sec. 10.1), :func:`summary_table`, :func:`plot_seeds`; records are dicts
-  such as ``{"arm": "joint", "seed": 0, "psnr": 23.1}``.
-* :func:`evaluate`: models and the baselines ``gray`` (ab = 0), ``mean_ab`` (the training
-  split's mean colour) and ``ground_truth`` (the ceiling; its infinite PSNR is NaN) scored per
-  image with :mod:`colorutils.metrics` into a :class:`ScoreTable`.
-* The quality goal against the gray image (:func:`quality_of`, :func:`quality_figures`,
-  :class:`QualityGoal`, :func:`choose_recipe`): colourfulness ratio
-  {cite}`hasler2003measuring` at least :data:`MIN_RATIO`, PSNR at most :data:`MAX_PSNR_LOSS`
-  dB below gray's, AuC {cite}`zhang2016colorful` above gray's.
+:class:`Table` shows rows as HTML, Markdown or text, the best value of each ranked column in
+bold.  Over seeds (records such as ``{"arm": "joint", "seed": 0, "psnr": 23.1}``),
+:func:`summarize` gives Student-t intervals and :func:`compare` paired differences (Wasserman,
+*All of Statistics*, 2004, sec. 10.1).  :func:`evaluate` scores models and the baselines
+``gray``, ``mean_ab`` and ``ground_truth`` per image.  :class:`QualityGoal`, against the gray
+image: colourfulness ratio {cite}`hasler2003measuring` at least :data:`MIN_RATIO`, PSNR at most
+:data:`MAX_PSNR_LOSS` dB below gray's, AuC {cite}`zhang2016colorful` above gray's.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ import math
 import numbers
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -62,8 +57,7 @@ def format_value(value: Any, digits: int | str = 3) -> str:
     if value is None:
         return ""
     if _has_spread(value):
-        std = value.std
-        mean = format(float(value.mean), spec)
+        mean, std = format(float(value.mean), spec), value.std
         return mean if std is None or math.isnan(std) else f"{mean} ± {format(float(std), spec)}"
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return f"{int(value):,}"
@@ -78,11 +72,9 @@ def format_value(value: Any, digits: int | str = 3) -> str:
 class Table:
     """Rows of results with headers, units and the best value per column marked.
 
-    ``rows``: one mapping per row.  ``columns``: keys in order, or ``{key: header}`` (put units
-    in headers); default every key, first seen first.  ``best``: ``{column: "max" | "min" |
-    "one"}`` (keys or headers).  ``digits``: decimals or a format, for all columns or per column.
-    ``reference_rows``: rows never marked best, named by their first cell.  ``caption``: a line
-    above the table.
+    ``columns``: keys in order or ``{key: header}`` (default every key).  ``best``: ``{column:
+    "max" | "min" | "one"}``.  ``digits``: decimals or a format, for all or per column.
+    ``reference_rows``: rows never marked best, named by their first cell.
 
     >>> t = Table([{"model": "regression", "PSNR (dB)": 22.91, "AuC": 0.871},
     ...            {"model": "classification", "PSNR (dB)": 21.4, "AuC": 0.902}],
@@ -127,9 +119,6 @@ class Table:
         arrow = DIRECTIONS.get(self.best.get(column, ""), "")
         return f"{self.headers[column]} {arrow}" if arrow else str(self.headers[column])
 
-    def cell(self, row: Mapping, column) -> str:
-        return format_value(row.get(column), self.digits.get(column, 3))
-
     def best_rows(self, column) -> set[int]:
         """Indices of the rows holding the best value of ``column`` (ties: all of them)."""
         direction = self.best.get(column)
@@ -157,8 +146,10 @@ class Table:
     def _grid(self, mark, escape=str) -> list[list[str]]:
         """Cell texts (through ``escape``), row by row, best cells through ``mark``."""
         best = {c: self.best_rows(c) for c in self.columns}
-        return [[mark(escape(self.cell(row, c))) if i in best[c] else escape(self.cell(row, c))
-                 for c in self.columns] for i, row in enumerate(self.rows)]
+        texts = [[escape(format_value(row.get(c), self.digits.get(c, 3))) for c in self.columns]
+                 for row in self.rows]
+        return [[mark(t) if i in best[c] else t for t, c in zip(cells, self.columns, strict=True)]
+                for i, cells in enumerate(texts)]
 
     def to_markdown(self) -> str:
         """The table in Markdown (a pipe table), best cells in ``**bold**``."""
@@ -169,17 +160,15 @@ class Table:
         return (f"{self.caption}\n\n" if self.caption else "") + "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """The table in HTML, with inline styles that hold in any theme (book, Jupyter, Colab).
+        """The table in HTML, with inline styles that hold in any theme (book, Jupyter, Colab)."""
+        align = {c: "right" if self._numeric(c) else "left" for c in self.columns}
 
-        Numbers never break across lines (``± std`` may take a second line); headers wrap.
-        """
-        right = {c: self._numeric(c) for c in self.columns}
-
-        def td(tag, text, column):  # numbers right-aligned, text left (whatever the theme)
-            align = "right" if right[column] else "left"
+        def tr(tag, texts):  # numbers right-aligned, text left (whatever the theme)
             valign = "bottom" if tag == "th" else "top"
-            return (f'<{tag} style="{CELL_STYLE} text-align: {align}; white-space: normal; '
-                    f'vertical-align: {valign}">{text}</{tag}>')
+            return "<tr>" + "".join(
+                f'<{tag} style="{CELL_STYLE} text-align: {align[c]}; white-space: normal; '
+                f'vertical-align: {valign}">{text}</{tag}>'
+                for text, c in zip(texts, self.columns, strict=True)) + "</tr>"
 
         def unbroken(text):  # a number never breaks; "mean ± std" may take two lines
             if not text:
@@ -188,19 +177,17 @@ class Table:
             return " ".join(f'<span style="white-space: nowrap">{"± " * (i > 0)}{p}</span>'
                             for i, p in enumerate(parts))
 
-        head = "".join(td("th", html.escape(self.header(c)), c) for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(td("td", text, c) for text, c in zip(cells, self.columns,
-                                                                 strict=True)) + "</tr>"
-            for cells in self._grid(lambda t: f"<strong>{t}</strong>", unbroken))
+        head = tr("th", [html.escape(self.header(c)) for c in self.columns])
+        body = "".join(tr("td", cells)
+                       for cells in self._grid(lambda t: f"<strong>{t}</strong>", unbroken))
         caption = (f'<caption style="caption-side: top; text-align: left">'
                    f"{html.escape(self.caption)}</caption>" if self.caption else "")
         legend = self.legend()
         foot = (f'<tfoot><tr><td colspan="{len(self.columns)}" style="{CELL_STYLE} '
                 f'text-align: left; font-size: smaller">{html.escape(legend)}</td></tr></tfoot>'
                 if legend else "")
-        return (f'<table class="colorutils-table" style="{TABLE_STYLE}">{caption}<thead><tr>'
-                f"{head}</tr></thead><tbody>{body}</tbody>{foot}</table>")
+        return (f'<table class="colorutils-table" style="{TABLE_STYLE}">{caption}<thead>'
+                f"{head}</thead><tbody>{body}</tbody>{foot}</table>")
 
     def legend(self) -> str:
         """What the marks mean, for the directions in use ("" when nothing is ranked)."""
@@ -234,8 +221,7 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
 
     .. math:: \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
 
-    with :math:`z` the normal quantile of :math:`(1+c)/2`: it stays inside [0, 1] and keeps its
-    coverage for small ``n`` (Brown, Cai and DasGupta, 2001).
+    with :math:`z` the normal quantile of :math:`(1+c)/2` (Brown, Cai and DasGupta, 2001).
 
     >>> [round(x, 4) for x in wilson_interval(10, 25)]
     [0.234, 0.5926]
@@ -244,8 +230,6 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     if n < 1 or not 0 <= successes <= n:
         raise ValueError(f"successes={successes!r} out of n={n!r}: need 0 <= successes <= n "
                          "and n >= 1.")
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf((1 + confidence) / 2)
     p = successes / n
     scale = 1 + z * z / n
@@ -256,8 +240,7 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Mean, spread and confidence interval of one metric over ``n`` seeds (``nan`` spread
-    for ``n == 1``)."""
+    """Mean, spread and confidence interval of one metric over ``n`` seeds."""
 
     n: int
     mean: float
@@ -302,8 +285,7 @@ def summarize(values: Iterable[float], confidence: float = CONFIDENCE) -> Summar
                          "or a metric is undefined; inspect that run before averaging.")
     mean = float(x.mean())
     if x.size == 1:
-        nan = float("nan")
-        return Summary(1, mean, nan, nan, nan, confidence, (mean,))
+        return Summary(1, mean, math.nan, math.nan, math.nan, confidence, (mean,))
     from scipy import stats  # start-up: scipy loads only when an interval is computed
 
     std = float(x.std(ddof=1))
@@ -324,15 +306,13 @@ class Comparison:
 
     @property
     def wins(self) -> int:
-        """On how many seeds ``b`` is better (a count, not a test: 3 of 3 happens by chance
-        one time in 8)."""
+        """On how many seeds ``b`` is better (a count, not a test: 3 of 3 happens 1 time in 8)."""
         values = np.asarray(self.diff.values)
         return int(np.sum(values < 0) if self.higher_is_better is False else np.sum(values > 0))
 
     @property
     def verdict(self) -> str:
-        """``"better"``/``"worse"`` (``"higher"``/``"lower"`` without a direction),
-        ``"within spread"`` or ``"one seed"``."""
+        """better/worse (higher/lower without a direction), within spread or one seed."""
         if not self.diff.has_spread:
             return "one seed"
         if self.diff.low <= 0 <= self.diff.high:
@@ -364,12 +344,8 @@ class Comparison:
 def compare(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
             names: tuple[str, str] = ("a", "b"), higher_is_better: bool | None = True,
             confidence: float = CONFIDENCE) -> Comparison:
-    """Paired comparison of arm ``b`` against arm ``a``: the summary of ``b_i - a_i``.
-
-    Seed ``i`` of ``a`` pairs with seed ``i`` of ``b``; the pairing removes the variation the
-    arms share (the paired t-test).  ``higher_is_better`` is None for a metric without a
-    better side (the verdict is then "higher"/"lower").
-    """
+    """Paired comparison of arm ``b`` against arm ``a`` (seed ``i`` with seed ``i``): the
+    summary of ``b_i - a_i``; ``higher_is_better`` None for a metric without a better side."""
     if len(a) != len(b):
         raise ValueError(f"compare() pairs seeds: {names[0]} has {len(a)} values and "
                          f"{names[1]} has {len(b)}; run both arms with the same seeds.")
@@ -405,8 +381,8 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
                   digits: int = 3, labels: Mapping[str, str] | None = None,
                   best: Mapping[str, str] | None = None, reference_rows: Sequence[str] = (),
                   caption: str | None = None) -> Table:
-    """A :class:`Table` of :func:`summarize_records`: one row per arm, ``n``, one
-    ``mean ± std`` column per metric; ``labels`` name metrics (with units) and arms."""
+    """A :class:`Table` of :func:`summarize_records`, one row per arm; ``labels`` name metrics
+    (with units) and arms."""
     labels = dict(labels or {})
     rows = [{"arm": labels.get(arm, arm),
              "n": max((s.n for s in by_metric.values()), default=0),
@@ -418,56 +394,45 @@ def summary_table(summaries: Mapping[str, Mapping[str, Summary]], metrics: Seque
 
 
 def flat_metrics(summaries: Mapping[str, Mapping[str, Summary]]) -> dict[str, float]:
-    """``{"arm.metric.mean": ..., "arm.metric.std": ..., "arm.metric.n": ...}``, JSON-ready
-    (a ``nan`` spread becomes ``None``): what a chapter writes to its ``metrics_path``."""
-    flat: dict[str, float] = {}
-    for arm, by_metric in summaries.items():
-        for metric, s in by_metric.items():
-            flat[f"{arm}.{metric}.mean"] = s.mean
-            flat[f"{arm}.{metric}.std"] = None if math.isnan(s.std) else s.std
-            flat[f"{arm}.{metric}.n"] = s.n
-    return flat
+    """``{"arm.metric.mean" | "std" | "n": value}``, JSON-ready (a ``nan`` spread is ``None``)."""
+    return {f"{arm}.{metric}.{key}": value
+            for arm, by_metric in summaries.items() for metric, s in by_metric.items()
+            for key, value in (("mean", s.mean), ("std", None if math.isnan(s.std) else s.std),
+                               ("n", s.n))}
 
 
 def plot_seeds(records: Sequence[Mapping], metric: str, arms: Sequence[str] | None = None,
                by: str = "arm", ax=None, title: str | None = None,
                ylabel: str | None = None, labels: Mapping[str, str] | None = None):
-    """Per-seed dots of ``metric`` for each arm, the mean (tick) and ±1 std (bar).
-
-    Dots of one seed are joined across arms: parallel lines mean the arms differ
-    consistently, crossing lines that the seed matters more than the arm.  Returns the axes.
-    """
+    """Per-seed dots of ``metric`` for each arm, joined across arms, the mean (tick) and ±1 std
+    (bar); returns the axes."""
     import matplotlib.pyplot as plt  # start-up: only when the figure is drawn
 
     if arms is None:
         arms = list(dict.fromkeys(r[by] for r in records if metric in r))
     if not arms:
         raise ValueError(f"no record has metric {metric!r}; nothing to plot.")
-    labels = dict(labels or {})
     if ax is None:
         _, ax = plt.subplots(figsize=(1.6 + 1.4 * len(arms), 3.2))
     seeds = sorted({r.get("seed", 0) for r in records if r[by] in arms and metric in r})
     offsets = np.linspace(-0.12, 0.12, len(seeds)) if len(seeds) > 1 else np.zeros(1)
     colors = plt.get_cmap("tab10")
+    first: dict[tuple, float] = {}  # (arm, seed) -> its first value
+    for r in records:
+        if metric in r and (r[by], r.get("seed", 0)) not in first:
+            first[r[by], r.get("seed", 0)] = float(r[metric])
     for k, seed in enumerate(seeds):
-        xs, ys = [], []
-        for i, arm in enumerate(arms):
-            vals = [r[metric] for r in records
-                    if r[by] == arm and r.get("seed", 0) == seed and metric in r]
-            if vals:
-                xs.append(i + offsets[k])
-                ys.append(float(vals[0]))
+        xs = [i + offsets[k] for i, arm in enumerate(arms) if (arm, seed) in first]
+        ys = [first[arm, seed] for arm in arms if (arm, seed) in first]
         ax.plot(xs, ys, "-", color=colors(k % 10), alpha=0.25, lw=1)
         ax.plot(xs, ys, "o", color=colors(k % 10), ms=5, label=f"seed {seed}")
-    for i, arm in enumerate(arms):
-        vals = values_of(records, arm, metric, by)
-        if not vals:
-            continue
-        s = summarize(vals)
-        ax.hlines(s.mean, i - 0.25, i + 0.25, color="black", lw=2)
-        if s.has_spread:
-            ax.errorbar(i + 0.3, s.mean, yerr=s.std, color="black", capsize=3, lw=1)
-    ax.set_xticks(range(len(arms)), [labels.get(a, a) for a in arms])
+    for i, vals in enumerate(values_of(records, arm, metric, by) for arm in arms):
+        if vals:
+            s = summarize(vals)
+            ax.hlines(s.mean, i - 0.25, i + 0.25, color="black", lw=2)
+            if s.has_spread:
+                ax.errorbar(i + 0.3, s.mean, yerr=s.std, color="black", capsize=3, lw=1)
+    ax.set_xticks(range(len(arms)), [(labels or {}).get(a, a) for a in arms])
     ax.set_xlim(-0.6, len(arms) - 0.4)
     ax.set_xlabel("arm")
     ax.set_ylabel(ylabel or metric)
@@ -502,20 +467,16 @@ def direction(metric: str) -> str:
 def goodness(metric: str, values):
     """``values`` of ``metric`` oriented so that higher is better (``-|x - 1|`` for a ratio)."""
     values = np.asarray(values, dtype=np.float64)
-    higher = HIGHER_IS_BETTER.get(metric, True)
-    if higher is None:
-        return -np.abs(values - 1.0)
-    return values if higher else -values
+    return {"max": values, "min": -values, "one": -np.abs(values - 1.0)}[direction(metric)]
 
 
 @dataclasses.dataclass
 class ScoreTable:
     """Per-image scores of several methods on the same images (what :func:`evaluate` returns).
 
-    ``rows``: one dict per (method, image) with ``method``, ``image`` (its index), ``label``
-    (if known) and one key per metric.  ``images``: with ``keep_images=True``, ``method ->
-    uint8 RGB [N, H, W, 3]`` (with ``ground_truth`` and ``gray``).  ``notes``: what was
-    skipped and why.
+    ``rows``: one dict per (method, image) with ``method``, ``image``, ``label`` (if known) and
+    the metrics; ``images``: ``method -> uint8 RGB`` (``keep_images=True``); ``notes``: what
+    was skipped and why.
     """
 
     rows: list[dict]
@@ -546,11 +507,8 @@ class ScoreTable:
         return math.nan if np.all(np.isnan(values)) else float(agg(values))
 
     def summary(self, stat: str = "mean") -> list[dict]:
-        """One row per method: ``n`` and the ``mean`` (or ``median``) of every metric.
-
-        NaNs are left out; ``colorfulness_ratio`` is the ratio of the mean colourfulnesses
-        (a mean of per-image ratios explodes on nearly gray photos).
-        """
+        """One row per method: ``n`` and the ``mean`` (or ``median``) of every metric, NaNs
+        left out; ``colorfulness_ratio`` is the ratio of the mean colourfulnesses."""
         if stat not in ("mean", "median"):
             raise ValueError(f"stat={stat!r}: use 'mean' or 'median'.")
         agg = np.nanmean if stat == "mean" else np.nanmedian
@@ -575,14 +533,12 @@ class ScoreTable:
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
-            for r in rows:
-                writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v
-                                 for k, v in r.items()})
+            writer.writerows({k: "" if isinstance(v, float) and math.isnan(v) else v
+                              for k, v in r.items()} for r in rows)
         return os.fspath(path)
 
     def table(self, digits: int = 3, stat: str = "mean", caption: str | None = None):
-        """The summary as a :class:`Table`, the best method of every metric in bold (never
-        the ground truth)."""
+        """The summary as a :class:`Table`, the best method (never the ground truth) in bold."""
         columns = {"method": "method", "n": "images",
                    **{m: METRIC_LABELS.get(m, m) for m in self.metric_names}}
         return Table(self.summary(stat), columns, digits=digits, caption=caption,
@@ -609,15 +565,11 @@ def _batches(dataset, batch_size: int = 32) -> Iterable[tuple]:
         return
     for element in dataset:
         if not isinstance(element, (tuple, list)) or len(element) != 2:
-            raise ValueError(
-                "dataset elements must be (l_norm, targets) as made by "
-                "colorutils.data.load(..., output='lab'); got "
-                f"{type(element).__name__}.")
+            raise ValueError("dataset elements must be (l_norm, targets) as made by colorutils."
+                             f"data.load(..., output='lab'); got {type(element).__name__}.")
         l_norm, targets = element
-        if isinstance(targets, Mapping):
-            ab, labels = targets["ab"], targets.get("label")
-        else:
-            ab, labels = targets, None
+        ab, labels = ((targets["ab"], targets.get("label")) if isinstance(targets, Mapping)
+                      else (targets, None))
         yield (np.asarray(l_norm, np.float32), np.asarray(ab, np.float32),
                None if labels is None else np.asarray(labels))
 
@@ -630,8 +582,7 @@ def _bar(dataset, desc: str, batch_size: int = 32):
 
 
 def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
-    """The mean ab (Lab units, ``[2]``) over every pixel of at most ``limit`` images of a
-    (training) dataset, in any form :func:`evaluate` accepts."""
+    """The mean ab ``[2]`` over every pixel of at most ``limit`` images of a (training) dataset."""
     total, count, seen = np.zeros(2, np.float64), 0, 0
     for _, ab, _ in _bar(dataset, "mean ab"):
         if limit is not None:
@@ -647,8 +598,7 @@ def dataset_mean_ab(dataset, limit: int | None = None) -> np.ndarray:
 
 
 def _predictor(method) -> Callable:
-    """``l_norm -> ab`` for a Colorizer, a Keras model (decoded by
-    ``inference.as_colorizer``) or a callable."""
+    """``l_norm -> ab`` for a Colorizer, a Keras model or a callable."""
     if isinstance(method, inference.Colorizer) or (hasattr(method, "inputs")
                                                    and hasattr(method, "predict")):
         return inference.as_colorizer(method).predict_ab
@@ -658,13 +608,6 @@ def _predictor(method) -> Callable:
                     "l_norm -> ab.")
 
 
-def _resize_ab(ab, size):
-    ab = np.asarray(ab, np.float32)
-    if ab.shape[1:3] != tuple(size):
-        ab = tf.image.resize(ab, size, method="bilinear").numpy()
-    return ab
-
-
 def _predictors(methods, baselines: tuple, limit) -> dict[str, Callable]:
     """Check the arguments of :func:`evaluate`; one prediction function per method."""
     unknown = [b for b in baselines if b not in BASELINES]
@@ -672,10 +615,8 @@ def _predictors(methods, baselines: tuple, limit) -> dict[str, Callable]:
         raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}.")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit={limit!r} must be a positive integer or None.")
-    if methods is None:
-        methods = {}
-    elif not isinstance(methods, Mapping):
-        methods = {getattr(methods, "name", None) or "model": methods}
+    if not isinstance(methods, Mapping):
+        methods = {} if methods is None else {getattr(methods, "name", None) or "model": methods}
     clash = [n for n in methods if n in BASELINES]
     if clash:
         raise ValueError(f"method names {clash} clash with the baselines; rename them.")
@@ -684,9 +625,11 @@ def _predictors(methods, baselines: tuple, limit) -> dict[str, Callable]:
 
 def _candidates(predictors, baselines, mean_ab, l_norm, ab_true, kwargs) -> dict:
     """Every method's and baseline's ab for one batch, at the batch's resolution."""
-    size = l_norm.shape[1:3]
-    out = {name: _resize_ab(predict(l_norm, **kwargs), size)
-           for name, predict in predictors.items()}
+    size, out = l_norm.shape[1:3], {}
+    for name, predict in predictors.items():
+        ab = np.asarray(predict(l_norm, **kwargs), np.float32)
+        out[name] = (ab if ab.shape[1:3] == tuple(size)
+                     else tf.image.resize(ab, size, method="bilinear").numpy())
     if "gray" in baselines:
         out["gray"] = np.zeros_like(ab_true)
     if "mean_ab" in baselines and mean_ab is not None:
@@ -700,23 +643,19 @@ def _score_batch(candidates, l_norm, ab_true, labels, *, weights, bins, classifi
                  keep_images: bool, first_image: int, rows: list, kept: dict) -> None:
     """Append one row per (method, image) of this batch to ``rows`` (images to ``kept``)."""
     rgb_true = color.recombine(l_norm, ab_true)
+    classify = classifier is not None and labels is not None
     for name, ab_pred in candidates.items():
         scores = metrics.colorization_metrics(l_norm, ab_true, ab_pred, weights, bins,
                                               rgb_true=rgb_true)
         if name == "ground_truth":
             scores["psnr"] = np.full(len(l_norm), np.nan)  # MSE 0: infinite, not meaningful
-        rgb_pred = None
-        if keep_images or (classifier is not None and labels is not None):
-            rgb_pred = color.recombine(l_norm, ab_pred)
-        if classifier is not None and labels is not None:
+        rgb_pred = color.recombine(l_norm, ab_pred) if keep_images or classify else None
+        if classify:
             scores["correct"] = np.asarray(
                 metrics.classifier_correct(classifier, rgb_pred, labels), np.float64)
-        for i in range(len(l_norm)):
-            row = {"method": name, "image": first_image + i}
-            if labels is not None:
-                row["label"] = int(labels[i])
-            row.update({k: float(v[i]) for k, v in scores.items()})
-            rows.append(row)
+        rows.extend({"method": name, "image": first_image + i,
+                     **({} if labels is None else {"label": int(labels[i])}),
+                     **{k: float(v[i]) for k, v in scores.items()}} for i in range(len(l_norm)))
         if keep_images:
             kept.setdefault(name, []).append(color.to_uint8(rgb_pred))
     if keep_images and "ground_truth" not in candidates:
@@ -729,35 +668,19 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
              predict_kwargs: dict | None = None, batch_size: int = 32) -> ScoreTable:
     """Score models and baselines on the same images, per image: a :class:`ScoreTable`.
 
-    Parameters
-    ----------
-    methods : Colorizer, keras.Model, callable ``l_norm -> ab``, or dict ``name -> one``
-        Models are decoded in their own space or bins, at any output resolution; None or
-        ``{}`` scores the baselines only.
-    dataset : tf.data.Dataset or tuple of arrays
-        Batches ``(l_norm, {"ab": ab[, "label": labels]})`` (``colorutils.data.load(...,
-        output="lab")``) or arrays ``(l_norm, ab[, labels])``.
-    mean_ab, train_dataset : optional
-        The ``mean_ab`` baseline's colour, or the training split to compute it on; without
-        either that baseline is skipped (never computed on the images it is scored on).
-    weights, bins : optional
-        Per-bin rebalancing weights and their bins, for the ``auc_rebalanced`` column.
-    classifier : callable, optional
-        RGB -> logits; on labelled data the column ``correct`` is 1 where it recognises the
-        image (the semantic interpretability, :func:`colorutils.metrics.classifier_correct`).
-    keep_images : bool
-        Keep every method's RGB images in ``ScoreTable.images``.
-    predict_kwargs : dict, optional
-        Passed to ``predict_ab`` (e.g. ``temperature``).
+    ``methods``: a Colorizer, Keras model, callable ``l_norm -> ab`` or dict ``name -> one``
+    (None: baselines only).  ``dataset``: batches ``(l_norm, {"ab": ab[, "label": labels]})``
+    (``data.load(..., output="lab")``) or arrays ``(l_norm, ab[, labels])``.  The ``mean_ab``
+    baseline needs ``mean_ab`` or ``train_dataset`` (never the scored images).  ``weights``,
+    ``bins``: for ``auc_rebalanced``.  ``classifier``: RGB -> logits, for the column
+    ``correct`` on labelled data.  ``predict_kwargs`` go to ``predict_ab``.
     """
     baselines = tuple(baselines)
     predictors = _predictors(methods, baselines, limit)
-    notes: list[str] = []
-    if "mean_ab" in baselines and mean_ab is None:
-        if train_dataset is not None:
-            mean_ab = dataset_mean_ab(train_dataset)
-        else:
-            notes.append("mean_ab baseline skipped: pass mean_ab= or train_dataset=.")
+    if "mean_ab" in baselines and mean_ab is None and train_dataset is not None:
+        mean_ab = dataset_mean_ab(train_dataset)
+    notes = (["mean_ab baseline skipped: pass mean_ab= or train_dataset=."]
+             if "mean_ab" in baselines and mean_ab is None else [])
     mean_ab = None if mean_ab is None else np.asarray(mean_ab, np.float32).reshape(2)
     rows: list[dict] = []
     kept: dict[str, list] = {}
@@ -789,8 +712,7 @@ def evaluate(methods, dataset, *, baselines: Iterable[str] = BASELINES,
 
 
 def rebalancing_weights(train_dataset, grid_size: int | None = None, lam: float | None = None):
-    """``(weights, bins)`` of the class rebalancing {cite}`zhang2016colorful` (eq. 4) on a
-    training set (:func:`colorutils.quantize.rebalance_weights`)."""
+    """``(weights, bins)`` of the class rebalancing {cite}`zhang2016colorful` (eq. 4)."""
     bins = quantize.ab_bins(grid_size or quantize.GRID_SIZE)
     prior = quantize.empirical_prior(train_dataset, bins)
     lam = quantize.REBALANCE_LAMBDA if lam is None else lam
@@ -827,34 +749,30 @@ class QualityGoal:
 
     def sentence(self) -> str:
         """One sentence naming each part, its figure and whether it is met."""
-        met = self.met
-        parts = [f"colourfulness ratio {self.ratio:.2f} (goal ≥ {MIN_RATIO:g}: "
-                 f"{'met' if met['ratio'] else 'missed'})",
-                 f"PSNR {self.psnr_gap:+.2f} dB against gray (goal ≥ -{MAX_PSNR_LOSS:g}: "
-                 f"{'met' if met['psnr'] else 'missed'})",
-                 f"AuC {self.auc_gap:+.4f} against gray (goal > 0: "
-                 f"{'met' if met['auc'] else 'missed'})"]
+        parts = [f"colourfulness ratio {self.ratio:.2f} (goal ≥ {MIN_RATIO:g}",
+                 f"PSNR {self.psnr_gap:+.2f} dB against gray (goal ≥ -{MAX_PSNR_LOSS:g}",
+                 f"AuC {self.auc_gap:+.4f} against gray (goal > 0"]
+        met = self.met.values()
+        text = "; ".join(f"{p}: {'met' if m else 'missed'})"
+                         for p, m in zip(parts, met, strict=True))
         verdict = ("all three parts of the goal are met" if self.all_met else
-                   f"{sum(met.values())} of the 3 parts of the goal are met")
-        return f"{'; '.join(parts)}: {verdict}."
+                   f"{sum(met)} of the 3 parts of the goal are met")
+        return f"{text}: {verdict}."
 
     def as_dict(self) -> dict:
-        return {"ratio": self.ratio, "psnr_gap": self.psnr_gap, "auc_gap": self.auc_gap,
-                "met": self.met, "all_met": self.all_met}
+        return {**dataclasses.asdict(self), "met": self.met, "all_met": self.all_met}
 
 
 def recipe_rank(row: Mapping[str, float]) -> tuple:
     """The sort key of a candidate recipe (``ratio``, ``psnr_gap``, ``auc_gap``, optionally
     ``lambda`` and ``temperature``) against the quality goal; smaller is better.
 
-    1. The colourfulness part met first (a dull candidate meets the PSNR part for free);
-    2. meeting it: more parts met, then the larger PSNR gap; missing it: the larger ratio,
-       then more parts met;
-    3. the larger AuC gap, then the larger lambda and T (the milder setting).
+    The colourfulness part met first (a dull candidate meets the PSNR part for free); meeting
+    it: more parts met, then the larger PSNR gap; missing it: the larger ratio, then more parts
+    met; then the larger AuC gap, lambda and T (the milder setting).
     """
-    goal = QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"])
-    colour = goal.met["ratio"]
-    parts = sum(goal.met.values())
+    met = QualityGoal(row["ratio"], row["psnr_gap"], row["auc_gap"]).met
+    colour, parts = met["ratio"], sum(met.values())
     middle = (-parts, -row["psnr_gap"]) if colour else (-row["ratio"], -parts)
     return (not colour, *middle, -row["auc_gap"], -row.get("lambda", 0.0),
             -row.get("temperature", 0.0))
@@ -873,8 +791,7 @@ def choose_recipe(rows: list[Mapping[str, float]]) -> dict:
 
 
 def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
-    """Means over the images of a colorization: ``colourfulness``, ``colorfulness_ratio`` (to
-    the true photos'), ``psnr`` (dB) and ``auc``."""
+    """Means over the images: ``colourfulness``, ``colorfulness_ratio``, ``psnr`` and ``auc``."""
     if rgb_true is None:
         rgb_true = color.recombine(l_norm, ab_true).numpy()
     rgb = color.recombine(l_norm, ab_pred).numpy()
@@ -887,12 +804,8 @@ def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
 
 def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
                     smooth_sigma: float | None = None, batch_size: int = 64) -> dict:
-    """The figures of a colorizer and of the gray image on the same photos, and the goal.
-
-    ``model`` is decoded by :func:`colorutils.inference.as_colorizer` (``temperature`` and
-    ``smooth_sigma``: None for its defaults).  Returns ``{"model": {...}, "gray": {...},
-    "goal": QualityGoal}``, each figure dict holding ``colorfulness_ratio``, ``psnr``, ``auc``.
-    """
+    """``{"model": figures, "gray": figures, "goal": QualityGoal}`` of a colorizer and of the
+    gray image on the same photos, figures being ``colorfulness_ratio``, ``psnr``, ``auc``."""
     ab_pred = inference.as_colorizer(model).predict_ab(
         l_norm, temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)
     rgb_true = color.recombine(l_norm, ab_true).numpy()

@@ -1,15 +1,12 @@
-"""Colorization metrics, per image (shape ``[B]``), as vectorized TensorFlow ops.
+"""Colorization metrics per image (shape ``[B]``), as vectorized TensorFlow ops.
 
-PSNR {cite}`huynh2008scope` (rewards gray, desaturated guesses), SSIM {cite}`wang2004image`,
-the ab distance and the AuC of per-pixel ab accuracy, plain or class-rebalanced
-{cite}`zhang2016colorful`, the colourfulness of Hasler & Suesstrunk {cite}`hasler2003measuring`
-(no reference needed; :func:`colorfulness_ratio` compares it to the photo's) and the semantic
-interpretability of Zhang et al.: does a colour-photo classifier recognise the colorization?
-
-RGB images are ``[B, H, W, 3]`` floats in ``[0, 1]`` (``uint8`` is divided by 255), ab images
-``[B, H, W, 2]`` in Lab units; a single image without the batch axis gives a scalar.  Every
-function returns a ``tf.Tensor``.  PSNR and SSIM are meant for RGB rebuilt from the **true** L
-and the predicted ab (:func:`colorutils.color.recombine`), so that they measure colour only.
+PSNR {cite}`huynh2008scope` (rewards gray guesses), SSIM {cite}`wang2004image`, the ab distance,
+the AuC of per-pixel ab accuracy, plain or class-rebalanced {cite}`zhang2016colorful`, the
+colourfulness {cite}`hasler2003measuring` and the semantic interpretability (does a colour-photo
+classifier recognise the colorization?).  RGB is ``[B, H, W, 3]`` in ``[0, 1]`` (``uint8`` is
+divided by 255), ab ``[B, H, W, 2]`` in Lab units; one image without the batch axis gives a
+scalar.  PSNR and SSIM are meant for RGB rebuilt from the **true** L and the predicted ab
+(:func:`colorutils.color.recombine`), so that they measure colour only.
 """
 
 from __future__ import annotations
@@ -44,13 +41,11 @@ def _out(values, single: bool):
 
 
 def psnr(rgb_true, rgb_pred, max_val: float = 1.0):
-    """Peak signal-to-noise ratio per image, in dB (``tf.image.psnr``) {cite}`huynh2008scope`.
+    """Peak signal-to-noise ratio per image in dB (``tf.image.psnr``), ``+inf`` if identical.
 
     .. math:: \\mathrm{PSNR} = 10 \\log_{10} \\frac{\\mathrm{MAX}^2}{\\mathrm{MSE}}
 
-    with the MSE over pixels and channels; ``+inf`` for identical images.  The mean minimises
-    squared error, so a desaturated guess beats a vivid one in the wrong hue: PSNR rewards
-    gray {cite}`zhang2016colorful`.
+    A desaturated guess beats a vivid one in the wrong hue {cite}`zhang2016colorful`.
     """
     a, b, single = _pair(rgb_true, rgb_pred, 3, ("rgb_true", "rgb_pred"), rgb=True)
     return _out(tf.image.psnr(a, b, max_val=max_val), single)
@@ -63,8 +58,7 @@ def ssim(rgb_true, rgb_pred, max_val: float = 1.0, filter_size: int = 11):
               {(\\mu_x^2 + \\mu_y^2 + C_1)(\\sigma_x^2 + \\sigma_y^2 + C_2)}
 
     averaged over windows and channels, ``C1 = (0.01 MAX)^2``, ``C2 = (0.03 MAX)^2``
-    {cite}`wang2004image`; 1 for identical images.  The window shrinks to the image side for
-    tiny images.
+    {cite}`wang2004image`.  The window shrinks to the side of tiny images.
     """
     a, b, single = _pair(rgb_true, rgb_pred, 3, ("rgb_true", "rgb_pred"), rgb=True)
     side = min(d for d in (a.shape[1], a.shape[2], filter_size) if d is not None)
@@ -86,11 +80,8 @@ def ab_distance(ab_true, ab_pred):
 
 
 def _pixel_weights(ab_true, weights, bins=None, chunk: int = 65536):
-    """``weights[q(ab_true)]`` per pixel ``[B, H, W]``, ``q`` the nearest of ``bins`` ``[Q, 2]``.
-
-    ``bins`` defaults to ``quantize.ab_bins`` of the grid of ``Q = len(weights)`` bins;
-    ``chunk`` pixels at a time bound the memory to ``chunk * Q`` floats.
-    """
+    """``weights[q(ab_true)]`` per pixel ``[B, H, W]``, ``q`` the nearest of ``bins`` ``[Q, 2]``
+    (default: the grid of ``len(weights)`` bins), ``chunk`` pixels at a time."""
     ab, _ = as_batch(ab_true, 2, "ab_true")
     weights = tf.convert_to_tensor(np.asarray(weights, dtype=np.float32).reshape(-1))
     if bins is None:
@@ -105,7 +96,8 @@ def _pixel_weights(ab_true, weights, bins=None, chunk: int = 65536):
     out = []
     for start in range(0, int(flat.shape[0]), chunk):
         x = flat[start:start + chunk]
-        d2 = tf.reduce_sum(x**2, -1, keepdims=True) - 2.0 * tf.matmul(x, bins, transpose_b=True) + b2
+        d2 = (tf.reduce_sum(x**2, -1, keepdims=True) - 2.0 * tf.matmul(x, bins, transpose_b=True)
+              + b2)
         out.append(tf.gather(weights, tf.argmin(d2, axis=-1)))
     w = tf.concat(out, 0) if out else tf.zeros([0], tf.float32)
     return tf.reshape(w, tf.shape(ab)[:3])
@@ -113,24 +105,20 @@ def _pixel_weights(ab_true, weights, bins=None, chunk: int = 65536):
 
 def auc_accuracy(ab_true, ab_pred, weights=None, bins=None, *,
                  max_threshold: float = AUC_MAX_THRESHOLD, step: float = 1.0):
-    """Area under the cumulative per-pixel ab accuracy curve, per image, in ``[0, 1]``.
-
-    A pixel is correct at threshold ``t`` when its ab lies within ``t`` of the truth; the
-    thresholds sweep ``0, step, ..., max_threshold`` (0..150 in {cite}`zhang2016colorful`):
+    """Area under the per-pixel ab accuracy curve per image, thresholds ``0, step, ..., 150``.
 
     .. math:: \\mathrm{acc}(t) = \\frac{\\sum_x w_x [d_x \\le t]}{\\sum_x w_x}, \\qquad
               \\mathrm{AuC} = \\frac{1}{150} \\int_0^{150} \\mathrm{acc}(t)\\, dt
 
-    (trapezoidal rule).  Plain: ``w_x = 1``.  Class-rebalanced: ``weights`` ``[Q]`` per bin
-    (with their ``bins`` ``[Q, 2]``, e.g. :func:`colorutils.quantize.rebalance_weights`) weight
-    each pixel by the bin of its true colour, so rare saturated colours count as much as
-    common dull ones.
+    (trapezoidal rule) {cite}`zhang2016colorful`.  Plain: ``w_x = 1``; rebalanced: ``weights``
+    ``[Q]`` of their ``bins`` ``[Q, 2]`` (:func:`colorutils.quantize.rebalance_weights`) weight
+    each pixel by the bin of its true colour.
     """
     if max_threshold <= 0 or step <= 0:
         raise ValueError(f"max_threshold={max_threshold!r} and step={step!r} must be positive.")
     d, single = _ab_dist(ab_true, ab_pred)
-    # Each pixel's share of the trapezoidal area, in closed form (no [pixels, thresholds]
-    # array): (n - I[d <= T]/2 - I[d == 0]/2) / K, n the number of thresholds t_k >= d.
+    # Each pixel's share of the area in closed form: (n - I[d <= T]/2 - I[d == 0]/2) / K,
+    # n the number of thresholds t_k >= d.
     k = float(max_threshold) / float(step)
     n = tf.clip_by_value(k - tf.math.ceil(d / float(step)) + 1.0, 0.0, k + 1.0)
     within = tf.cast(d <= float(max_threshold), tf.float32)
@@ -150,25 +138,20 @@ def colorfulness(rgb):
     .. math:: rg = R - G, \\quad yb = \\tfrac12 (R + G) - B, \\quad
               M = \\sqrt{\\sigma_{rg}^2 + \\sigma_{yb}^2} + 0.3 \\sqrt{\\mu_{rg}^2 + \\mu_{yb}^2}
 
-    over the pixels, without the absolute values some implementations take.  Gray scores 0;
-    about 15 is "slightly", 33 "moderately", 59 "quite" and 109 "extremely" colourful.
+    over the pixels (no absolute values).  Gray scores 0; 15 is "slightly", 33 "moderately",
+    59 "quite" and 109 "extremely" colourful.
     """
     x, single = as_batch(rgb, 3, "rgb", rgb=True)
-    x = x * 255.0
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    mean_rg, var_rg = tf.nn.moments(rg, axes=[1, 2])
-    mean_yb, var_yb = tf.nn.moments(yb, axes=[1, 2])
+    r, g, b = tf.unstack(x * 255.0, axis=-1)
+    mean_rg, var_rg = tf.nn.moments(r - g, axes=[1, 2])
+    mean_yb, var_yb = tf.nn.moments(0.5 * (r + g) - b, axes=[1, 2])
     m = tf.sqrt(tf.maximum(var_rg + var_yb, 0.0)) + 0.3 * tf.sqrt(mean_rg**2 + mean_yb**2)
     return _out(m, single)
 
 
 def colorfulness_ratio(rgb_true, rgb_pred, eps: float = 1e-6):
-    """``colorfulness(rgb_pred) / colorfulness(rgb_true)`` per image: below 1 washed out.
-
-    NaN where the reference is gray (colourfulness below ``eps``).
-    """
+    """``colorfulness(rgb_pred) / colorfulness(rgb_true)`` per image; NaN where the reference
+    is gray (below ``eps``)."""
     a, b, single = _pair(rgb_true, rgb_pred, 3, ("rgb_true", "rgb_pred"), rgb=True)
     mt, mp = colorfulness(a), colorfulness(b)
     ratio = tf.where(mt > eps, mp / tf.maximum(mt, eps), tf.fill(tf.shape(mt), np.nan))
@@ -176,8 +159,7 @@ def colorfulness_ratio(rgb_true, rgb_pred, eps: float = 1e-6):
 
 
 def mean_colorfulness_ratio(rgb_true, rgb_pred) -> float:
-    """Mean colourfulness of a set of colorizations over the true photos' mean: the ratio of a
-    figure or a test set (:func:`colorfulness_ratio` gives one ratio per image)."""
+    """Mean colourfulness of a set of colorizations over the true photos' mean."""
     return float(np.mean(colorfulness(rgb_pred)) / np.mean(colorfulness(rgb_true)))
 
 
@@ -210,12 +192,10 @@ def _gray_rgb(rgb):
 
 def semantic_interpretability(classifier, rgb_true, labels, colorized=None, *,
                               gray=None, batch_size: int = 64) -> dict[str, float]:
-    """Accuracy of a colour-photo classifier on real, gray and colorized images.
+    """Accuracy of a colour-photo classifier on real, gray and colorized images
+    {cite}`zhang2016colorful` (Table 1): ``{"ground_truth", "gray", <name or "colorized">}``.
 
-    Plausible colours bring the accuracy back from the gray image's towards the real photos'
-    {cite}`zhang2016colorful` (Table 1).  ``classifier`` is as in :func:`classifier_correct`;
-    ``colorized`` is one array or a dict ``name -> array``; ``gray`` defaults to the true L
-    with ``ab = 0``.  Returns ``{"ground_truth": acc, "gray": acc, <name or "colorized">: acc}``.
+    ``colorized`` is one array or a dict ``name -> array``; ``gray`` defaults to ``ab = 0``.
     """
     sets = {"ground_truth": rgb_true, "gray": _gray_rgb(rgb_true) if gray is None else gray}
     if isinstance(colorized, dict):
@@ -229,13 +209,8 @@ def semantic_interpretability(classifier, rgb_true, labels, colorized=None, *,
 
 def colorization_metrics(l_norm, ab_true, ab_pred, weights=None, bins=None,
                          rgb_true=None) -> dict[str, np.ndarray]:
-    """Every per-image metric of one batch, as float64 arrays ``[B]``.
-
-    RGB metrics compare ``color.recombine(l_norm, ab_pred)`` with ``rgb_true`` (default
-    ``color.recombine(l_norm, ab_true)``).  Keys: ``psnr``, ``ssim``, ``ab_distance``,
-    ``auc``, ``auc_rebalanced`` (only with ``weights``), ``colorfulness``,
-    ``colorfulness_true``, ``colorfulness_ratio``.
-    """
+    """Every per-image metric of one batch as float64 arrays ``[B]`` (``auc_rebalanced`` only
+    with ``weights``); RGB from ``color.recombine`` unless ``rgb_true`` is given."""
     ab_pred = tf.convert_to_tensor(ab_pred, tf.float32)
     if rgb_true is None:
         rgb_true = color.recombine(l_norm, ab_true)
@@ -244,7 +219,6 @@ def colorization_metrics(l_norm, ab_true, ab_pred, weights=None, bins=None,
            "ab_distance": ab_distance(ab_true, ab_pred), "auc": auc_accuracy(ab_true, ab_pred)}
     if weights is not None:
         out["auc_rebalanced"] = auc_accuracy(ab_true, ab_pred, weights, bins)
-    out["colorfulness"] = colorfulness(rgb_pred)
-    out["colorfulness_true"] = colorfulness(rgb_true)
-    out["colorfulness_ratio"] = colorfulness_ratio(rgb_true, rgb_pred)
+    out.update(colorfulness=colorfulness(rgb_pred), colorfulness_true=colorfulness(rgb_true),
+               colorfulness_ratio=colorfulness_ratio(rgb_true, rgb_pred))
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

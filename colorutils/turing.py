@@ -1,12 +1,9 @@
 """The colorization Turing test {cite}`zhang2016colorful`: pairs for its page, answers pooled.
 
 A viewer picks the real one of a photo and its colorization; the *fooling rate* is the share
-of pairs where the colorization was picked.  The page is HTML and JavaScript in
-``colorutils/turing_page/`` (linked from ``book/_static/turing/``, embedded by
-``book/turing_test.md``).  Chapter 06 calls :func:`make_pairs`, :func:`write_pairs` and, on
-Colab, :func:`inline_page`; ``colorutils turing pool CSV...`` (:func:`pool_answers`) pools the
-answer files the page downloads, with 95 % Wilson intervals
-(:func:`colorutils.evaluation.wilson_interval`).
+of pairs where the colorization was picked.  The page, HTML and JavaScript in
+``colorutils/turing_page/``, is linked from ``book/_static/turing/``; ``colorutils turing pool``
+pools the answer files it downloads.
 """
 
 from __future__ import annotations
@@ -37,8 +34,8 @@ ANSWER_COLUMNS = ("trial", "pair_id", "method", "left", "right", "chosen_side", 
 
 
 def find_page(start: str | os.PathLike | None = None) -> str | None:
-    """The page folder ``book/_static/turing`` (holding ``index.html``) seen from ``start``
-    (default: the working directory) or its parent; None if there is none."""
+    """The page folder ``book/_static/turing`` seen from ``start`` (default: the working
+    directory) or its parent; None if there is none."""
     here = os.path.abspath(start if start is not None else os.getcwd())
     found = [os.path.join(folder, _PAGE_DIR) for folder in (here, os.path.dirname(here))]
     return next((f for f in found if os.path.isfile(os.path.join(f, "index.html"))), None)
@@ -46,7 +43,7 @@ def find_page(start: str | os.PathLike | None = None) -> str | None:
 
 def spread(total: int, n: int, exclude=()) -> np.ndarray:
     """``n`` indices picked evenly over ``range(total)`` minus ``exclude`` (fewer if fewer
-    are left): chapter 06 picks the game's photos, then its figure's with ``exclude=`` them."""
+    are left)."""
     if total < 0 or n < 0:
         raise ValueError(f"total={total!r}, n={n!r}: give counts >= 0.")
     left = np.setdiff1d(np.arange(total), np.asarray(list(exclude), dtype=int))
@@ -58,10 +55,9 @@ def make_pairs(model, source: str, image_size: int, n: int, *, split: str = "tes
                indices=None):
     """Real photos and their colorizations by ``model``, as float32 RGB ``[n, 2S, 2S, 3]``.
 
-    The model (:func:`colorutils.inference.as_colorizer`) sees the lightness at its size
-    ``S = image_size``; its ab is upsampled and recombined with the lightness at ``2S``.
-    ``n`` photos are picked evenly over the first ``limit`` of the split (:func:`spread`),
-    unless ``indices`` (positions in the split) are given.
+    The model sees the lightness at ``S = image_size``; its ab is upsampled and recombined
+    with the lightness at ``2S``.  The photos are ``indices`` of the split, or ``n`` picked
+    by :func:`spread` over its first ``limit``.
     """
     l_all, ab_all = data.to_arrays(data.load(source, split, 2 * image_size, batch_size,
                                              shuffle=False, limit=limit))[:2]
@@ -95,8 +91,7 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = _PAGE_DIR, *,
 
     The PNGs ``<images_dir>/p000_a.png`` / ``p000_b.png`` put the real photo on a random side.
     The manifest, returned, is a script ``<out_dir>/<script>`` (browsers refuse to ``fetch()``
-    JSON from ``file://``) setting ``window.<variable> = {title, source, pairs, note}``;
-    ``photos`` records each pair's position in its split.
+    JSON from ``file://``) setting ``window.<variable>``; ``photos``: split positions.
     """
     real, fake = _to_uint8_images(real, "real"), _to_uint8_images(fake, "fake")
     if real.shape != fake.shape:
@@ -125,9 +120,8 @@ def write_pairs(real, fake, out_dir: str | os.PathLike = _PAGE_DIR, *,
         pairs.append({"id": f"p{i:03d}", "real": f"{images_dir}/p{i:03d}_{real_tag}.png",
                       "fake": f"{images_dir}/p{i:03d}_{fake_tag}.png", "method": methods[i],
                       **({} if photos is None else {"photo": int(photos[i])})})
-    manifest = {"title": "Which one is real?", "source": source, "pairs": pairs}
-    if note:
-        manifest["note"] = note
+    manifest = {"title": "Which one is real?", "source": source, "pairs": pairs,
+                **({"note": note} if note else {})}
     with open(os.path.join(os.fspath(out_dir), script), "w") as fh:
         fh.write("// Written by colorutils.turing.write_pairs; do not edit.\n")
         fh.write(f"window.{variable} = {json.dumps(manifest, indent=1)};\n")
@@ -147,8 +141,8 @@ def _data_uri(path: str, as_jpeg: bool) -> str:
 
 
 def inline_page(out_dir: str | os.PathLike, height: str = "42rem") -> str:
-    """The page with the pairs of ``out_dir``, all inlined, as one ``<iframe srcdoc=...>``
-    in a ``<div>``: it plays where no file is served (``IPython.display.HTML`` on Colab)."""
+    """The page with the pairs of ``out_dir`` inlined, as an ``<iframe srcdoc=...>`` in a
+    ``<div>`` that plays where no file is served (``IPython.display.HTML`` on Colab)."""
     out_dir = os.fspath(out_dir)
     path = os.path.join(out_dir, "pairs.js")
     try:
