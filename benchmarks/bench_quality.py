@@ -12,6 +12,11 @@ the clothing10 test split, resized to the model's 32 px). Three figures
 * the PSNR, goal: within 1 dB of gray's;
 * the AuC of per-pixel ab accuracy (thresholds 0-150), goal: above gray's.
 
+The goal is measured on the colour photos of each set (``evaluation.quality_figures``): the
+gray ones (every |a| and |b| within 5 Lab units, the colour prior's rule) have no colour to
+predict and the gray image reproduces them at about 100 dB; the figures on all photos are
+printed and recorded beside.
+
 No published model meets all three (Zhang et al. trade PSNR for colour on purpose). The script
 also shows what moves the recipe along the trade-off: the decoding temperature and the chroma
 smoothing (same model, no retraining), and chapter 03's other classifiers (lambda 1 and 0.5)
@@ -61,16 +66,17 @@ def test_sets(size: int, limit: int | None) -> dict[str, tuple]:
 def row(name: str, figures: dict) -> str:
     m, g, goal = figures["model"], figures["gray"], figures["goal"]
     mark = {True: "met", False: "missed"}
-    return (f"{name:34s} ratio {m['colorfulness_ratio']:5.2f} ({mark[goal.met['ratio']]:6s}) "
+    return (f"{name:34s} {figures['photos']:5d} photos ratio {m['colorfulness_ratio']:5.2f} ({mark[goal.met['ratio']]:6s}) "
             f"PSNR {m['psnr']:6.2f} vs gray {g['psnr']:6.2f} = {goal.psnr_gap:+5.2f} dB "
             f"({mark[goal.met['psnr']]:6s}) AuC {m['auc']:.4f} vs gray {g['auc']:.4f} "
             f"({mark[goal.met['auc']]})")
 
 
-def figures_dict(figures: dict, photos: int) -> dict:
-    """Rounded figures of ``evaluation.quality_figures`` (model, gray, goal) for a JSON file."""
+def figures_dict(figures: dict) -> dict:
+    """Rounded figures of ``evaluation.quality_figures`` (model, gray, goal, photo counts)."""
     out = {k: {m: round(v, 4) for m, v in figures[k].items()} for k in ("model", "gray")}
-    return {**out, "goal": figures["goal"].as_dict(), "photos": photos}
+    return {**out, "goal": figures["goal"].as_dict(), "photos": figures["photos"],
+            "gray_photos": figures["gray_photos"]}
 
 
 def cifar_recipe():
@@ -104,8 +110,7 @@ def score_model(args) -> None:
                                          temperature=experiments.BEST_TEMPERATURE,
                                          smooth_sigma=experiments.BEST_SMOOTH_SIGMA)
         print(row(f"{name}, CIFAR recipe", theirs))
-        sets[name] = {"model": figures_dict(ours, len(l_norm)),
-                      "cifar_recipe": figures_dict(theirs, len(l_small))}
+        sets[name] = {"model": figures_dict(ours), "cifar_recipe": figures_dict(theirs)}
     report = {"model": os.path.basename(args.model), "image_size": size,
               "temperature": temperature, "cifar_recipe": {
                   "image_size": cfg.image_size, "temperature": experiments.BEST_TEMPERATURE,
@@ -151,11 +156,13 @@ def main() -> None:
               "baseline": "gray (ab = 0)", "sets": {}, "decoding": {}, "lambdas": {}}
     print(f"The book's recipe: lambda {experiments.BEST_LAMBDA}, T {experiments.BEST_TEMPERATURE}, "
           f"smoothing {experiments.BEST_SMOOTH_SIGMA} px; {cfg.describe()}")
-    print("-- the three figures against gray")
+    print("-- the three figures against gray: the colour photos (the goal), then all photos")
     for name, (l_norm, ab) in sets.items():
         figures = evaluation.quality_figures(best.model, l_norm, ab, **decode)
+        every = evaluation.quality_figures(best.model, l_norm, ab, colour_only=False, **decode)
         print(row(name, figures))
-        report["sets"][name] = {**figures, "goal": figures["goal"].as_dict(), "photos": len(l_norm)}
+        print(row(f"  with its {figures['gray_photos']} gray photos", every))
+        report["sets"][name] = {**figures_dict(figures), "all_photos": figures_dict(every)}
     l_norm, ab = sets["cifar10 (embedded test)"]
     print("-- what moves it: decoding the same model (embedded test split)")
     for t in (1.0, 0.77, 0.58, quantize.TEMPERATURE, 0.2):
@@ -164,7 +171,7 @@ def main() -> None:
                                                  smooth_sigma=sigma)
             key = f"T={t:g} sigma={sigma:g}"
             print(row(key, figures))
-            report["decoding"][key] = {**figures, "goal": figures["goal"].as_dict()}
+            report["decoding"][key] = figures_dict(figures)
     print("-- what moves it: rebalancing (chapter 03's runs, where finished)")
     study = experiments.ClassificationStudy(cfg, bins, verbose=0)
     for lam in (1.0, 0.5):
@@ -176,7 +183,7 @@ def main() -> None:
         model = study.train(arm, "classification", 0, val_ds, weights=weights, lam=lam).model
         figures = evaluation.quality_figures(model, l_norm, ab, temperature=quantize.TEMPERATURE)
         print(row(f"lambda {lam:g}, T {quantize.TEMPERATURE}", figures))
-        report["lambdas"][f"{lam:g}"] = {**figures, "goal": figures["goal"].as_dict()}
+        report["lambdas"][f"{lam:g}"] = figures_dict(figures)
     report["seconds"] = round(time.perf_counter() - start, 1)
     path = pathlib.Path(cfg.run_dir("bench_quality.json"))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -803,9 +803,26 @@ def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
 
 
 def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
-                    smooth_sigma: float | None = None, batch_size: int = 64) -> dict:
-    """``{"model": figures, "gray": figures, "goal": QualityGoal}`` of a colorizer and of the
-    gray image on the same photos, figures being ``colorfulness_ratio``, ``psnr``, ``auc``."""
+                    smooth_sigma: float | None = None, batch_size: int = 64,
+                    colour_only: bool = True) -> dict:
+    """``{"model": figures, "gray": figures, "goal": QualityGoal, "photos": n, "gray_photos":
+    m}`` of a colorizer and of the gray image on the same photos, figures being
+    ``colorfulness_ratio``, ``psnr``, ``auc``.
+
+    With ``colour_only`` (the goal's rule) the ``m`` gray photos (:func:`quantize.colour_photos`
+    false) are left out: there is no colour to predict on them, and the gray image reproduces
+    them exactly (PSNR about 100 dB), so a few of them would outweigh the rest in the mean of
+    per-photo decibels; Larsson et al. test on photos without the grayscale ones
+    {cite}`larsson2016learning`.
+    """
+    l_norm, ab_true = np.asarray(l_norm), np.asarray(ab_true)
+    keep = (quantize.colour_photos(ab_true).numpy() if colour_only
+            else np.ones(len(ab_true), bool))
+    if not keep.any():
+        raise ValueError(f"all {len(ab_true)} photos are gray (no |a| or |b| above "
+                         f"{quantize.GRAY_THRESHOLD:g}): the goal needs colour photos, or pass "
+                         "colour_only=False.")
+    l_norm, ab_true = l_norm[keep], ab_true[keep]
     ab_pred = inference.as_colorizer(model).predict_ab(
         l_norm, temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)
     rgb_true = color.recombine(l_norm, ab_true).numpy()
@@ -816,4 +833,5 @@ def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
     out["goal"] = QualityGoal(out["model"]["colorfulness_ratio"],
                               out["model"]["psnr"] - out["gray"]["psnr"],
                               out["model"]["auc"] - out["gray"]["auc"])
+    out["photos"], out["gray_photos"] = int(keep.sum()), int((~keep).sum())
     return out

@@ -24,7 +24,7 @@ from colorutils import color, files
 
 __all__ = [
     "GRID_SIZE", "TEMPERATURE", "REBALANCE_LAMBDA", "ab_bins", "grid_size_for", "bins_to_grid",
-    "soft_encode", "nearest_bin", "empirical_prior", "rebalance_weights", "decode",
+    "soft_encode", "nearest_bin", "colour_photos", "empirical_prior", "rebalance_weights", "decode",
     "smooth_chroma",
 ]
 
@@ -33,7 +33,7 @@ TEMPERATURE = 0.38  # annealed mean: between the mean (T = 1) and the mode (T ->
 REBALANCE_LAMBDA = 0.5  # weight λ of the uniform distribution mixed into the prior
 SOFT_SIGMA = 5.0  # Gaussian of the soft encoding and of the prior smoothing, in Lab units
 SOFT_K = 10  # neighbours of the soft encoding (official code; the paper says 5)
-GRAY_THRESHOLD = 5.0  # an image is colour (for the prior) if some |a| or |b| exceeds it
+GRAY_THRESHOLD = 5.0  # a photo has colour if some |a| or |b| exceeds it (colour_photos)
 _NUM_BINS_GRID10 = 262
 _DECODE_METHODS = ("annealed_mean", "mean", "mode")
 _LUT_STEP = 1.0
@@ -248,6 +248,19 @@ def _smooth_prior(prior, bins, sigma: float = SOFT_SIGMA) -> np.ndarray:
     return out / out.sum()
 
 
+def colour_photos(ab, threshold: float = GRAY_THRESHOLD):
+    """Which photos have colour (bool tensor [B]): some ``|a|`` or ``|b|`` of ``ab`` [B, H, W, 2]
+    above ``threshold`` Lab units.  The rest are gray photos: the colour prior skips them, as
+    the official code does, and the quality goal leaves them out
+    (:func:`colorutils.evaluation.quality_figures`).
+
+    >>> colour_photos(np.stack([np.zeros((2, 2, 2)), np.full((2, 2, 2), 9.0)])).numpy()
+    array([False,  True])
+    """
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    return tf.reduce_any(tf.abs(ab) > threshold, axis=[1, 2, 3])
+
+
 def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
                     gray_threshold: float = GRAY_THRESHOLD, return_counts: bool = False):
     """The colour prior ``p`` (float64 [Q], sums to 1) of a dataset: how often each bin occurs.
@@ -266,7 +279,7 @@ def empirical_prior(dataset, bins, *, sigma: float = SOFT_SIGMA,
         ab = tf.cast(ab, tf.float32)
         if ab.shape.rank == 3:
             ab = ab[None]
-        colorful = tf.reduce_any(tf.abs(ab) > gray_threshold, axis=[1, 2, 3])  # [B]
+        colorful = colour_photos(ab, gray_threshold)  # [B]
         idx = nearest_bin(ab, bins)  # [B, H, W]
         weights = tf.broadcast_to(tf.cast(colorful, tf.float64)[:, None, None], tf.shape(idx))
         counts = tf.math.bincount(tf.reshape(idx, [-1]), weights=tf.reshape(weights, [-1]),

@@ -238,3 +238,37 @@ def test_baselines_on_real_photos_show_the_metrics_disagree():
     assert gray["psnr"] > mean["psnr"]
     assert mean["auc"] > gray["auc"] and mean["ab_distance"] < gray["ab_distance"]
     assert gray["colorfulness"] < 0.5 < truth["colorfulness"]
+
+
+def test_quality_figures_measure_the_goal_on_colour_photos_only():
+    """A gray photo (every |a|, |b| within quantize.GRAY_THRESHOLD) is left out of the goal:
+    the gray image reproduces it exactly (about 100 dB), which would swamp the mean PSNR."""
+    import keras
+
+    from colorutils import losses, models, quantize
+
+    rng = np.random.default_rng(0)
+    l_norm = rng.uniform(-1, 1, (6, 8, 8, 1)).astype(np.float32)
+    ab = rng.uniform(-40, 40, (6, 8, 8, 2)).astype(np.float32)
+    ab[[1, 4]] = rng.uniform(-3, 3, (2, 8, 8, 2))  # two gray photos (within 5 Lab units)
+    assert quantize.colour_photos(ab).numpy().tolist() == [True, False, True, True, False, True]
+    inp = keras.Input((None, None, 1), name="l_norm")
+    const = keras.layers.Conv2D(2, 1, kernel_initializer="zeros",
+                                bias_initializer=keras.initializers.Constant([8.0, -6.0]))
+    model = models.compile_model(keras.Model(inp, {"ab": const(inp)}), space="lab")
+    pred = losses.chroma_to_ab(l_norm, np.broadcast_to(np.float32([8.0, -6.0]), ab.shape),
+                               "lab").numpy()
+    keep = [0, 2, 3, 5]
+    figures = evaluation.quality_figures(model, l_norm, ab)
+    assert (figures["photos"], figures["gray_photos"]) == (4, 2)
+    expected = evaluation.quality_of(l_norm[keep], ab[keep], pred[keep])
+    gray = evaluation.quality_of(l_norm[keep], ab[keep], np.zeros_like(ab[keep]))
+    np.testing.assert_allclose(figures["model"]["psnr"], expected["psnr"], rtol=1e-5)
+    np.testing.assert_allclose(figures["goal"].psnr_gap, expected["psnr"] - gray["psnr"],
+                               rtol=1e-4)
+    every = evaluation.quality_figures(model, l_norm, ab, colour_only=False)
+    assert (every["photos"], every["gray_photos"]) == (6, 0)
+    assert every["goal"].psnr_gap < figures["goal"].psnr_gap - 1, (
+        "the gray photos should cost the model PSNR against the gray image")
+    with pytest.raises(ValueError, match="all 2 photos are gray"):
+        evaluation.quality_figures(model, l_norm[[1, 4]], ab[[1, 4]])
