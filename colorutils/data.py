@@ -1,17 +1,15 @@
 """Dataset sources and the ``tf.data`` pipelines that feed colorization models ``(L, targets)``.
 
-:func:`load` reads four kinds of source: ``"cifar10"``, the 10,000 CIFAR-10 test photos
-{cite}`krizhevsky2009learning` packed as JPEG bytes in ``data/cifar10`` (fixed 8,000 / 1,000 /
-1,000 split; ``data/build_cifar10.py`` builds it); ``"sample"``, 840 labelled 96 x 96 crops of
-ten photos shipped with scikit-image, scikit-learn and matplotlib (cut on first use, cached
-under :func:`cache_path`); ``"tfds:NAME[:CONFIG]"``, a TensorFlow Datasets image set
-(downloaded only when the network answers); ``"folder:PATH"``, an image folder
-(``split/class/file``, ``class/file`` or ``file``).  Missing splits are derived
-(:data:`DERIVED_SPLIT_PERCENT`).  Decoding is TF ops (JPEG EXIF orientation applied); the
-pipeline resizes, caches, crops (random-resized crop and flip for training), batches and
-converts to Lab; order and augmentation depend only on ``seed`` and :func:`set_epoch`.
-Targets carry ab; the soft encoding happens in the loss (:mod:`colorutils.losses`).  The gray
-filter follows Zhang et al. {cite}`zhang2016colorful`.  ``data/README.md`` has the credits.
+:func:`load` reads ``"cifar10"`` (the 10,000 CIFAR-10 test photos
+{cite}`krizhevsky2009learning` as JPEG bytes in ``data/cifar10``, split 8,000 / 1,000 / 1,000
+by ``data/build_cifar10.py``), ``"sample"`` (840 labelled 96 x 96 crops of ten photos shipped
+with scikit-image, scikit-learn and matplotlib, cut on first use and cached), a TensorFlow
+Datasets set ``"tfds:NAME[:CONFIG]"`` or an image folder ``"folder:PATH"``; missing splits are
+derived (:data:`DERIVED_SPLIT_PERCENT`).  Decoding is TF ops (JPEG EXIF orientation applied);
+the pipeline resizes, caches, crops (random-resized crop and flip for training), batches and
+converts to Lab, in an order that depends only on ``seed`` and :func:`set_epoch`.  Targets carry
+ab (the soft encoding is in :mod:`colorutils.losses`); the gray filter follows Zhang et al.
+{cite}`zhang2016colorful`.  ``data/README.md`` has the credits.
 """
 
 from __future__ import annotations
@@ -44,6 +42,9 @@ __all__ = [
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
+DIR_ENV_VAR = "COLORUTILS_CIFAR_DIR"
+_INDEX = "index.json"
+_SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
 
 
 def _check_split(split: str) -> None:
@@ -51,21 +52,13 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split={split!r} is not a split; use one of {', '.join(SPLITS)}.")
 
 
-DIR_ENV_VAR = "COLORUTILS_CIFAR_DIR"
-_INDEX = "index.json"
-_SPLIT_CODES = {"train": "t", "validation": "v", "test": "s"}
-
-
 class PackError(FileNotFoundError):
     """The pack is missing or damaged (a checksum differs)."""
 
 
 def _candidates() -> list[pathlib.Path]:
-    found = []
-    if os.environ.get(DIR_ENV_VAR):
-        found.append(pathlib.Path(os.environ[DIR_ENV_VAR]))
-    # The data package has no __init__.py (a namespace package), so ask the import system
-    # for its folders: importlib.resources would hand back a MultiplexedPath, not a folder.
+    found = [pathlib.Path(os.environ[DIR_ENV_VAR])] if os.environ.get(DIR_ENV_VAR) else []
+    # A namespace package (no __init__.py): importlib.resources would give a MultiplexedPath.
     from importlib import util
 
     try:
@@ -74,13 +67,12 @@ def _candidates() -> list[pathlib.Path]:
         spec = None
     if spec is not None:  # None: an editable install maps no data package
         found += [pathlib.Path(p) for p in spec.submodule_search_locations or ()]
-    found.append(pathlib.Path(__file__).resolve().parents[1] / "data" / "cifar10")
-    return found
+    return [*found, pathlib.Path(__file__).resolve().parents[1] / "data" / "cifar10"]
 
 
 def pack_dir() -> pathlib.Path:
-    """The folder of the pack's ``index.json``: ``$COLORUTILS_CIFAR_DIR``, else the package data
-    ``colorutils.cifar_pack`` (a wheel), else ``data/cifar10`` of the checkout."""
+    """The pack's folder: ``$COLORUTILS_CIFAR_DIR``, the wheel's ``colorutils.cifar_pack`` or
+    the checkout's ``data/cifar10``."""
     candidates = _candidates()
     for folder in candidates:
         if (folder / _INDEX).is_file():
@@ -112,7 +104,7 @@ def split_sizes(directory: str | None = None) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=4)
-def _shards(directory: str | None = None, check: bool = True) -> tuple[bytes, ...]:
+def _shards(directory: str | None = None) -> tuple[bytes, ...]:
     folder = pathlib.Path(directory) if directory else pack_dir()
     out = []
     for shard in read_index(directory)["shards"]:
@@ -122,7 +114,7 @@ def _shards(directory: str | None = None, check: bool = True) -> tuple[bytes, ..
         except FileNotFoundError:
             raise PackError(f"shard {path} of the CIFAR-10 pack is missing; rebuild the pack "
                             f"with data/build_cifar10.py or check out data/ again.") from None
-        if check and hashlib.sha256(data).hexdigest() != shard["sha256"]:
+        if hashlib.sha256(data).hexdigest() != shard["sha256"]:
             raise PackError(f"shard {path} is damaged: its SHA-256 differs from "
                             f"{_INDEX}'s; check out data/ again (git checkout data/) or "
                             f"rebuild the pack with data/build_cifar10.py.")
@@ -131,19 +123,16 @@ def _shards(directory: str | None = None, check: bool = True) -> tuple[bytes, ..
 
 
 def verify(directory: str | None = None) -> dict[str, str]:
-    """Check every shard against its SHA-256 in the index (or raise :class:`PackError`);
-    returns ``{file: sha256}``."""
+    """``{file: sha256}`` of the shards, each checked again (else :class:`PackError`)."""
     _shards.cache_clear()
-    _shards(directory, check=True)
+    _shards(directory)
     return {s["file"]: s["sha256"] for s in read_index(directory)["shards"]}
 
 
 def load_split(split: str, directory: str | None = None
                ) -> tuple[list[bytes], np.ndarray, list[str]]:
-    """The photos of one split: ``(jpeg_bytes, int32 labels, "class/file" names)``.
-
-    Inside a split the photos are stored round-robin over the classes, so the first ``n``
-    are class-balanced (what ``limit=n`` of :func:`load` takes).
+    """``(jpeg_bytes, int32 labels, "class/file" names)`` of one split, stored round-robin
+    over the classes (so the first ``n``, what ``limit=n`` of :func:`load` takes, are balanced).
 
     >>> photos, labels, names = load_split("test")
     >>> len(photos), labels[:10].tolist(), names[0]
@@ -164,26 +153,27 @@ def load_split(split: str, directory: str | None = None
             [index["name"][i] for i in keep])
 
 
-# Every photo is cut into five equal bands along its long side (train | validation | train |
-# test | train); each crop lies inside one band, so no test pixel is ever seen in training.
-
 #: Side length (pixels) of the stored crops; ``load("sample", ..., image_size)`` works up to it.
 CROP_SIZE = 96
 #: Number of crops cut from each photo, per split.
 CROPS_PER_PHOTO = {"train": 60, "validation": 12, "test": 12}
+# Five equal bands along the long side; each crop lies inside one band of its split.
 _BAND_LAYOUT = ("train", "validation", "train", "test", "train")
 _MIN_CROP_FRACTION = 0.6  # smallest crop side, as a fraction of the band's short extent
 _SAMPLE_SEED = 2024  # photo i uses a RandomState seeded with _SAMPLE_SEED + i
 _SAMPLE_VERSION = 1  # bump when the recipe changes: old cache files are then ignored
 CACHE_ENV_VAR = "COLORUTILS_CACHE"
+_PHOTO_MODULES = {"skimage": "skimage.data", "sklearn": "sklearn.datasets",
+                  "matplotlib": "matplotlib"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Photo:
-    """One source photograph of the sample set."""
+    """One source photograph of the sample set: ``name`` (its crops' class), the installed
+    ``package`` that ships ``filename``, and its credit, licence and url."""
 
-    name: str  # the class name of its crops
-    package: str  # the installed package that ships it
+    name: str
+    package: str
     filename: str
     credit: str
     licence: str
@@ -199,17 +189,14 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("coffee", "skimage", "coffee.png", "Rachel Michetti, courtesy of Pikolo Espresso Bar",
           "CC0", "https://scikit-image.org/docs/stable/api/skimage.data.html"),
     Photo("rocket", "skimage", "rocket.jpg", "SpaceX (DSCOVR launch on Falcon 9)",
-          "public domain",
-          "https://www.flickr.com/photos/spacexphotos/16511594820/"),
+          "public domain", "https://www.flickr.com/photos/spacexphotos/16511594820/"),
     Photo("motorcycle", "skimage", "motorcycle_left.png",
           "Middlebury 2014 stereo benchmark (Scharstein et al.), left view, downsampled 4x",
           "research use, redistributed with scikit-image",
           "https://vision.middlebury.edu/stereo/data/scenes2014/"),
     Photo("hubble", "skimage", "hubble_deep_field.jpg", "NASA / Hubble eXtreme Deep Field",
-          "public domain",
-          "http://hubblesite.org/newscenter/archive/releases/2012/37/image/a/"),
-    Photo("retina", "skimage", "retina.jpg", "Mikael Haggstrom (fundus photograph)",
-          "CC0",
+          "public domain", "http://hubblesite.org/newscenter/archive/releases/2012/37/image/a/"),
+    Photo("retina", "skimage", "retina.jpg", "Mikael Haggstrom (fundus photograph)", "CC0",
           "https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg"),
     Photo("china", "sklearn", "china.jpg", "danielbuechele on Flickr (Summer Palace, China)",
           "CC BY 2.0", "https://www.flickr.com/photos/danielbuechele/6061409035/"),
@@ -222,27 +209,18 @@ PHOTOS: tuple[Photo, ...] = (
 
 
 def photo_path(photo: Photo) -> str:
-    """The file of ``photo`` inside its installed package.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the package is not installed or no longer ships the photo.
-    """
-    module = {"skimage": "skimage.data", "sklearn": "sklearn.datasets",
-              "matplotlib": "matplotlib"}[photo.package]
+    """The file of ``photo`` in its installed package (FileNotFoundError if not shipped)."""
     try:
-        module = importlib.import_module(module)
+        module = importlib.import_module(_PHOTO_MODULES[photo.package])
     except ImportError as err:
         raise FileNotFoundError(
             f"the sample photo {photo.filename!r} ships with {photo.package}, which is not "
             f"installed; pip install scikit-image scikit-learn matplotlib") from err
     if photo.package == "matplotlib":
-        folder = pathlib.Path(module.get_data_path()) / "sample_data"
+        path = pathlib.Path(module.get_data_path()) / "sample_data" / photo.filename
     else:
-        folder = pathlib.Path(module.__file__).parent / ("images" if photo.package == "sklearn"
-                                                         else "")
-    path = folder / photo.filename
+        sub = "images" if photo.package == "sklearn" else ""
+        path = pathlib.Path(module.__file__).parent / sub / photo.filename
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: this version of {photo.package} no longer ships "
@@ -262,12 +240,10 @@ def read_photo(photo: Photo) -> np.ndarray:
 def split_regions(height: int, width: int) -> dict[str, list[tuple[int, int, int, int]]]:
     """``{split: [(top, bottom, left, right)]}``: the bands of a photo each split crops from."""
     n = len(_BAND_LAYOUT)
-    long_side = max(height, width)
-    edges = [round(i * long_side / n) for i in range(n + 1)]
+    edges = [round(i * max(height, width) / n) for i in range(n + 1)]
     regions: dict[str, list[tuple[int, int, int, int]]] = {s: [] for s in SPLITS}
     for split, lo, hi in zip(_BAND_LAYOUT, edges[:-1], edges[1:], strict=True):
-        box = (0, height, lo, hi) if width >= height else (lo, hi, 0, width)
-        regions[split].append(box)
+        regions[split].append((0, height, lo, hi) if width >= height else (lo, hi, 0, width))
     return regions
 
 
@@ -289,29 +265,24 @@ def _crop_boxes(height: int, width: int, split: str, count: int,
 
 
 def build_arrays(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED) -> dict[str, np.ndarray]:
-    """Cut the sample set from the installed photos (deterministic, ~1 s; Lanczos resize).
-
-    Returns ``{split}_images`` uint8 ``[N, S, S, 3]``, ``{split}_labels`` int32 ``[N]`` and
-    ``{split}_boxes`` int32 ``[N, 3]`` (top, left, side in the photo), and ``class_names``.
-    """
-    out: dict[str, list] = {}
+    """Cut the sample set from the installed photos (deterministic, ~1 s; Lanczos resize):
+    ``{split}_images`` uint8 ``[N, S, S, 3]``, ``{split}_labels`` int32 ``[N]``,
+    ``{split}_boxes`` int32 ``[N, 3]`` (top, left, side in the photo) and ``class_names``."""
+    out: dict[str, list] = {f"{s}_{k}": [] for s in SPLITS for k in ("images", "labels", "boxes")}
     for label, photo in enumerate(files.bar(PHOTOS, desc="building the sample set",
                                                unit="photo")):
         rgb = read_photo(photo)
         image = Image.fromarray(rgb)
-        height, width = rgb.shape[:2]
         rng = np.random.RandomState(seed + label)
         for split in SPLITS:
-            for y, x, side in _crop_boxes(height, width, split, CROPS_PER_PHOTO[split], rng):
+            for y, x, side in _crop_boxes(*rgb.shape[:2], split, CROPS_PER_PHOTO[split], rng):
                 crop = image.resize((crop_size, crop_size), Image.Resampling.LANCZOS,
                                     box=(x, y, x + side, y + side))
-                out.setdefault(f"{split}_images", []).append(np.asarray(crop))
-                out.setdefault(f"{split}_labels", []).append(label)
-                out.setdefault(f"{split}_boxes", []).append((y, x, side))
-    arrays = {
-        key: np.asarray(value, dtype=np.uint8 if key.endswith("images") else np.int32)
-        for key, value in out.items()
-    }
+                out[f"{split}_images"].append(np.asarray(crop))
+                out[f"{split}_labels"].append(label)
+                out[f"{split}_boxes"].append((y, x, side))
+    arrays = {key: np.asarray(value, dtype=np.uint8 if key.endswith("images") else np.int32)
+              for key, value in out.items()}
     arrays["class_names"] = np.asarray(tuple(p.name for p in PHOTOS))
     return arrays
 
@@ -333,8 +304,8 @@ _MEMORY: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
 
 def load_arrays(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED,
                 cache: bool = True) -> dict[str, np.ndarray]:
-    """The sample set as NumPy arrays (:func:`build_arrays`), built on first use and cached
-    in memory and at :func:`cache_path` (written atomically); ``cache=False`` rebuilds.
+    """The sample set (:func:`build_arrays`), built on first use and cached in memory and at
+    :func:`cache_path` (written atomically); ``cache=False`` rebuilds.
 
     >>> load_arrays()["train_images"].shape  # doctest: +SKIP
     (600, 96, 96, 3)
@@ -346,20 +317,15 @@ def load_arrays(crop_size: int = CROP_SIZE, seed: int = _SAMPLE_SEED,
     if key in _MEMORY:
         return _MEMORY[key]
     arrays = None
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError):  # a damaged cache file: rebuild it
-            arrays = None
+    with contextlib.suppress(OSError, ValueError, EOFError):  # none, or damaged: rebuild it
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
     if arrays is None:
         arrays = build_arrays(crop_size, seed)
-        try:
+        with contextlib.suppress(OSError):  # read-only home: keep the in-memory copy
             path.parent.mkdir(parents=True, exist_ok=True)
             with files.atomic_path(path) as tmp:
                 np.savez(tmp, **arrays)
-        except OSError:  # read-only home: keep the in-memory copy
-            pass
     _MEMORY[key] = arrays
     return arrays
 
@@ -410,13 +376,10 @@ def show_split_bands(ncols: int = 5, size: float = 2.6):
 _JPEG, _PNG, _BMP = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"  # file signatures
 #: Signatures of the other formats a folder source reads (with Pillow): GIF, TIFF, WebP.
 _PILLOW_SIGNATURES = (b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"RIFF")
-# Exif 2.3 puts the APP1 segment right after the start-of-image marker or a JFIF APP0
-# segment: the first 64 KiB are searched for it.
-_EXIF_SEARCH_BYTES = 1 << 16
+_EXIF_SEARCH_BYTES = 1 << 16  # where Exif 2.3 puts the APP1 segment: right after SOI or APP0
 _EXIF_HEADER = b"Exif\x00\x00"  # opens the APP1 payload, followed by a TIFF header
 _ORIENTATION_TAG = 0x0112
-# IFD0 entries read (sorted by tag; 0x0112 follows only size, description, make and model).
-_MAX_IFD_ENTRIES = 32
+_MAX_IFD_ENTRIES = 32  # IFD0 entries read (sorted by tag: 0x0112 comes early)
 _EXIF_BLOCK_BYTES = 1024  # bytes read from the APP1 marker on: TIFF header and IFD0
 
 
@@ -432,14 +395,13 @@ class Source:
 
 def decode_image(data: tf.Tensor, min_side: int | None = None, *,
                  orient: bool = True) -> tf.Tensor:
-    """Decode encoded JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
+    """Decode JPEG / PNG / BMP / GIF bytes to uint8 RGB ``[H, W, 3]`` (TF ops).
 
     Gray is repeated on three channels; 16-bit PNG becomes ``round(v * 255 / 65535)``; alpha
     is composited over white, ``rgb * alpha + 255 * (1 - alpha)``; a GIF gives its first frame.
-    ``orient``: turn a JPEG the way its EXIF orientation tag says, as Pillow's
-    ``ImageOps.exif_transpose`` (and ``colorutils colorize``) does.  ``min_side``: decode a
-    JPEG whose short side is at least ``r * min_side`` (``r`` in 2, 4, 8) at ``1/r`` scale
-    in the DCT domain (libjpeg's scaled decoding: a low-pass, 2-3x faster).
+    ``orient``: turn a JPEG by its EXIF orientation, as Pillow's ``ImageOps.exif_transpose``
+    (and ``colorutils colorize``).  ``min_side``: decode a JPEG whose short side is at least
+    ``r * min_side`` (``r`` in 2, 4, 8) at ``1/r`` scale (libjpeg's DCT scaling, 2-3x faster).
     """
     data = tf.convert_to_tensor(data, tf.string)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG)
@@ -455,8 +417,7 @@ def decode_image(data: tf.Tensor, min_side: int | None = None, *,
 
 def _uint(b: tf.Tensor, big_endian: tf.Tensor) -> tf.Tensor:
     """Unsigned integers from bytes on the last axis (``[..., k]`` -> ``[...]``)."""
-    k = b.shape[-1]
-    weights = tf.constant([256 ** i for i in range(k)], tf.int32)
+    weights = tf.constant([256 ** i for i in range(b.shape[-1])], tf.int32)
     return tf.where(big_endian, tf.reduce_sum(b * weights[::-1], -1),
                     tf.reduce_sum(b * weights, -1))
 
@@ -481,11 +442,8 @@ def _orientation_in(block: tf.Tensor) -> tf.Tensor:
 
 
 def _exif_orientation(data: tf.Tensor) -> tf.Tensor:
-    """The EXIF orientation (1..8) of encoded JPEG bytes; 1 when absent or broken.
-
-    Finds ``Exif\\0\\0``, checks the APP1 marker and the TIFF header's byte order, and looks
-    for tag 0x0112 in IFD0 (CIPA DC-008 "Exif 2.3", sections 4.5.4, 4.6.2, 4.6.4).
-    """
+    """The EXIF orientation (1..8) of JPEG bytes, 1 when absent or broken: tag 0x0112 of IFD0
+    after ``Exif\\0\\0`` (CIPA DC-008 "Exif 2.3", sections 4.5.4, 4.6.2, 4.6.4)."""
     # The raw op: tf.strings.split would also build a ragged result (some 30 more ops).
     parts = tf.raw_ops.StringSplitV2(input=tf.strings.substr(data, 0, _EXIF_SEARCH_BYTES)[None],
                                      sep=_EXIF_HEADER, maxsplit=1).values
@@ -500,8 +458,8 @@ def _exif_orientation(data: tf.Tensor) -> tf.Tensor:
 
 
 def _apply_orientation(image: tf.Tensor, orientation) -> tf.Tensor:
-    """Turn ``image`` upright by its EXIF ``orientation``, as ``ImageOps.exif_transpose``: a
-    transpose (5-8), then a vertical (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip."""
+    """Turn ``image`` upright as ``ImageOps.exif_transpose``: a transpose (orientation 5-8),
+    then a vertical (3, 4, 7, 8) and a horizontal (2, 3, 6, 7) flip."""
     o = tf.cast(orientation, tf.int32)
     image = tf.cond(o >= 5, lambda: tf.image.transpose(image), lambda: image)
     vertical = tf.reduce_any(tf.equal(o, [3, 4, 7, 8]))
@@ -520,8 +478,8 @@ def _decode_jpeg(data: tf.Tensor, min_side: int | None) -> tf.Tensor:
 
 
 def _decode_other(data: tf.Tensor) -> tf.Tensor:
-    # A 16-bit PNG (bit depth, byte 24 of the IHDR chunk, is 16) is decoded at 16 bits and
-    # rounded: decode_image(dtype=uint8) would truncate (v >> 8) instead.
+    # A 16-bit PNG (IHDR bit depth, byte 24, is 16) is decoded at 16 bits and rounded:
+    # decode_image(dtype=uint8) would truncate (v >> 8).
     is_png16 = tf.logical_and(tf.equal(tf.strings.substr(data, 0, 8), _PNG),
                               tf.equal(tf.strings.substr(data, 24, 1), b"\x10"))
     x = tf.cond(
@@ -530,17 +488,17 @@ def _decode_other(data: tf.Tensor) -> tf.Tensor:
         * (255.0 / 65535.0),
         lambda: tf.cast(tf.io.decode_image(data, channels=0, dtype=tf.uint8,
                                            expand_animations=False), tf.float32))
+
+    def over_white(rgb, alpha):
+        a = alpha / 255.0
+        return rgb * a + 255.0 * (1.0 - a)
+
     out = tf.switch_case(tf.clip_by_value(tf.shape(x)[-1] - 1, 0, 3), [
         lambda: tf.repeat(x[..., :1], 3, axis=-1),
-        lambda: _over_white(tf.repeat(x[..., :1], 3, axis=-1), x[..., 1:2]),
+        lambda: over_white(tf.repeat(x[..., :1], 3, axis=-1), x[..., 1:2]),
         lambda: x[..., :3],
-        lambda: _over_white(x[..., :3], x[..., 3:4])])
+        lambda: over_white(x[..., :3], x[..., 3:4])])
     return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-
-def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
-    a = alpha / 255.0
-    return rgb * a + 255.0 * (1.0 - a)
 
 
 def _pillow_rgb(path) -> np.ndarray:
@@ -554,8 +512,7 @@ def _pillow_rgb(path) -> np.ndarray:
 
 def decode_file(path, min_side: int | None = None) -> tf.Tensor:
     """Read an image file as uint8 RGB ``[H, W, 3]`` (usable in ``tf.data.map``): JPEG, PNG,
-    BMP and GIF with :func:`decode_image`, TIFF and WebP with Pillow
-    (:func:`colorutils.files.read_image`).
+    BMP and GIF with :func:`decode_image`, TIFF and WebP with :func:`colorutils.files.read_image`.
 
     >>> decode_file(photo_path(PHOTOS[1])).shape
     TensorShape([300, 451, 3])
@@ -600,6 +557,14 @@ def _subdirs(folder: str) -> list[str]:
     return sorted(d.name for d in os.scandir(folder) if d.is_dir() and not d.name.startswith("."))
 
 
+def _labelled_files(folder: str, class_names: tuple[str, ...]) -> list[tuple[str, int]]:
+    """``[(path, label)]`` of ``folder``: by class subfolder, or all of label 0 if it has none."""
+    if not _subdirs(folder):
+        return [(p, 0) for p in _image_files(folder)]
+    return [(p, label) for label, name in enumerate(class_names)
+            for p in _image_files(os.path.join(folder, name))]
+
+
 @dataclasses.dataclass
 class FolderListing:
     """The images of a ``folder:`` source by split, with the layout found."""
@@ -610,90 +575,77 @@ class FolderListing:
     derived: tuple[str, ...]  # splits derived by hashing file names
 
 
-def _sizes(listing: FolderListing) -> dict[str, int]:
-    return {s: len(listing.files[s]) for s in SPLITS}
-
-
-def _derive_splits(by_split: dict, source_files: list, derived: tuple, layout: str,
-                   base: str) -> None:
-    """Move the files whose md5 bucket of ``class/name`` falls in a derived split's
-    :data:`DERIVED_SPLIT_PERCENT` into that split; in a ``split/class/file`` layout the rest
-    stay in ``train``."""
-    kept = []
-    for path, label in source_files:
-        name = os.path.relpath(path, base).replace(os.sep, "/")
-        b = int(hashlib.md5(name.encode()).hexdigest(), 16) % 100
-        for split in derived:
-            lo, hi = DERIVED_SPLIT_PERCENT[split]
-            if lo <= b < hi:
-                by_split[split].append((path, label))
-                break
-        else:
-            if layout == "split/class/file":
-                kept.append((path, label))
-    if layout == "split/class/file":
-        by_split["train"] = kept
-
-
 def list_folder(root: str) -> FolderListing:
-    """List a ``folder:`` source: its layout, classes and the files of every split."""
+    """List a ``folder:`` source: its layout, classes and the files of every split (a split
+    it lacks derived from train by :data:`DERIVED_SPLIT_PERCENT`)."""
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isdir(root):
         raise FileNotFoundError(
             f"source='folder:{root}': no such folder. Give the folder that holds "
             f"split/class/image or class/image files.")
     subdirs = _subdirs(root)
-    split_dirs = {}
-    for split, aliases in _SPLIT_ALIASES.items():
-        for d in subdirs:
-            if d.lower() in aliases:
-                split_dirs[split] = os.path.join(root, d)
-                break
-    by_split: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    found = {s: next((d for d in subdirs if d.lower() in aliases), None)
+             for s, aliases in _SPLIT_ALIASES.items()}
+    split_dirs = {s: os.path.join(root, d) for s, d in found.items() if d is not None}
     if split_dirs:
-        layout = "split/class/file"
-        class_names = tuple(sorted({c for d in split_dirs.values() for c in _subdirs(d)}))
-        if not class_names:  # split/file: one unnamed class
-            class_names = (os.path.basename(root),)
-        for split, d in split_dirs.items():
-            if _subdirs(d):
-                by_split[split] += [(p, label) for label, name in enumerate(class_names)
-                                    for p in _image_files(os.path.join(d, name))]
-            else:
-                by_split[split] += [(p, 0) for p in _image_files(d)]
-        source_files = by_split["train"]
-        derived = tuple(s for s in ("validation", "test") if s not in split_dirs)
         if "train" not in split_dirs:
             raise ValueError(
                 f"source='folder:{root}': found split folders {sorted(split_dirs.values())} "
                 f"but no 'train' folder; add one or use the class/file layout.")
-    elif subdirs:
-        layout, class_names, derived = "class/file", tuple(subdirs), SPLITS
-        source_files = [(p, label) for label, name in enumerate(class_names)
-                        for p in _image_files(os.path.join(root, name))]
+        layout = "split/class/file"
+        names = tuple(sorted({c for d in split_dirs.values() for c in _subdirs(d)}))
+        derived = tuple(s for s in ("validation", "test") if s not in split_dirs)
     else:
-        layout, class_names, derived = "file", (os.path.basename(root),), SPLITS
-        source_files = [(p, 0) for p in _image_files(root)]
-    if derived:
-        _derive_splits(by_split, source_files, derived, layout,
-                       split_dirs["train"] if layout == "split/class/file" else root)
+        layout, names, derived = ("class/file" if subdirs else "file"), tuple(subdirs), SPLITS
+    names = names or (os.path.basename(root),)  # no class folders: one unnamed class
+    base = split_dirs.get("train", root)
+    by_split: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    for split, folder in (split_dirs or {"train": root}).items():
+        by_split[split] = _labelled_files(folder, names)
+    if derived:  # train files whose md5 bucket of class/name falls in a derived split move
+        train, by_split["train"] = by_split["train"], []
+        for path, label in train:
+            name = os.path.relpath(path, base).replace(os.sep, "/")
+            bucket = int(hashlib.md5(name.encode()).hexdigest(), 16) % 100
+            to = next((s for s in derived if bucket in range(*DERIVED_SPLIT_PERCENT[s])), "train")
+            by_split[to].append((path, label))
     if not any(by_split.values()):
         raise ValueError(
             f"source='folder:{root}' holds no image files ({', '.join(files.IMAGE_SUFFIXES)}); "
             f"expected PATH/train/CLASS/IMAGE or PATH/CLASS/IMAGE.")
-    return FolderListing(layout, class_names, by_split, derived)
+    return FolderListing(layout, names, by_split, derived)
 
 
-_CHECKED: dict[tuple[str, int, float], str | None] = {}
+def _check_image_file(path: str) -> str | None:
+    """``None`` if an image file looks readable, else the reason (empty, not an image,
+    truncated JPEG or PNG, too large); damage in the middle is left to decoding."""
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    return _file_problem(path, stat.st_size, stat.st_mtime)
 
 
-def _max_image_pixels() -> int:
-    """Pillow's decompression-bomb limit, which ``colorutils colorize`` applies too."""
-    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or (1 << 62)
-
-
-def _too_large(path: str) -> str | None:
-    """The reason to skip a photo above :func:`_max_image_pixels` (read from its header)."""
+@functools.cache
+def _file_problem(path: str, size: int, mtime: float) -> str | None:
+    """:func:`_check_image_file` from the first and last kilobyte and the header's size
+    (above twice Pillow's decompression-bomb limit, which ``colorize`` applies too)."""
+    if size == 0:
+        return "empty file"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            f.seek(max(0, size - 1024))
+            tail = f.read()
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    if head.startswith(_JPEG) and b"\xff\xd9" not in tail:
+        return "truncated JPEG (no end-of-image marker)"
+    if head.startswith(_PNG) and b"IEND" not in tail:
+        return "truncated PNG (no IEND chunk)"
+    if not head.startswith((_JPEG, _PNG, _BMP, *_PILLOW_SIGNATURES)):
+        return "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
+    limit = 2 * int(Image.MAX_IMAGE_PIXELS or 0) or (1 << 62)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -703,45 +655,11 @@ def _too_large(path: str) -> str | None:
         width = height = None
     except (OSError, ValueError, SyntaxError):
         return None  # decoding reports it
-    if width is not None and width * height <= _max_image_pixels():
+    if width is not None and width * height <= limit:
         return None
     shown = f"{width} x {height} px, " if width is not None else ""
-    return (f"too large ({shown}above the limit of {_max_image_pixels() / 1e6:.0f} Mpx that "
+    return (f"too large ({shown}above the limit of {limit / 1e6:.0f} Mpx that "
             "colorize applies too; shrink it)")
-
-
-def _check_image_file(path: str) -> str | None:
-    """``None`` if an image file looks readable, else the reason, from its first and last
-    kilobyte (empty, not an image, truncated JPEG or PNG) and its header's size.  Damage in
-    the middle is caught when decoding, by ``tf.data``'s ``ignore_errors``."""
-    try:
-        stat = os.stat(path)
-    except OSError as err:
-        return f"unreadable ({err.strerror})"
-    key = (path, stat.st_size, stat.st_mtime)
-    if key in _CHECKED:
-        return _CHECKED[key]
-    reason = None
-    if stat.st_size == 0:
-        reason = "empty file"
-    else:
-        try:
-            with open(path, "rb") as f:
-                head = f.read(16)
-                f.seek(max(0, stat.st_size - 1024))
-                tail = f.read()
-        except OSError as err:
-            reason = f"unreadable ({err.strerror})"
-        else:
-            if head.startswith(_JPEG) and b"\xff\xd9" not in tail:
-                reason = "truncated JPEG (no end-of-image marker)"
-            elif head.startswith(_PNG) and b"IEND" not in tail:
-                reason = "truncated PNG (no IEND chunk)"
-            elif not head.startswith((_JPEG, _PNG, _BMP, *_PILLOW_SIGNATURES)):
-                reason = "not a JPEG, PNG, BMP, GIF, TIFF or WebP file"
-            reason = reason or _too_large(path)
-    _CHECKED[key] = reason
-    return reason
 
 
 def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
@@ -749,12 +667,12 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
     listing = list_folder(root)
     pairs = listing.files[split]
     if not pairs:
-        raise ValueError(
-            f"source='folder:{root}' has no images in split {split!r} "
-            f"(layout {listing.layout}; sizes {_sizes(listing)}).")
-    checked = [(path, label, _check_image_file(path)) for path, label in pairs]
-    good = [(path, label) for path, label, reason in checked if reason is None]
-    bad = [(path, reason) for path, _, reason in checked if reason is not None]
+        sizes = {s: len(v) for s, v in listing.files.items()}
+        raise ValueError(f"source='folder:{root}' has no images in split {split!r} "
+                         f"(layout {listing.layout}; sizes {sizes}).")
+    reasons = [_check_image_file(path) for path, _ in pairs]
+    good = [pair for pair, reason in zip(pairs, reasons, strict=True) if reason is None]
+    bad = [(p, r) for (p, _), r in zip(pairs, reasons, strict=True) if r is not None]
     if bad:
         listed = "; ".join(f"{p} ({r})" for p, r in bad[:_MAX_LISTED_BAD])
         more = f"; and {len(bad) - _MAX_LISTED_BAD} more" if len(bad) > _MAX_LISTED_BAD else ""
@@ -766,9 +684,8 @@ def folder_source(root: str, split: str, min_side: int | None = None) -> Source:
                          f"files is a readable image.")
     # A fixed interleaving of the classes, so that ``limit`` takes images of every class.
     order = np.random.RandomState(0).permutation(len(good))
-    paths = [good[i][0] for i in order]
     labels = np.asarray([good[i][1] for i in order], np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = tf.data.Dataset.from_tensor_slices(([good[i][0] for i in order], labels))
     ds = ds.map(lambda p, y: (decode_file(p, min_side), y), num_parallel_calls=AUTOTUNE)
     # Safety net for damage the header check cannot see: TF logs each skipped file.
     ds = ds.ignore_errors(log_warning=True)
@@ -796,25 +713,22 @@ def network_available(timeout: float = 3.0) -> bool:
     result = []
 
     def probe():
-        try:
+        with contextlib.suppress(OSError):
             socket.create_connection(NETWORK_PROBE, timeout=timeout).close()
             result.append(True)
-        except OSError:
-            result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     thread.join(timeout + 1.0)
-    return bool(result and result[0])
+    return bool(result)
 
 
 def import_protos(module: str):
     """Import ``module`` (generated protobuf code), if need be without protobuf's version check.
 
-    protobuf refuses generated code newer than its runtime with a ``VersionError``: Colab
-    pairs tensorflow-metadata 1.21.0 (generated by protobuf 6.31.1) with protobuf 5.29.6
-    (tensorflow/metadata#68).  Then the module is imported again with the check skipped for
-    that import only, and a warning says so.
+    Colab pairs tensorflow-metadata 1.21.0 (generated by protobuf 6.31.1) with protobuf 5.29.6
+    (tensorflow/metadata#68), and protobuf refuses newer generated code with a
+    ``VersionError``: then the import is retried with the check off for it alone, with a warning.
     """
     try:
         return importlib.import_module(module)
@@ -837,10 +751,8 @@ def import_protos(module: str):
 
 def _tensorflow_datasets():
     """``tensorflow_datasets``, imported after its metadata protos (:func:`import_protos`)."""
-    try:
+    with contextlib.suppress(ModuleNotFoundError):  # an older TFDS without tensorflow-metadata
         import_protos("tensorflow_metadata.proto")
-    except ModuleNotFoundError:
-        pass  # an older TFDS without tensorflow-metadata: nothing to prepare
     import tensorflow_datasets as tfds  # start-up: a heavy import, only for tfds: sources
 
     return tfds
@@ -864,7 +776,6 @@ def _get_builder(arg: str, data_dir: str | None, prepare: bool = True):
     ``prepare``, download it if needed and possible, else raise
     :class:`DatasetNotAvailableError` (never hangs offline)."""
     tfds = _tensorflow_datasets()
-
     name, _, config = arg.partition(":")
     full = f"{name}/{config}" if config else name
     with _quiet_absl():
@@ -912,15 +823,13 @@ def _split_expression(available, split: str) -> str:
     if own["validation"] is None and own["test"] is None:  # train only: 80 / 10 / 10
         lo, hi = DERIVED_SPLIT_PERCENT[split]
         return f"{own['train']}[{lo}%:{hi}%]"
-    held_out = own["test"] or own["validation"]
     return {"train": f"{own['train']}[:90%]", "validation": f"{own['train']}[90%:]",
-            "test": held_out}[split]
+            "test": own["test"] or own["validation"]}[split]
 
 
 def _tfds_split(builder, image_key: str, split: str):
     """``(split expression, dataset of undecoded examples)`` of one split."""
     tfds = _tensorflow_datasets()
-
     expr = _split_expression(builder.info.splits.keys(), split)
     return expr, builder.as_dataset(split=expr, shuffle_files=False,
                                     decoders={image_key: tfds.decode.SkipDecoding()})
@@ -933,9 +842,8 @@ def _tfds_source(arg: str, split: str, data_dir: str | None,
     expr, ds = _tfds_split(builder, image_key, split)
 
     def element(ex):
-        image = decode_image(ex[image_key], min_side)
         label = tf.cast(ex[label_key], tf.int32) if label_key else tf.constant(-1, tf.int32)
-        return image, label
+        return decode_image(ex[image_key], min_side), label
 
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     return Source(ds.map(element, num_parallel_calls=AUTOTUNE),
@@ -960,15 +868,14 @@ _MAX_SHUFFLE_BUFFER = 4096  # elements are cached images of image_size
 #: A split whose resized images may need more (:func:`cache_bytes`) is not cached at all.
 MEMORY_CACHE_BYTES = 2 * 1024**3
 _CACHE_ASPECT = 2.0  # long side over short side allowed for in cache_bytes
+#: The epoch whose order and augmentation a pipeline delivers (:func:`set_epoch`).
+_EPOCH = tf.Variable(0, dtype=tf.int64, trainable=False, name="colorutils_data_epoch")
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What :func:`info` knows about a source without reading its images.
-
-    ``split_sizes``: images per split (files for a folder, before bad files are dropped);
-    empty for a TFDS dataset that is not prepared yet.
-    """
+    """What :func:`info` knows about a source without reading its images; ``split_sizes``
+    counts files for a folder (bad ones included), and is empty for an unprepared TFDS set."""
 
     name: str
     class_names: tuple[str, ...]
@@ -997,33 +904,21 @@ def parse_source(source: str) -> tuple[str, str]:
 
 
 def canonical_source(source: str) -> str:
-    """``source`` as it identifies a dataset: a folder by its resolved absolute path
-    (``folder:data/x`` and ``folder:/abs/data/x/`` are one dataset); others unchanged."""
+    """``source`` with a folder as its resolved absolute path (one dataset, one name)."""
     kind, arg = parse_source(source)
-    if kind != "folder":
-        return source
-    return f"folder:{os.path.realpath(os.path.expanduser(arg))}"
-
-
-#: The epoch whose order and augmentation a pipeline delivers (:func:`set_epoch`).
-_EPOCH = tf.Variable(0, dtype=tf.int64, trainable=False, name="colorutils_data_epoch")
+    return f"folder:{os.path.realpath(os.path.expanduser(arg))}" if kind == "folder" else source
 
 
 def set_epoch(epoch: int) -> None:
-    """Make every pipeline of :func:`load` deliver epoch ``epoch``'s order and augmentation
-    (from its next pass on): they depend only on the pipeline's seed and this number."""
+    """Make every :func:`load` pipeline deliver epoch ``epoch``'s order and augmentation from
+    its next pass on (they depend only on the pipeline's seed and this number)."""
     _EPOCH.assign(int(epoch))
 
 
 def _epoch_seeds(seed: int, later: tf.Tensor) -> tf.Tensor:
-    """Two int64 seeds of ``(seed, current epoch + later)``, stateless (the same in every
-    process)."""
+    """Two int64 seeds of ``(seed, current epoch + later)``, the same in every process."""
     key = tf.stack([tf.constant(seed, tf.int64), _EPOCH.read_value() + later])
     return tf.random.stateless_uniform([2], key, minval=None, maxval=None, dtype=tf.int64)
-
-
-def _sample_names(arrays: dict[str, np.ndarray]) -> tuple[str, ...]:
-    return tuple(str(c) for c in arrays["class_names"])
 
 
 def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -> Source:
@@ -1034,7 +929,7 @@ def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -
         # A fixed interleaving of the photos, so that ``limit`` takes crops of every photo.
         order = np.random.RandomState(0).permutation(len(labels))
         ds = tf.data.Dataset.from_tensor_slices((images[order], labels[order].astype(np.int32)))
-        return Source(ds, len(labels), _sample_names(arrays), True)
+        return Source(ds, len(labels), tuple(arrays["class_names"].tolist()), True)
     if kind == "cifar10":
         photos, labels, _ = load_split(split)
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(photos, dtype=object), labels))
@@ -1047,19 +942,12 @@ def _open_source(source: str, split: str, data_dir: str | None, min_side: int) -
 
 
 def resize_short_side(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Resize ``image`` [H, W, C] so its short side is ``size`` (antialiased bilinear), keeping
-    the aspect ratio; returns float32 in the input's value range."""
+    """``image`` [H, W, C] resized (antialiased bilinear) to short side ``size``, aspect kept;
+    float32 in the input's value range."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.cast(size, tf.float32) / tf.reduce_min(shape)
     new = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
     return tf.image.resize(tf.cast(image, tf.float32), new, antialias=True)
-
-
-def _is_colorful(image: tf.Tensor, threshold: float = quantize.GRAY_THRESHOLD) -> tf.Tensor:
-    """``True`` if some pixel of ``image`` (uint8 RGB) has ``|a|`` or ``|b|`` above
-    ``threshold`` (Zhang et al. {cite}`zhang2016colorful`)."""
-    lab = color.rgb_to_lab(image)
-    return tf.reduce_any(tf.abs(lab[..., 1:]) > threshold)
 
 
 def _random_crop_flip(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
@@ -1083,10 +971,8 @@ def _random_crop_flip(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor
 
 
 def centre_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-    """The centre ``size x size`` square of an image whose short side is ``size``; float32
-    RGB in [0, 1]."""
-    crop = tf.image.resize_with_crop_or_pad(image, size, size)
-    return tf.cast(crop, tf.float32) / 255.0
+    """The centre ``size x size`` square of an image of short side ``size``: RGB in [0, 1]."""
+    return tf.cast(tf.image.resize_with_crop_or_pad(image, size, size), tf.float32) / 255.0
 
 
 def _check_args(split, image_size, batch_size, output, limit):
@@ -1115,14 +1001,18 @@ def cache_bytes(count: int | None, image_size: int) -> float:
 
 def _images(src: Source, size: int, filter_gray: bool, limit, cache):
     """``(resized uint8 images, their number or None)``: short side ``size``, gray ones
-    dropped, ``limit`` taken, cached."""
+    (no ``|a|`` or ``|b|`` above the threshold) dropped, ``limit`` taken, cached."""
     def prepare(image, label):
         small = resize_short_side(image, size)
         return tf.cast(tf.clip_by_value(tf.round(small), 0.0, 255.0), tf.uint8), label
 
+    def colorful(image, label):
+        lab = color.rgb_to_lab(image)
+        return tf.reduce_any(tf.abs(lab[..., 1:]) > quantize.GRAY_THRESHOLD)
+
     ds = src.images.map(prepare, num_parallel_calls=AUTOTUNE)
     if filter_gray:
-        ds = ds.filter(lambda image, label: _is_colorful(image))
+        ds = ds.filter(colorful)
     count = src.size
     if limit is not None:
         ds = ds.take(int(limit))
@@ -1168,41 +1058,26 @@ def _epoch_passes(ds, count, size: int, *, shuffle: bool, augment: bool, seed: i
     return out
 
 
-def _outputs(ds, size: int, *, output: str, with_label: bool):
-    """Batches of RGB -> ``(l_norm, {"ab"[, "label"]})`` (or ``(rgb, label)``)."""
-    def to_output(rgb, label):
-        rgb = tf.ensure_shape(rgb, [None, size, size, 3])
-        if output == "rgb":
-            return rgb, label
-        l_norm, ab = color.split_lab(color.rgb_to_lab(rgb, validate=False))
-        targets = {"ab": ab}
-        if with_label:
-            targets["label"] = label
-        return l_norm, targets
-
-    return ds.map(to_output, num_parallel_calls=AUTOTUNE)
-
-
 def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
          with_label: bool = False, output: str = "lab", shuffle: bool | None = None,
          seed: int = 0, limit: int | None = None, filter_gray: bool = False,
          repeat: bool = False, data_dir: str | None = None, cache: bool | str = True,
          augment: bool | None = None) -> tf.data.Dataset:
-    """A batched ``tf.data`` pipeline of colorization examples.
+    """A batched ``tf.data`` pipeline of colorization examples of square ``image_size`` images.
 
-    ``source``: ``"cifar10"``, ``"sample"``, ``"tfds:NAME[:CONFIG]"`` or ``"folder:PATH"``;
-    a split it lacks is derived (a folder by hashing ``class/file`` names, 80 / 10 / 10 %;
-    TFDS by slicing ``train``).  ``image_size``: side ``S`` of the square images.
-    ``output="lab"`` gives ``(l_norm [B,S,S,1] in [-1, 1], {"ab": [B,S,S,2][, "label": [B]]})``
-    (``with_label`` adds the int32 class), ``"rgb"`` gives ``(rgb [B,S,S,3] in [0, 1], label)``
-    (-1 if unlabelled).  ``shuffle`` and ``augment`` (random-resized crop and flip, else the
-    centre crop) default to the train split only; the same ``seed`` and epoch
-    (:func:`set_epoch`) give the same batches.  ``limit``: the first images of a fixed
-    interleaving of the classes, after ``filter_gray`` (drop images with no ``|a|`` or ``|b|``
-    above :data:`colorutils.quantize.GRAY_THRESHOLD`).  ``repeat``: forever (pass
-    ``steps_per_epoch`` to ``fit``).  ``data_dir``: the TFDS folder.  ``cache``: ``True``
-    caches the resized images in memory when :func:`cache_bytes` ``<=``
-    :data:`MEMORY_CACHE_BYTES`, a string caches on disk under that prefix.
+    ``source``: ``"cifar10"``, ``"sample"``, ``"tfds:NAME[:CONFIG]"`` (from ``data_dir``) or
+    ``"folder:PATH"``; a split it lacks is derived (a folder's by hashing ``class/file``
+    names, 80 / 10 / 10 %; TFDS by slicing ``train``).  ``output="lab"`` gives
+    ``(l_norm [B,S,S,1] in [-1, 1], {"ab": [B,S,S,2][, "label": [B]]})`` (``with_label`` adds
+    the int32 class), ``"rgb"`` gives ``(rgb [B,S,S,3] in [0, 1], label)`` (-1 if unlabelled).
+    ``shuffle`` and ``augment`` (random-resized crop and flip, else the centre crop) default
+    to the train split only; the same ``seed`` and epoch (:func:`set_epoch`) give the same
+    batches.  ``limit``: the first images of a fixed interleaving of the classes, after
+    ``filter_gray`` (drop images with no ``|a|`` or ``|b|`` above
+    :data:`colorutils.quantize.GRAY_THRESHOLD`).  ``repeat``: forever (pass ``steps_per_epoch``
+    to ``fit``).  ``cache``: ``True`` caches the resized images in memory when
+    :func:`cache_bytes` ``<=`` :data:`MEMORY_CACHE_BYTES`, a string caches on disk under that
+    prefix.
 
     Raises ValueError for a bad argument, source or TFDS name, an empty folder, or
     ``with_label`` on an unlabelled source; FileNotFoundError for a missing folder and
@@ -1224,8 +1099,16 @@ def load(source: str, split: str, image_size: int, batch_size: int = 32, *,
     ds, count = _images(src, size, filter_gray, limit, cache)
     ds = _epoch_passes(ds, count, size, shuffle=shuffle, augment=augment, seed=seed,
                        repeat=repeat)
+
+    def to_output(rgb, label):
+        rgb = tf.ensure_shape(rgb, [None, size, size, 3])
+        if output == "rgb":
+            return rgb, label
+        l_norm, ab = color.split_lab(color.rgb_to_lab(rgb, validate=False))
+        return l_norm, ({"ab": ab, "label": label} if with_label else {"ab": ab})
+
     ds = ds.batch(int(batch_size), num_parallel_calls=AUTOTUNE)
-    return _outputs(ds, size, output=output, with_label=with_label).prefetch(AUTOTUNE)
+    return ds.map(to_output, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def info(source: str, data_dir: str | None = None) -> DatasetInfo:
@@ -1234,7 +1117,7 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
     kind, arg = parse_source(source)
     if kind == "sample":
         arrays = load_arrays()
-        names = _sample_names(arrays)
+        names = tuple(arrays["class_names"].tolist())
         return DatasetInfo(
             "sample", names, len(names), {s: len(arrays[f"{s}_labels"]) for s in SPLITS},
             source, f"{CROP_SIZE}px crops of {len(names)} photos shipped with "
@@ -1251,7 +1134,8 @@ def info(source: str, data_dir: str | None = None) -> DatasetInfo:
         if listing.derived:
             note += f"; splits {', '.join(listing.derived)} derived by hashing file names"
         return DatasetInfo(os.path.basename(os.path.abspath(arg)), listing.class_names,
-                           len(listing.class_names), _sizes(listing), source, note)
+                           len(listing.class_names),
+                           {s: len(v) for s, v in listing.files.items()}, source, note)
     builder, _, label_key = _get_builder(arg, data_dir, prepare=False)
     names = tuple(builder.info.features[label_key].names) if label_key else ()
     sizes = {}
@@ -1269,25 +1153,23 @@ def label_counts(source: str, split: str, data_dir: str | None = None) -> dict[s
     kind, arg = parse_source(source)
     if kind == "sample":
         arrays = load_arrays()
-        names = _sample_names(arrays)
-        counts = np.bincount(arrays[f"{split}_labels"], minlength=len(names))
+        names, labels = tuple(arrays["class_names"].tolist()), arrays[f"{split}_labels"]
     elif kind == "cifar10":
-        names = class_names()
-        counts = np.bincount(load_split(split)[1], minlength=len(names))
+        names, labels = class_names(), load_split(split)[1]
     elif kind == "folder":
         listing = list_folder(arg)
-        names = listing.class_names
-        counts = np.bincount([y for _, y in listing.files[split]], minlength=len(names))
+        names, labels = listing.class_names, [y for _, y in listing.files[split]]
     else:
         names, labels = _tfds_labels(arg, split, data_dir)
-        counts = np.bincount(labels[labels >= 0], minlength=len(names))
+        labels = labels[labels >= 0]
+    counts = np.bincount(labels, minlength=len(names))
     return {name: int(c) for name, c in zip(names, counts, strict=False)}
 
 
 def throughput(dataset: tf.data.Dataset, batches: int | None = None,
                warmup: int = 1) -> dict[str, float]:
-    """Time how fast a batched ``dataset`` delivers images: ``images``, ``seconds`` and
-    ``images_per_s`` of ``batches`` batches (default: all) after ``warmup`` batches."""
+    """``images``, ``seconds`` and ``images_per_s`` of a batched ``dataset`` over ``batches``
+    batches (default: all) after ``warmup`` batches."""
     iterator = iter(dataset)
     for _ in range(warmup):
         if next(iterator, None) is None:
@@ -1296,8 +1178,7 @@ def throughput(dataset: tf.data.Dataset, batches: int | None = None,
     for i, element in enumerate(iterator):
         if batches is not None and i >= batches:
             break
-        first = element[0] if isinstance(element, tuple) else element
-        images += int(first.shape[0])
+        images += int((element[0] if isinstance(element, tuple) else element).shape[0])
     seconds = time.perf_counter() - start
     return {"images": images, "seconds": seconds,
             "images_per_s": images / seconds if seconds > 0 else float("inf")}
@@ -1308,10 +1189,9 @@ def to_arrays(dataset: tf.data.Dataset) -> tuple[np.ndarray, ...]:
     ``(l_norm, ab[, labels])``: the tuple :func:`colorutils.evaluation.evaluate` accepts."""
     parts: list[list[np.ndarray]] = []
     for l_norm, targets in files.bar(dataset, desc="loading", unit="batch"):
-        arrays = [l_norm.numpy(), targets["ab"].numpy()]
+        parts.append([l_norm.numpy(), targets["ab"].numpy()])
         if "label" in targets:
-            arrays.append(targets["label"].numpy())
-        parts.append(arrays)
+            parts[-1].append(targets["label"].numpy())
     if not parts:
         raise ValueError("dataset is empty: nothing to collect (check split, limit, filters)")
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
