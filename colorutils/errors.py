@@ -1,8 +1,7 @@
 """Errors meant for people, at the bottom of the library so that every layer may raise them.
 
-A :class:`UserError` is caused by the user's input (a bad path, an unknown value): the command
-line (:mod:`colorutils.cli`) prints its message as one line and exits with status 2.  The
-message names the argument, the value, and what to do instead.
+A :class:`UserError` comes from the user's input; its message names the argument, the value and
+the fix, and :mod:`colorutils.cli` prints it as one line (exit status 2).
 
 >>> first_line(UserError("--size 3 must be an integer >= 16\\nTraceback details..."))
 '--size 3 must be an integer >= 16'

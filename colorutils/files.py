@@ -1,18 +1,10 @@
 """Files on disk, free of TensorFlow: atomic writes, run folders, progress bars, photo files.
 
-* Every file is written to a hidden temporary name beside it and renamed into place
-  (:func:`atomic_path`), so a killed process or a full disk never leaves a partial file; a
-  temporary left by a dead process (its PID is in the name) is removed by the next writer.
-* A **run folder** ``<root>/<scale>/<dataset>/<name>`` (root ``$COLORBOOK_RUNS``, default
-  ``runs``) holds ``config.json`` (a run with another config is refused), ``backup/``,
-  ``last.keras``, ``best.keras``, ``history.json``, ``metrics.json`` (the completion marker),
-  ``report.json`` and, while a process trains there, ``lock`` (:func:`locked`).
-* :func:`bar` shows a tqdm progress bar on a terminal only (:func:`enabled`).
-* :data:`PHOTO_MODEL` is the photo model shipped with the package; its sidecar ``.json``
-  describes it (:func:`read_sidecar`).
-* Photo files: :func:`read_image`, :func:`lightness` (in bands of :data:`BAND_PIXELS` pixels),
-  :func:`save_image`, :func:`plan_outputs` (the input tree mirrored under the output folder).
-  TensorFlow is imported only when a conversion needs it (:func:`import_tf_quietly`).
+Every file is written to a hidden temporary beside it and renamed into place
+(:func:`atomic_path`), so a killed process or a full disk never leaves a partial file.  A run
+folder ``<root>/<scale>/<dataset>/<name>`` (:func:`run_path`) holds ``config.json``,
+``backup/``, ``last.keras``, ``best.keras``, ``history.json``, ``metrics.json`` (the
+completion marker), ``report.json`` and, while a process trains there, ``lock``.
 
 >>> with forced(False):
 ...     total = sum(bar(range(4), desc="counting"))
@@ -43,16 +35,14 @@ import numpy as np
 
 from colorutils.errors import RunConflictError, UserError, first_line
 
-__all__ = [
-    "WriteError", "atomic_path", "write_json_atomic", "read_json", "bar", "forced",
-    "default_root", "run_path", "chapter_path", "write_chapter_numbers", "shown_path",
-    "is_finished", "model_file", "find_runs", "PHOTO_MODEL", "read_sidecar", "make_portable",
-    "read_image", "lightness", "gray_version", "save_image", "find_images", "plan_outputs",
-    "UnreadableImageError",
-]
+__all__ = ["WriteError", "atomic_path", "write_json_atomic", "read_json", "bar", "forced",
+           "default_root", "run_path", "chapter_path", "write_chapter_numbers", "shown_path",
+           "is_finished", "model_file", "find_runs", "PHOTO_MODEL", "read_sidecar", "make_portable",
+           "read_image", "lightness", "gray_version", "save_image", "find_images", "plan_outputs",
+           "UnreadableImageError"]
 
-#: Temporaries of this library (``.name.tmp<pid>-<n>.ext``) and of its earlier versions
-#: (``name.tmp<pid>.ext``, ``name.json.tmp<pid>``): the PID tells whether the writer lives.
+#: Temporaries ``.name.tmp<pid>-<n>.ext`` (and ``name.tmp<pid>.ext``, ``name.json.tmp<pid>``
+#: of earlier versions): the PID tells whether the writer lives.
 _TEMPORARY = re.compile(r"\.tmp(\d+)(?:-\d+)?(?:\.|$)")
 _COUNTER = itertools.count()
 
@@ -61,17 +51,10 @@ class WriteError(OSError):
     """A file could not be written (full disk, read-only folder, no permission)."""
 
 
-def _temporary_name(path: str | os.PathLike) -> str:
-    """``out/x_colorized.png`` -> ``out/.x_colorized.tmp<pid>-<n>.png`` (Keras checks the
-    suffixes ``.keras`` and ``.weights.h5``)."""
-    folder, name = os.path.split(os.fspath(path))
-    stem, dot, suffixes = name.partition(".")
-    return os.path.join(folder, f".{stem}.tmp{os.getpid()}-{next(_COUNTER)}{dot}{suffixes}")
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path to write ``path`` to; rename it into place when the block ends.
+    """Yield a temporary path beside ``path`` (``.x.tmp<pid>-<n>.png`` for ``x.png``: Keras
+    checks the suffix) to write to; rename it into place when the block ends.
 
     On any failure the temporary is removed and ``path`` left as it was; an ``OSError`` (or an
     HDF5 ``RuntimeError``) becomes a :class:`WriteError` naming ``path``, with its ``errno``.
@@ -84,14 +67,13 @@ def atomic_path(path: str | os.PathLike):
     ['photo.png']
     """
     path = os.fspath(path)
-    tmp = _temporary_name(path)
+    folder, name = os.path.split(path)
+    stem, dot, suffixes = name.partition(".")
+    tmp = os.path.join(folder, f".{stem}.tmp{os.getpid()}-{next(_COUNTER)}{dot}{suffixes}")
     try:
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -106,23 +88,22 @@ def atomic_path(path: str | os.PathLike):
 
 def _pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` runs on this machine."""
-    if pid != os.getpid():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # someone else's process
-            pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
     return True
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
     """Remove the temporaries in ``folder`` whose writer is gone; returns their paths."""
-    removed = []
     try:
         names = os.listdir(folder)
     except OSError:
-        return removed
+        return []
+    removed = []
     for name in names:
         found = _TEMPORARY.search(name)
         if found and not _pid_alive(int(found.group(1))):
@@ -193,9 +174,8 @@ def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str
     if total is None and iterable is not None:
         total = total_of(iterable)
     on = enabled() if show is None else bool(show)
-    kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=not on, file=sys.stderr,
-                **kwargs)
+                **{"dynamic_ncols": True, **kwargs})
 
 
 CONFIG_FILE = "config.json"
@@ -207,7 +187,8 @@ BACKUP_DIR = "backup"
 REPORT_FILE = "report.json"
 LOCK_FILE = "lock"
 #: Everything a run wrote (``force=True`` removes exactly these).
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR, REPORT_FILE)
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, BEST_MODEL, LAST_MODEL, BACKUP_DIR,
+             REPORT_FILE)
 RUNS_ENV_VAR = "COLORBOOK_RUNS"
 
 
@@ -253,21 +234,18 @@ def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -
     base = os.path.abspath(os.fspath(root if root is not None else default_root()))
     if full == base or full.startswith(base + os.sep):
         return os.path.join("<runs>", os.path.relpath(full, base))
-    here = os.getcwd()
-    if full.startswith(here + os.sep):
-        return os.path.relpath(full, here)
+    if full.startswith(os.getcwd() + os.sep):
+        return os.path.relpath(full, os.getcwd())
     parent, name = os.path.split(full)
     return os.path.join("...", os.path.basename(parent), name)
 
 
 def _json_default(value: Any):
-    if isinstance(value, (np.integer, np.ndarray)):
-        return value.tolist()
     if isinstance(value, np.floating):
         return float(value)
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return str(value)
+    if isinstance(value, (np.integer, np.ndarray)):
+        return value.tolist()
+    return list(value) if isinstance(value, set) else str(value)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -277,8 +255,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any | None:
-    """The content of a JSON file, or None if there is no such file (a ValueError naming a
-    file that is not valid JSON)."""
+    """The content of a JSON file, None if there is none (a ValueError if it is not JSON)."""
     try:
         text = pathlib.Path(path).read_text()
     except (FileNotFoundError, NotADirectoryError):
@@ -315,14 +292,13 @@ def _owner(path: str) -> tuple[int, str] | None:
 
 
 #: Seconds :func:`locked` waits for a live holder on this host (default 0: refuse at once);
-#: ``make book`` sets it, so that a chapter reaching a run another chapter is training waits
-#: for it and then loads it (tools/execute_book.py runs chapters side by side).
+#: ``make book`` sets it, as tools/execute_book.py runs chapters side by side.
 LOCK_WAIT_ENV = "COLORBOOK_LOCK_WAIT"
 
 
-def _take(path: str, run_dir: str, wait: float = 0.0) -> None:
-    """Create the lock file; while a live process holds it, wait up to ``wait`` seconds
-    (a holder on this host only), then refuse."""
+def _take(path: str, run_dir: str, wait: float) -> None:
+    """Create the lock file: wait up to ``wait`` s for a live holder on this host, then refuse
+    a live holder; a dead one's lock is taken over."""
     deadline, tries = time.monotonic() + wait, 0
     while tries < 3:
         try:
@@ -353,12 +329,9 @@ def _take(path: str, run_dir: str, wait: float = 0.0) -> None:
 
 @contextlib.contextmanager
 def locked(run_dir: str, wait: float | None = None):
-    """Hold the run folder's lock file (PID and host) while the block runs: one training at a
-    time; a dead process's lock is taken over, and stale temporaries are removed.  A live
-    holder on this host is waited for up to ``wait`` seconds (default: ``$COLORBOOK_LOCK_WAIT``,
-    else 0).  A :class:`UserError` names a live holder still there, or a folder that cannot be
-    written (before any work).
-    """
+    """Hold the run folder's lock file (PID and host) while the block runs, one training at a
+    time, and remove stale temporaries; ``wait`` defaults to ``$COLORBOOK_LOCK_WAIT`` (else 0).
+    A :class:`UserError` names a live holder still there, or a folder that cannot be written."""
     if wait is None:
         try:
             wait = float(os.environ.get(LOCK_WAIT_ENV) or 0)
@@ -412,9 +385,7 @@ def claim(run_dir: str, config: Mapping | None, seed: int, monitor: str,
     if read_config(run_dir) is None:
         write_json_atomic(os.path.join(run_dir, CONFIG_FILE), {
             **_wanted(config, seed, monitor), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        return
-    diffs = conflicts(run_dir, config, seed, monitor)
-    if diffs:
+    elif diffs := conflicts(run_dir, config, seed, monitor):
         raise RunConflictError(run_dir, diffs, "Use another run_dir, or force=True to discard "
                                "the old run and train anew.")
 
@@ -457,9 +428,7 @@ def records_from_history(history: Mapping | None) -> list[dict]:
 
 def history_from_records(records: list[dict]) -> dict[str, list]:
     """The inverse of :func:`records_from_history` (a key missing in a record gives None)."""
-    keys: list[str] = []
-    for r in records:
-        keys += [k for k in r if k not in keys]
+    keys = list(dict.fromkeys(k for r in records for k in r))
     return {k: [r.get(k) for r in records] for k in keys}
 
 
@@ -484,13 +453,10 @@ def write_metrics(run_dir: str, metrics: Mapping) -> None:
 
 
 def is_finished(run_dir: str, epochs: int | None = None) -> bool:
-    """Whether the run has finished (``metrics.json``) and holds a model; with ``epochs``, also
-    whether it completed at least that many epochs."""
+    """Whether the run finished (``metrics.json``; at least ``epochs`` epochs) and holds a model."""
     metrics = read_metrics(run_dir)
-    if metrics is None:
-        return False
-    if epochs is not None and not (metrics.get("complete")
-                                   and metrics.get("epochs", 0) >= epochs):
+    if metrics is None or epochs is not None and not (
+            metrics.get("complete") and metrics.get("epochs", 0) >= epochs):
         return False
     return any(os.path.exists(os.path.join(run_dir, name)) for name in (BEST_MODEL, LAST_MODEL))
 
@@ -514,10 +480,8 @@ def model_file(path_or_run_dir: str | os.PathLike) -> str:
 def find_config(model_path: str | os.PathLike) -> dict | None:
     """The ``config.json`` of a run folder, or of the run folder holding a ``.keras`` file
     (its folder or the one above); None when there is none or it is unreadable."""
-    model_path = pathlib.Path(model_path)
-    folders = ([model_path] if model_path.is_dir()
-               else [model_path.parent, model_path.parent.parent])
-    for folder in folders:
+    path = pathlib.Path(model_path)
+    for folder in [path] if path.is_dir() else [path.parent, path.parent.parent]:
         if (folder / CONFIG_FILE).is_file():
             return _quiet_json(folder / CONFIG_FILE)
     return None
@@ -536,10 +500,7 @@ def config_value(stored: Mapping | None, key: str):
     >>> config_value({"config": {"space": "hsv"}, "seed": 0}, "space")
     'hsv'
     """
-    for section in _sections(stored):
-        if section.get(key) is not None:
-            return section[key]
-    return None
+    return next((s[key] for s in _sections(stored) if s.get(key) is not None), None)
 
 
 def training_size(stored: Mapping | None) -> int | None:
@@ -562,14 +523,11 @@ def _candidates(root: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         path = os.path.join(root, name)
-        if not os.path.isdir(path):
-            continue
-        if is_finished(path):
+        if os.path.isdir(path) and is_finished(path):
             found[name] = name
-            continue
-        for sub in sorted(os.listdir(path)):
-            if os.path.isdir(os.path.join(path, sub)):
-                found[f"{name}/{sub}"] = f"{name}/{sub}"
+        elif os.path.isdir(path):
+            found.update({f"{name}/{sub}": f"{name}/{sub}" for sub in sorted(os.listdir(path))
+                          if os.path.isdir(os.path.join(path, sub))})
     return found
 
 
@@ -614,9 +572,8 @@ PHOTO_MODEL = pathlib.Path(__file__).resolve().parent / "weights" / "photo_unet.
 
 
 def read_sidecar(model_path: str | os.PathLike) -> dict | None:
-    """The sidecar ``<name>.json`` of a ``.keras`` file (written by
-    :func:`colorutils.experiments.export_colorizer`: training size, head, colour space, ab
-    grid, decoding defaults, provenance), or None where there is none or it is unreadable."""
+    """The sidecar ``<name>.json`` of a ``.keras`` file
+    (:func:`colorutils.experiments.export_colorizer`), None if there is none or it is unreadable."""
     path = pathlib.Path(model_path).expanduser()
     if path.suffix != ".keras" or not path.with_suffix(".json").is_file():
         return None
@@ -729,8 +686,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(img.convert("L"))
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     return np.asarray(img.convert("RGB"))
 
 
@@ -749,13 +705,11 @@ def lightness(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:
-        if image.dtype == np.uint8:
-            levels = np.arange(256, dtype=np.float32) / 255.0
-        elif image.dtype == np.uint16:
-            levels = np.arange(65536, dtype=np.float32) / 65535.0
-        else:
+        if image.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"a gray image must be uint8 or uint16, got {image.dtype}; "
                              "convert with (x * 255).round().astype('uint8').")
+        top = np.iinfo(image.dtype).max
+        levels = np.arange(top + 1, dtype=np.float32) / float(top)
         table = np.asarray(color.rgb_to_lab(np.repeat(levels[:, None], 3, axis=1)))[:, 0]
         return table.astype(np.float32)[image]
     if image.ndim != 3 or image.shape[-1] != 3:
@@ -786,12 +740,11 @@ def save_image(rgb: np.ndarray, path: str | os.PathLike, fmt: str = "png") -> No
     """Write uint8 RGB as PNG or JPEG, atomically (:func:`atomic_path`)."""
     from PIL import Image  # start-up: Pillow loads with the first photo
 
+    options = (dict(format="JPEG", quality=JPEG_QUALITY) if fmt == "jpeg"
+               else dict(format="PNG", compress_level=PNG_COMPRESS_LEVEL))
     img = Image.fromarray(rgb)
     with atomic_path(path) as tmp:
-        if fmt == "jpeg":
-            img.save(tmp, format="JPEG", quality=JPEG_QUALITY)
-        else:
-            img.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        img.save(tmp, **options)
 
 
 def read_lightness(path: str | os.PathLike):
@@ -828,42 +781,30 @@ def output_paths(relative: str | os.PurePath, out_dir: str | os.PathLike, fmt: s
     >>> [p.as_posix() for p in output_paths("airplane/0000.jpg", "out")]
     ['out/airplane/0000_colorized.png', 'out/airplane/0000_compare.png']
     """
-    ext = OUTPUT_SUFFIX[fmt]
-    relative = pathlib.PurePath(relative)
-    folder = pathlib.Path(out_dir) / relative.parent
-    stem = tag or relative.stem
+    ext, relative = OUTPUT_SUFFIX[fmt], pathlib.PurePath(relative)
+    folder, stem = pathlib.Path(out_dir) / relative.parent, tag or relative.stem
     return folder / f"{stem}_colorized{ext}", folder / f"{stem}_compare{ext}"
 
 
 def _find_inputs(inputs: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None
                  ) -> list[tuple[pathlib.Path, pathlib.PurePath]]:
-    """Expand files and folders into ``[(photo, its path relative to its input)]``, each once.
-
-    Folders are searched recursively for :data:`IMAGE_SUFFIXES` (hidden files and folders
-    skipped), leaving out earlier outputs (``*_colorized.*``, ``*_compare.*``) inside
-    ``exclude``; a file given explicitly is kept whatever its suffix.
-    """
+    """``[(photo, its path relative to its input)]``, each once: files as given, folders searched
+    recursively for :data:`IMAGE_SUFFIXES` (not hidden ones; not earlier outputs ``*_colorized.*``,
+    ``*_compare.*`` inside ``exclude``)."""
     excluded = pathlib.Path(exclude).resolve() if exclude is not None else None
-    found: list[tuple[pathlib.Path, pathlib.PurePath]] = []
-    seen: set[pathlib.Path] = set()
+    found: dict[pathlib.Path, tuple[pathlib.Path, pathlib.PurePath]] = {}
     for item in inputs:
         p = pathlib.Path(item).expanduser()
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file()
-                           and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
-            if excluded is not None:
-                files = [f for f in files if not (f.resolve().is_relative_to(excluded) and
-                                                  f.stem.endswith(("_colorized", "_compare")))]
-            pairs = [(f, pathlib.PurePath(f.relative_to(p))) for f in files]
-        else:
-            pairs = [(p, pathlib.PurePath(p.name))]
-        for f, relative in pairs:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append((f, relative))
-    return found
+        if not p.is_dir():
+            found.setdefault(p.resolve(), (p, pathlib.PurePath(p.name)))
+            continue
+        for f in sorted(p.rglob("*")):
+            if (f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                    and not (excluded is not None and f.resolve().is_relative_to(excluded)
+                             and f.stem.endswith(("_colorized", "_compare")))):
+                found.setdefault(f.resolve(), (f, pathlib.PurePath(f.relative_to(p))))
+    return list(found.values())
 
 
 def find_images(inputs: Iterable[str | os.PathLike],
@@ -877,8 +818,7 @@ def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
                  ) -> list[tuple[pathlib.Path, pathlib.Path, pathlib.Path]]:
     """``[(photo, colorized, comparison)]``: the input tree mirrored under ``out_dir``
     (:func:`output_paths`; ``x.jpg`` beside ``x.png`` become ``x_jpg_...``, ``x_png_...``).
-    A :class:`UserError` if no photo is found, two share an output, or an output is an input.
-    """
+    A :class:`UserError` if no photo is found, two share an output, or an output is an input."""
     out_dir = pathlib.Path(out_dir).expanduser()
     if fmt not in OUTPUT_SUFFIX:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_SUFFIX)}.")

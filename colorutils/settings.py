@@ -1,11 +1,9 @@
 """Scale presets and the parameters check that every chapter runs after its parameters cell.
 
-Every notebook's ``parameters`` cell has a ``scale`` knob (default ``$COLORBOOK_SCALE``, else
-``book``): ``smoke`` (seconds on a laptop CPU, ``make test``), ``book`` (minutes on a 2-core
-CPU, ``make book``), ``colab`` (each chapter within 20 minutes on a Colab T4 GPU, estimated by
-``tests/colab/estimate_scale.py``) or ``full`` (publishable pictures).  The other knobs default
-to ``None``, the preset of the scale (:data:`PRESETS`).  On Colab the run folders go to Google
-Drive (:func:`choose_run_root`); a list knob typed as text is read by :func:`parse_list`.
+A chapter's ``scale`` (default ``$COLORBOOK_SCALE``, else ``book``) is ``smoke`` (seconds on a
+laptop CPU, ``make test``), ``book`` (minutes on a 2-core CPU), ``colab`` (each chapter within
+20 minutes on a Colab T4 GPU) or ``full`` (publishable pictures); a knob left ``None`` takes
+the preset of the scale (:data:`PRESETS`).
 """
 
 from __future__ import annotations
@@ -81,13 +79,8 @@ PRESETS: dict[str, dict] = {
 def resolve(scale: str, dataset: str = "cifar10", run_root: str | None = None,
             **overrides) -> Settings:
     """Check a notebook's parameters (:class:`Settings` fields, a data source of
-    :func:`colorutils.data.load`) and fill the ``None`` ones from the preset of ``scale``.
-
-    Raises
-    ------
-    ValueError
-        If ``scale`` or a knob is unknown, or a number is not positive.
-    """
+    :func:`colorutils.data.load`) and fill the ``None`` ones from the preset of ``scale``; a
+    ValueError names an unknown scale or knob, or a number that is not positive."""
     if scale not in PRESETS:
         raise ValueError(f"scale={scale!r} is not a known scale; use one of {', '.join(SCALES)} "
                          f"(e.g. papermill -p scale smoke).")
@@ -130,10 +123,8 @@ def resolve_chapter(scale: str, presets: dict[str, dict], dataset: str = "cifar1
 
 
 def parse_list(name: str, value, convert=None) -> list | None:
-    """A list knob as a reader passes it: a list, one value, or the text of a list.
-
-    Text (``papermill -p seeds "[0, 1]"``) is read as YAML (``"[0, 1]"``, ``"0, 1"``); one
-    value becomes a list of one; ``convert`` is applied to every element.
+    """A list knob as a reader passes it (a list, one value, or its text, read as YAML: ``"[0, 1]"``
+    or ``"0, 1"``), as a list with ``convert`` applied to every element.
 
     >>> parse_list("seeds", "[0, 1]", int), parse_list("lambdas", 0.5), parse_list("x", None)
     ([0, 1], [0.5], None)
@@ -142,7 +133,7 @@ def parse_list(name: str, value, convert=None) -> list | None:
         return None
     how = (f'pass a list, e.g. papermill -p {name} "[0, 1]" or -y "{name}: [0, 1]", '
            f"or set {name} = [0, 1] in the parameters cell")
-    items = value
+    items = value if isinstance(value, (list, tuple, str)) else [value]
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -151,8 +142,6 @@ def parse_list(name: str, value, convert=None) -> list | None:
             items = None
         if not isinstance(items, list):
             raise ValueError(f"{name}={value!r} is not a list; {how}.")
-    elif not isinstance(value, (list, tuple)):
-        items = [value]
     try:
         return list(items) if convert is None else [convert(v) for v in items]
     except (TypeError, ValueError):
@@ -161,12 +150,9 @@ def parse_list(name: str, value, convert=None) -> list | None:
 
 
 def choose_run_root(run_root: str | None = None, use_drive: bool = True) -> str:
-    """The folder every chapter keeps its run folders in; also written to ``$COLORBOOK_RUNS``.
-
-    In this order: ``run_root``; ``$COLORBOOK_RUNS``; on Google Colab with ``use_drive``,
-    Google Drive (mounted here), so that chapters share models and a disconnect resumes; else
-    ``runs``.  If Drive cannot be mounted, one line says so.
-    """
+    """The folder of every chapter's run folders, also set as ``$COLORBOOK_RUNS``: ``run_root``,
+    else ``$COLORBOOK_RUNS``, else on Colab with ``use_drive`` Google Drive (mounted here, one
+    line if it cannot be: chapters share models, a disconnect resumes), else ``runs``."""
     root = (os.path.expanduser(os.fspath(run_root)) if run_root
             else os.environ.get(files.RUNS_ENV_VAR)
             or (use_drive and "google.colab" in sys.modules and _drive_run_root())
