@@ -16,9 +16,7 @@ __all__ = ["RebalancedCrossEntropy", "chroma_targets", "chroma_to_ab"]
 
 CHROMA_SPACES = ("lab", "yuv", "hsv")  # regression targets: ab, UV, hue (circular) + saturation
 _UV_MAX = (0.436, 0.615)  # largest |U| and |V| of sRGB colours (BT.601): targets are UV / _UV_MAX
-# HSV hue at the ends of the tanh output, where it wraps around: cyan, rare in photos (HSV's
-# own seam, red, is the hue of skin, wood and brick)
-HUE_SEAM = 0.5
+HUE_SEAM = 0.5  # hue at the tanh ends, where it wraps: cyan, rare in photos (unlike HSV's red)
 
 
 def _resize_like(y_true, y_pred, method: str):
@@ -47,11 +45,9 @@ def _check_space(space):
 class RebalancedCrossEntropy(keras.losses.Loss):
     """Cross-entropy on soft-encoded ab targets, weighted per pixel (Zhang et al. 2016, eq. 2-4).
 
-    ``loss = mean_pixels(w_{q*} · (- Σ_q Z_q log softmax(logits)_q))`` per image, ``Z`` the
-    soft encoding of the true ab on its ``k`` nearest bins (only those terms are computed),
-    ``q*`` the nearest bin.  The true ab ``[B, H, W, 2]`` is subsampled (nearest) to the
-    logits' ``[B, h, w, Q]``.  ``bins`` default to :func:`colorutils.quantize.ab_bins`,
-    ``weights`` (:func:`colorutils.quantize.rebalance_weights`) to all 1.
+    ``loss = mean_pixels(w_{q*} · (- Σ_q Z_q log softmax(logits)_q))`` per image, ``Z`` the soft
+    encoding of the true ab (subsampled to the logits' size) on its ``k`` nearest bins, ``q*``
+    the nearest bin; ``weights`` (:func:`colorutils.quantize.rebalance_weights`) default to 1.
     """
 
     def __init__(self, bins=None, weights=None, k: int = quantize.SOFT_K,
@@ -98,9 +94,8 @@ class RebalancedCrossEntropy(keras.losses.Loss):
 class ABRegressionLoss(keras.losses.Loss):
     """L2 regression of chroma: ``mean(((y - ŷ) / AB_SCALE)²) / 2`` per image.
 
-    ``space`` ``"yuv"`` or ``"hsv"``: targets from :func:`chroma_targets`; the HSV hue error
-    is circular (``d - 2 round(d / 2)``) and weighted by the true saturation.  ``y_true`` is
-    resized (bilinear) to the prediction's size.
+    ``y_true`` (:func:`chroma_targets` of ``space``) is resized (bilinear) to the prediction's
+    size; the HSV hue error is circular (``d - 2 round(d / 2)``) and weighted by saturation.
     """
 
     def __init__(self, space: str = "lab", name: str = "ab_regression",

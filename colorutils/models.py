@@ -1,15 +1,10 @@
 """The model zoo (Keras builders of the colorization networks), its diagrams and compiling.
 
-Every builder (:data:`BUILDERS`) maps ``l_norm [B, H, W, 1]`` (any ``H, W``, multiples of 8)
-to a dict: ``"ab"``, 2 channels ``tanh * AB_SCALE`` (Lab units) or ``Q`` logits over
+Every builder (:data:`BUILDERS`) maps ``l_norm [B, H, W, 1]`` (``H, W`` multiples of 8) to a
+dict: ``"ab"``, 2 channels ``tanh * AB_SCALE`` (Lab units) or ``Q`` logits over
 :func:`colorutils.quantize.ab_bins` at ``1/output_stride`` of the input, and ``"label"``,
-class logits; outputs are float32 (``mixed_float16``-safe); channels are
-``max(8, round(base * width))``.  The zoo: :func:`regression_cnn`, :func:`zhang_classifier`
-{cite}`zhang2016colorful`, :func:`unet` {cite}`ronneberger2015unet`, :func:`fusion_net`
-{cite}`iizuka2016let`, :func:`koalarization_net` {cite}`baldassarre2017deep`,
-:func:`rgb_classifier`; resize upsampling follows {cite}`odena2016deconvolution`.
-:func:`block_graph` and :func:`plot_blocks` draw a model as blocks; :func:`compile_model`
-gives each head its loss (:mod:`colorutils.losses`).
+class logits; outputs are float32; channels are ``max(8, round(base * width))``.  Resize
+upsampling follows {cite}`odena2016deconvolution`.
 """
 
 from __future__ import annotations
@@ -56,31 +51,26 @@ def _check_positive(name: str, value) -> None:
         raise ValueError(f"{name}={value!r} must be a positive number.")
 
 
-def _check_stride(value, allowed=(1, 2, 4, 8)) -> None:
-    _check_choice("output_stride", value, allowed, " (the output is the input size divided by it)")
+def _check_shared(width, output_stride=1, upsampling="nearest", dropout=0.0,
+                  strides=(1, 2, 4, 8)) -> None:
+    """Check the arguments most builders share."""
+    _check_positive("width", width)
+    _check_choice("output_stride", output_stride, strides,
+                  " (the output is the input size divided by it)")
+    _check_choice("upsampling", upsampling, _UPSAMPLING)
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r} must be a number in [0, 1).")
 
 
-def _check_rate(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}={value!r} must be a number in [0, 1).")
-
-
-def _check_num_bins(num_bins, allow_none=True):
-    if num_bins is None and allow_none:
+def _check_count(name: str, value, none: str | None = None) -> None:
+    """Refuse ``num_bins`` or ``num_classes`` below 2; ``none`` says what None means, if allowed."""
+    if value is None and none:
         return
-    if not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2:
-        raise ValueError(f"num_bins={num_bins!r} must be an integer >= 2 "
-                         "(e.g. len(colorutils.quantize.ab_bins()))"
-                         + (", or None for a regression head." if allow_none else "."))
-
-
-def _check_num_classes(num_classes, required_by=None):
-    if num_classes is None and required_by:
-        raise ValueError(f"num_classes=None: {required_by} needs the number of classes.")
-    if num_classes is not None and (not isinstance(num_classes, int)
-                                    or isinstance(num_classes, bool) or num_classes < 2):
-        raise ValueError(f"num_classes={num_classes!r} must be an integer >= 2 "
-                         "(e.g. colorutils.data.info(source).num_classes), or None.")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+        example = {"num_bins": "len(colorutils.quantize.ab_bins())",
+                   "num_classes": "colorutils.data.info(source).num_classes"}[name]
+        alternative = f", or None {none}" if none else ""
+        raise ValueError(f"{name}={value!r} must be an integer >= 2 (e.g. {example}){alternative}.")
 
 
 def _regularizer(l2: float):
@@ -187,35 +177,29 @@ def _source(tensor) -> str:
 
 
 def _depths(layers_) -> tuple[dict[str, int], dict[str, set[str]]]:
-    """Longest path from an input to every layer, and every layer's producers."""
-    depth = {layer.name: 0 for layer in layers_}
-    producers: dict[str, set[str]] = {layer.name: set() for layer in layers_}
-    for _ in range(len(layers_)):
-        changed = False
-        for layer in layers_:
-            for src in [_source(t) for node in layer._inbound_nodes for t in node.input_tensors]:
-                producers[layer.name].add(src)
-                if depth[src] + 1 > depth[layer.name]:
-                    depth[layer.name], changed = depth[src] + 1, True
-        if not changed:
-            break
+    """Longest path from an input to every layer, and every layer's producers.
+
+    A functional model's layers come in topological order, so one pass suffices.
+    """
+    depth: dict[str, int] = {}
+    producers: dict[str, set[str]] = {}
+    for layer in layers_:
+        producers[layer.name] = {_source(t) for node in layer._inbound_nodes
+                                 for t in node.input_tensors}
+        depth[layer.name] = max((depth[src] + 1 for src in producers[layer.name]), default=0)
     return depth, producers
 
 
 def _exits(model, layers_, name_of) -> list[tuple[str, object]]:
     """``(block, tensor)`` for every tensor that leaves its block or the model."""
-    exits = []
-    model_outputs = {id(t) for t in model.outputs}
-    for layer in layers_:
-        group = name_of[layer.name]
-        for node in layer._inbound_nodes:
-            for t in node.output_tensors:
-                consumers = {name_of[c.name] for c in layers_
-                             if any(id(x) == id(t) for n in c._inbound_nodes
-                                    for x in n.input_tensors)}
-                if (consumers - {group}) or id(t) in model_outputs:
-                    exits.append((group, t))
-    return exits
+    consumers: dict[int, set[str]] = {}
+    for c in layers_:
+        for t in (t for node in c._inbound_nodes for t in node.input_tensors):
+            consumers.setdefault(id(t), set()).add(name_of[c.name])
+    outputs = {id(t) for t in model.outputs}
+    return [(name_of[la.name], t) for la in layers_ for node in la._inbound_nodes
+            for t in node.output_tensors
+            if id(t) in outputs or consumers.get(id(t), set()) - {name_of[la.name]}]
 
 
 def _measured_shapes(model, exits, order, input_size) -> dict[str, list[tuple]]:
@@ -237,10 +221,8 @@ def block_graph(model: keras.Model, input_size: int | tuple[int, int] = 64,
                 group=_default_group) -> BlockGraph:
     """Group a functional model's layers into blocks, with their connections and real shapes.
 
-    Layers are grouped by ``group(layer_name)`` (default: the name's first token without
-    digits, ``low3_bn -> low``), inputs are blocks of their own, and the longest path from
-    the input orders the blocks into columns.  The shapes are measured by running an input of
-    ``input_size`` through a probe model, so they show what the network really does.
+    A block is ``group(layer_name)`` (default: ``low3_bn -> low``) or an input; the longest path
+    from the input gives its column; shapes are measured by a probe input of ``input_size``.
     """
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
@@ -309,18 +291,17 @@ def plot_blocks(graph: BlockGraph, title: str = "Architecture",
     """
     if vertical:
         box_width, box_height = box_width * 1.25, box_height * 1.05
-    xgap, ygap = box_width + 0.9, box_height + 0.6
-    ncols = len({b.column for b in graph.blocks})
-    nrows = max(sum(b.column == c for b in graph.blocks) for c in {b.column for b in graph.blocks})
+    columns = {b.column for b in graph.blocks}
+    nrows = max(sum(b.column == c for b in graph.blocks) for c in columns)
     if vertical:  # depth goes down the page, parallel paths across it
         gap, side_gap = box_height + 0.8, box_width + 0.5
         pos = {name: (-y, -x) for name, (x, y) in _layout(graph, gap, side_gap).items()}
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * side_gap * nrows + 1.5),
-                                        max(3.0, 0.75 * gap * ncols + 1)))
+        size = (max(6.0, 0.75 * side_gap * nrows + 1.5), max(3.0, 0.75 * gap * len(columns) + 1))
     else:
-        gap, pos = xgap, _layout(graph, xgap, ygap)
-        fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.65 * xgap * ncols)),
-                                        max(2.5, 0.9 * ygap * nrows + 1)))
+        gap, ygap = box_width + 0.9, box_height + 0.6
+        pos = _layout(graph, gap, ygap)
+        size = (min(16.0, max(6.0, 0.65 * gap * len(columns))), max(2.5, 0.9 * ygap * nrows + 1))
+    fig, ax = plt.subplots(figsize=size)
     palette = plt.get_cmap("tab10")
     for i, block in enumerate(graph.blocks):
         x, y = pos[block.name]
@@ -336,17 +317,13 @@ def plot_blocks(graph: BlockGraph, title: str = "Architecture",
         _draw_edge(ax, pos[src], pos[dst], (box_width / 2, box_height / 2), gap, vertical)
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
     xpad, ypad = (0.75 * box_width, box_height) if vertical else (box_width, 1.5 * box_height)
-    ax.set_xlim(min(xs) - xpad, max(xs) + xpad)
-    ax.set_ylim(min(ys) - ypad, max(ys) + box_height)
     flow = f"data flow ({'top to bottom' if vertical else 'left to right'})"
-    ax.set_xlabel("parallel paths" if vertical else flow)
-    ax.set_ylabel(flow if vertical else "parallel paths")
-    ax.set_xticks([])
-    ax.set_yticks([])
     in_shape = "x".join(str(s) for s in graph.input_shape)
-    ax.set_title(f"{title} (shapes for a {in_shape} input)")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.set(xlim=(min(xs) - xpad, max(xs) + xpad), ylim=(min(ys) - ypad, max(ys) + box_height),
+           xlabel="parallel paths" if vertical else flow,
+           ylabel=flow if vertical else "parallel paths", xticks=[], yticks=[],
+           title=f"{title} (shapes for a {in_shape} input)")
+    ax.spines[:].set_visible(False)
     fig.tight_layout()
     return fig
 
@@ -399,12 +376,10 @@ def _fuse_and_decode(vector, grid, num_bins, width, output_stride, upsampling, b
     x = layers.Concatenate(name="fusion_concat")([grid, tiled])
     x = _conv(x, _channels(256, width), "fusion", kernel=1, l2=l2)
     x = _conv(x, _channels(128, width), "color_conv1", batch_norm=batch_norm, l2=l2)
-    bases = [64, 32, 32]
-    for i in range(_UPSAMPLINGS_FROM_8[output_stride]):
-        x = _upsample(x, _channels(bases[i], width), f"color_up{i + 1}", mode=upsampling,
-                      batch_norm=batch_norm, l2=l2)
-        x = _conv(x, _channels(bases[i], width), f"color_conv{i + 2}", batch_norm=batch_norm,
-                  l2=l2)
+    for i, base in enumerate([64, 32, 32][:_UPSAMPLINGS_FROM_8[output_stride]], start=1):
+        c = _channels(base, width)
+        x = _upsample(x, c, f"color_up{i}", mode=upsampling, batch_norm=batch_norm, l2=l2)
+        x = _conv(x, c, f"color_conv{i + 1}", batch_norm=batch_norm, l2=l2)
     return _ab_head(x, num_bins)
 
 
@@ -414,18 +389,16 @@ def fusion_net(num_bins: int | None = None, num_classes: int | None = None, widt
                name: str = "fusion_net") -> keras.Model:
     """The joint global and local network of Iizuka et al. (2016) {cite}`iizuka2016let`.
 
-    Low-level features (six convs to 1/8, shared by both paths), two mid-level convs, a
-    global path on a ``global_size`` copy of the input (four convs, three dense layers to a
-    256-wide vector), the fusion ``y = relu(b + W [global; mid])`` at every position, and a
-    decoder to ``1/output_stride``; ``num_classes`` adds a ``"label"`` head on the global path
-    (joint loss ``L_colour + alpha L_class``).  ``num_bins=None`` (the paper): regression.
+    Low-level features (six convs to 1/8, shared by both paths), two mid-level convs, a global
+    path on a ``global_size`` copy of the input (four convs, three dense layers), the fusion
+    ``y = relu(b + W [global; mid])`` at every position, and a decoder to
+    ``1/output_stride``; ``num_classes`` adds a ``"label"`` head on the global path (joint loss
+    ``L_colour + alpha L_class``).  ``num_bins=None`` (the paper): regression.
     """
-    _check_positive("width", width)
+    _check_shared(width, output_stride, upsampling)
     _check_global_size(global_size)
-    _check_stride(output_stride)
-    _check_choice("upsampling", upsampling, _UPSAMPLING)
-    _check_num_classes(num_classes)
-    _check_num_bins(num_bins)
+    _check_count("num_classes", num_classes, "(no label head)")
+    _check_count("num_bins", num_bins, "for a regression head")
     inp = _l_input()
     low = _low_level_layers(width, batch_norm, l2)
     mid = _conv(_apply(low, inp), _channels(512, width), "mid_conv1", batch_norm=batch_norm,
@@ -449,7 +422,7 @@ def fusion_classifier(num_classes: int, width: float = 1.0, global_size: int = 6
     """
     _check_positive("width", width)
     _check_global_size(global_size)
-    _check_num_classes(num_classes, required_by="fusion_classifier")
+    _check_count("num_classes", num_classes)
     inp = _l_input()
     low = _low_level_layers(width, batch_norm, l2)
     global_mid, _ = _global_path(inp, low, width, global_size, batch_norm, l2)
@@ -457,7 +430,7 @@ def fusion_classifier(num_classes: int, width: float = 1.0, global_size: int = 6
 
 
 def copy_matching_weights(src: keras.Model, dst: keras.Model) -> int:
-    """Copy weights into the layers of ``dst`` from same-named, same-shaped layers of ``src``;
+    """Copy weights into ``dst``'s layers from same-named, same-shaped layers of ``src``;
     return the number of layers copied."""
     src_layers = {layer.name: layer for layer in src.layers}
     copied = 0
@@ -472,13 +445,12 @@ def copy_matching_weights(src: keras.Model, dst: keras.Model) -> int:
 
 
 def _backbone(backbone, weights, size, backbone_alpha):
-    constructor, _, _ = _BACKBONES[backbone]
     kwargs = dict(include_top=False, weights=weights, input_shape=(size, size, 3),
                   pooling="avg")
     if backbone == "mobilenet_v2":
         kwargs["alpha"] = backbone_alpha
     try:
-        model = getattr(keras.applications, constructor)(**kwargs)
+        model = getattr(keras.applications, _BACKBONES[backbone][0])(**kwargs)
     except Exception as err:  # download failure, bad alpha/size for the pretrained weights
         raise RuntimeError(
             f"could not build backbone={backbone!r} with weights={weights!r}: {err}. "
@@ -504,10 +476,8 @@ def koalarization_net(num_bins: int | None = None, backbone: str = "mobilenet_v2
     """
     _check_choice("backbone", backbone, tuple(_BACKBONES))
     _check_choice("weights", weights, (None, "imagenet"))
-    _check_positive("width", width)
-    _check_stride(output_stride)
-    _check_choice("upsampling", upsampling, _UPSAMPLING)
-    _check_num_bins(num_bins)
+    _check_shared(width, output_stride, upsampling)
+    _check_count("num_bins", num_bins, "for a regression head")
     _, default_size, min_size = _BACKBONES[backbone]
     size = default_size if backbone_size is None else backbone_size
     if not isinstance(size, int) or size < min_size:
@@ -515,8 +485,7 @@ def koalarization_net(num_bins: int | None = None, backbone: str = "mobilenet_v2
                          f"for backbone={backbone!r}.")
     if train_backbone is None:
         train_backbone = weights is None
-    inp = _l_input()
-    x = inp
+    x = inp = _l_input()
     for i, (base, stride) in enumerate([(64, 2), (128, 1), (128, 2), (256, 1), (256, 2),
                                         (512, 1), (512, 1), (256, 1)], start=1):
         x = _conv(x, _channels(base, width), f"enc{i}", strides=stride, batch_norm=batch_norm,
@@ -564,21 +533,16 @@ def zhang_classifier(num_bins: int, width: float = 1.0, output_stride: int = 4,
 
     Seven conv blocks (1-3 end with stride 2, 5-6 dilated; batch norm {cite}`ioffe2015batch`
     closes each; dropout {cite}`srivastava2014dropout` after 3-7), then ``conv8``: upsampling
-    to ``1/output_stride`` (4 in the paper) and ``num_bins`` logits, decoded by
-    :func:`colorutils.quantize.decode`.  ``convs_per_block`` replaces the paper's counts
-    (1: a light network for CPUs).
+    to ``1/output_stride`` (4 in the paper) and ``num_bins`` logits.  ``convs_per_block``
+    replaces the paper's counts (1: a light network for CPUs).
     """
-    _check_positive("width", width)
-    _check_stride(output_stride)
-    _check_choice("upsampling", upsampling, _UPSAMPLING)
-    _check_rate("dropout", dropout)
+    _check_shared(width, output_stride, upsampling, dropout)
     if convs_per_block is not None and (not isinstance(convs_per_block, int)
                                         or convs_per_block < 1):
         raise ValueError(f"convs_per_block={convs_per_block!r} must be a positive integer "
                          "or None (the paper's counts).")
-    _check_num_bins(num_bins, allow_none=False)
-    inp = _l_input()
-    x = inp
+    _check_count("num_bins", num_bins)
+    x = inp = _l_input()
     for b, (n, base, stride, dilation) in enumerate(_ZHANG_BLOCKS, start=1):
         n = convs_per_block or n
         for i in range(1, n + 1):
@@ -607,12 +571,10 @@ def unet(head: str = "classification", num_bins: int | None = None, width: float
     ``num_bins``.
     """
     _check_choice("head", head, ("classification", "regression"))
-    _check_positive("width", width)
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth={depth!r} must be a positive integer (levels of the U-Net).")
-    _check_stride(output_stride, tuple(2 ** i for i in range(depth + 1)))
-    _check_choice("upsampling", upsampling, _UPSAMPLING)
-    _check_rate("dropout", dropout)
+    strides = tuple(2 ** i for i in range(depth + 1))
+    _check_shared(width, output_stride, upsampling, dropout, strides)
     if head == "regression":
         num_bins = None
     elif num_bins is None:
@@ -620,9 +582,9 @@ def unet(head: str = "classification", num_bins: int | None = None, width: float
                          "e.g. num_bins=len(colorutils.quantize.ab_bins()); or use "
                          "head='regression'.")
     else:
-        _check_num_bins(num_bins, allow_none=False)
-    inp = _l_input()
-    x, skips = inp, []
+        _check_count("num_bins", num_bins)
+    x = inp = _l_input()
+    skips = []
     for level in range(depth):
         c = _channels(32 * 2 ** level, width)
         x = _conv(x, c, f"enc{level + 1}_a", batch_norm=batch_norm, l2=l2)
@@ -650,9 +612,8 @@ def rgb_classifier(num_classes: int, width: float = 1.0, *, batch_norm: bool = T
     Three stages of two 3x3 convs (32, 64, 128 channels) and a max-pool, global average
     pooling, a dense layer; plain logits, not a dict.
     """
-    _check_positive("width", width)
-    _check_num_classes(num_classes, required_by="rgb_classifier")
-    _check_rate("dropout", dropout)
+    _check_shared(width, dropout=dropout)
+    _check_count("num_classes", num_classes)
     inp = keras.Input(shape=(None, None, 3), name="rgb")
     x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(inp)
     for stage, base in enumerate((32, 64, 128), start=1):
@@ -672,7 +633,7 @@ BUILDERS = {f.__name__: f for f in (regression_cnn, zhang_classifier, unet, fusi
 
 
 def build(name: str, **kwargs) -> keras.Model:
-    """The uncompiled model ``BUILDERS[name](**kwargs)``, e.g. ``build("unet", head="regression")``."""
+    """The uncompiled ``BUILDERS[name](**kwargs)``, e.g. ``build("unet", head="regression")``."""
     _check_choice("model", name, tuple(BUILDERS))
     return BUILDERS[name](**kwargs)
 
@@ -731,11 +692,9 @@ def make_optimizer(name: str = "adam", learning_rate: float | None = None):
     _check_choice("optimizer", name, tuple(OPTIMIZERS))
     lr = OPTIMIZERS[name] if learning_rate is None else learning_rate
     _check_positive("learning_rate", lr)
-    if name == "adam":
-        return keras.optimizers.Adam(lr)
-    if name == "adadelta":
-        return keras.optimizers.Adadelta(lr)
-    return keras.optimizers.SGD(lr, momentum=0.9)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9)
+    return {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}[name](lr)
 
 
 def _output_keys(model: keras.Model) -> tuple[str, ...]:
@@ -786,8 +745,7 @@ def targets_for(model, dataset, *, space: str | None = None):
     """``dataset`` of ``(inputs, targets)`` restricted to the outputs of ``model`` (or names).
 
     A regression head in another chroma ``space`` (default: its compiled loss's) gets its
-    ``"ab"`` target through :func:`colorutils.losses.chroma_targets`.  Raises ValueError if
-    the dataset lacks a target the model outputs.
+    ``"ab"`` target through :func:`colorutils.losses.chroma_targets`.
     """
     if dataset is None:
         return None

@@ -1,15 +1,9 @@
 """Colorization as classification {cite}`zhang2016colorful`: ab bins, soft targets, prior, decoding.
 
-The ab plane of CIE Lab is cut into square cells of side ``GRID_SIZE`` (10 Lab units); the cells
-holding sRGB colours are the ``Q`` classes (:func:`ab_bins`). A true ab value is soft-encoded on
-its ``k`` nearest bin centres with Gaussian weights ``exp(-|y - c|² / 2σ²)`` (k = 10, σ = 5 in
-the official code; the paper says 5 neighbours), by a TF lookup of candidate bins and
-``tf.math.top_k``. The colour prior ``p`` of a dataset (Gaussian-smoothed) gives the
-rebalancing weights ``w ∝ ((1 - λ) p + λ / Q)^-1`` with ``E_p[w] = 1``, and a predicted
-distribution is decoded by the annealed mean ``f_T(z) = exp(log z / T) / Σ exp(log z / T)``
-(``T = 0.38``). The gamut is sampled on the faces and edges of the RGB cube: 262 bins at grid 10
-(972 at 5, 77 at 20); Zhang et al. keep 313, a set wider than sRGB (51 of their cells hold no
-sRGB colour), which only costs parameters.
+The ab plane is cut into square cells of side ``GRID_SIZE``; the cells holding sRGB colours
+are the ``Q`` classes (262 at grid 10; Zhang et al. keep 313, 51 of which hold no sRGB colour).
+A true ab is soft-encoded on its ``k`` nearest centres, the smoothed colour prior ``p`` gives
+the weights ``w ∝ ((1 - λ) p + λ / Q)^-1`` and a prediction is decoded by the annealed mean.
 """
 
 from __future__ import annotations
@@ -47,19 +41,13 @@ def _gamut_ab_points() -> np.ndarray:
     The ab projection of the cube's Lab image is that of its surface, outlined by the edges.
     """
     t = np.linspace(0.0, 1.0, 128)
-    u, v = (g.ravel() for g in np.meshgrid(t, t, indexing="ij"))
+    face = np.stack([g.ravel() for g in np.meshgrid(t, t, indexing="ij")], axis=1)
     e = np.linspace(0.0, 1.0, 20001)
     points = []
-    for axis in range(3):
-        others = [a for a in range(3) if a != axis]
-        for value in (0.0, 1.0):  # the two faces orthogonal to `axis`
-            p = np.empty((u.size, 3))
-            p[:, axis], p[:, others[0]], p[:, others[1]] = value, u, v
-            points.append(p)
-        for c0, c1 in itertools.product((0.0, 1.0), repeat=2):  # the 4 edges along `axis`
-            p = np.empty((e.size, 3))
-            p[:, axis], p[:, others[0]], p[:, others[1]] = e, c0, c1
-            points.append(p)
+    for axis in range(3):  # the 2 faces orthogonal to `axis`, the 4 edges along it
+        points += [np.insert(face, axis, value, axis=1) for value in (0.0, 1.0)]
+        points += [np.insert(np.tile(corner, (e.size, 1)), axis, e, axis=1)
+                   for corner in itertools.product((0.0, 1.0), repeat=2)]
     return color.rgb_to_lab(tf.constant(np.concatenate(points), tf.float64)).numpy()[:, 1:]
 
 
@@ -232,8 +220,8 @@ def nearest_bin(ab, bins) -> tf.Tensor:
 
 
 def _smooth_prior(prior, bins, sigma: float = SOFT_SIGMA) -> np.ndarray:
-    """Blur a distribution over bins on the ab grid (Gaussian of ``sigma`` Lab units, zero
-    padding; mass leaving the gamut is dropped) and renormalise it."""
+    """Blur a distribution over bins on the ab grid (Gaussian of ``sigma`` Lab units; mass
+    leaving the gamut is dropped) and renormalise it."""
     prior = np.asarray(prior, np.float64)
     if sigma is None or sigma <= 0:
         return prior / prior.sum()
@@ -242,9 +230,9 @@ def _smooth_prior(prior, bins, sigma: float = SOFT_SIGMA) -> np.ndarray:
     kernel = _gaussian_kernel(float(sigma) / g)
     radius = (kernel.size - 1) // 2
     padded = np.pad(grid, radius)
-    smoothed = np.apply_along_axis(np.convolve, 0, padded, kernel, mode="same")
-    smoothed = np.apply_along_axis(np.convolve, 1, smoothed, kernel, mode="same")
-    out = smoothed[radius:-radius, radius:-radius][cells[:, 1], cells[:, 0]]
+    for axis in (0, 1):
+        padded = np.apply_along_axis(np.convolve, axis, padded, kernel, mode="same")
+    out = padded[radius:-radius, radius:-radius][cells[:, 1], cells[:, 0]]
     return out / out.sum()
 
 
@@ -387,9 +375,8 @@ def smooth_chroma(ab, sigma: float | None) -> tf.Tensor:
     h, w = ab.shape[1], ab.shape[2]
     if (h is not None and h <= r) or (w is not None and w <= r):
         raise ValueError(f"sigma={sigma} needs images larger than {r} pixels (got {h}x{w}).")
-    kx = tf.constant(np.tile(k[None, :, None, None], (1, 1, 2, 1)))
-    ky = tf.constant(np.tile(k[:, None, None, None], (1, 1, 2, 1)))
     x = tf.pad(ab, [[0, 0], [r, r], [r, r], [0, 0]], mode="SYMMETRIC")
-    x = tf.nn.depthwise_conv2d(x, ky, [1, 1, 1, 1], "VALID")
-    x = tf.nn.depthwise_conv2d(x, kx, [1, 1, 1, 1], "VALID")
+    for shape in ((-1, 1, 1, 1), (1, -1, 1, 1)):  # along y, then x
+        kernel = tf.constant(np.tile(k.reshape(shape), (1, 1, 2, 1)))
+        x = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "VALID")
     return x[0] if single else x
