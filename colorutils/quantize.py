@@ -18,8 +18,8 @@ from colorutils import color, files
 
 __all__ = [
     "GRID_SIZE", "TEMPERATURE", "REBALANCE_LAMBDA", "ab_bins", "grid_size_for", "bins_to_grid",
-    "soft_encode", "nearest_bin", "colour_photos", "empirical_prior", "rebalance_weights", "decode",
-    "smooth_chroma",
+    "soft_encode", "nearest_bin", "colour_photos", "empirical_prior", "rebalance_weights",
+    "decode", "smooth_chroma",
 ]
 
 GRID_SIZE = 10  # side of the square ab cells, in Lab units
