@@ -316,7 +316,8 @@ def _groups(grid: _Grid, rows: list[dict]) -> dict[str, list[dict]]:
     keys = [k for k in grid.varied if k not in replicate and len(grid.varied[k]) > 1]
     groups: dict[str, list[dict]] = {}
     for row in rows:
-        groups.setdefault(", ".join(f"{k}={row[k]}" for k in keys) or "all runs", []).append(row)
+        label = ", ".join(f"{k}={row[k]}" for k in keys) or "all runs"
+        groups.setdefault(label, []).append(row)
     return groups
 
 
@@ -709,7 +710,8 @@ class Trained:
 class Study:
     """The training runs of one chapter sharing its settings ``cfg``, in the run folders
     ``run_name`` (``"{arm}_seed{seed}"`` or a function ``(arm, seed) -> str``), ``config`` added
-    to each run's.  ``verbose``: 0 silent, 1 a line per model, 2 also ``train.fit``'s lines."""
+    to each run's (``mixed_precision`` is not part of it).  ``verbose``: 0 silent, 1 a line per
+    model, 2 also ``train.fit``'s lines."""
 
     def __init__(self, cfg: settings.Settings, *, run_name: str | Callable = "{arm}_seed{seed}",
                  config: Mapping[str, Any] | None = None, run_eagerly: bool = False,
@@ -1092,7 +1094,8 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
 def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
     """The decoding temperature of ``model`` on held-out photos that meets the most parts of
     the quality goal (:func:`colorutils.evaluation.quality_figures`), then has the highest
-    PSNR; and the sweep, a row of figures per temperature."""
+    PSNR; and the sweep: ``temperature, colorfulness_ratio, psnr, auc, gray_psnr, gray_auc,
+    goals_met`` per temperature."""
     sweep = []
     for t in temperatures:
         figures = evaluation.quality_figures(model, l_norm, ab_true, temperature=t,
