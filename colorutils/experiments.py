@@ -3,17 +3,12 @@
 **Grids** (``colorutils experiments run GRID.yml``, ``make experiments``): a YAML file in
 ``experiments/`` names a ``notebook``, its fixed ``parameters`` and the ``grid`` lists whose
 Cartesian product are the runs (optional: ``description``, ``summary: {metrics, replicate}``,
-``timeout_per_cell``).  Each run executes in its own papermill subprocess into
-``runs/<grid>/<run-id>/`` (the notebook, ``parameters.json``, ``metrics.json``, ``log.txt``,
-``status.json``); the notebook declares ``metrics_path = None`` and writes its numbers with
-:func:`write_notebook_metrics`.  Complete runs are skipped, failed ones rerun with
-``--retry-failed``; the summaries and the book's results page only read the run folders.
-
-**Studies**: an :class:`Arm` (a zoo builder, its arguments, how to compile it) is trained or
-reloaded by a :class:`Study` (run folders, ``config.json``, data, :func:`colorutils.train.fit`);
-:class:`ClassificationStudy` is the regression-versus-classification study of chapters 02-03
-{cite}`zhang2016colorful`.  **Recipes** (``colorutils train``): :func:`train_model` (a zoo
-model on any source) and :func:`best_recipe` (the book's best colorizer, with a report).
+``timeout_per_cell``).  Each run executes in a papermill subprocess into
+``runs/<grid>/<run-id>/``; the notebook declares ``metrics_path = None`` and writes its numbers
+with :func:`write_notebook_metrics`.  **Studies**: a :class:`Study` trains or reloads each
+:class:`Arm` (a zoo builder, how to compile it); :class:`ClassificationStudy` is the study of
+chapters 02-03 {cite}`zhang2016colorful`.  **Recipes** (``colorutils train``):
+:func:`train_model` (a zoo model on any source) and :func:`best_recipe` (the book's best).
 
 >>> _run_id_for({"alpha": 0.003, "seeds": [1]})
 'alpha=0.003__seeds=1'
@@ -22,6 +17,7 @@ model on any source) and :func:`best_recipe` (the book's best colorizer, with a 
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -36,8 +32,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import yaml
@@ -47,24 +43,10 @@ from colorutils.errors import RunConflictError, UserError, first_line
 from colorutils.settings import SCALES
 
 __all__ = [
-    "write_notebook_metrics",
-    "load_grid",
-    "Arm",
-    "Study",
-    "ClassificationStudy",
-    "CLASSIFICATION_PRESETS",
-    "BEST_LAMBDA",
-    "BEST_TEMPERATURE",
-    "BEST_SMOOTH_SIGMA",
-    "classification_arm_name",
-    "training_prior",
-    "train_best",
-    "PHOTO_PRESETS",
-    "PHOTO_LAMBDA",
-    "PHOTO_TEMPERATURES",
-    "choose_temperature",
-    "train_model",
-    "best_recipe",
+    "write_notebook_metrics", "load_grid", "Arm", "Study", "ClassificationStudy",
+    "CLASSIFICATION_PRESETS", "BEST_LAMBDA", "BEST_TEMPERATURE", "BEST_SMOOTH_SIGMA",
+    "classification_arm_name", "training_prior", "train_best", "PHOTO_PRESETS", "PHOTO_LAMBDA",
+    "PHOTO_TEMPERATURES", "choose_temperature", "train_model", "best_recipe",
 ]
 
 _METRICS_PARAMETER = "metrics_path"
@@ -75,12 +57,9 @@ _RESULTS_STATIC = "_static/results"
 
 
 def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any]) -> dict | None:
-    """Write a chapter's measurements to ``metrics_path`` (atomically) for the grid runner.
-
-    A no-op when ``metrics_path`` is None (not a grid run).  Values are numbers or None
-    (non-finite ones become None); nested dicts are flattened (``{"a": {"psnr": 1}}`` ->
-    ``a.psnr``).  Raises ValueError, naming the key, for a value that is not a number.
-    """
+    """Write a chapter's numbers to ``metrics_path`` atomically (a no-op when None), nested
+    dicts flattened (``{"a": {"psnr": 1}}`` -> ``a.psnr``), non-finite values as None; a value
+    that is not a number raises ValueError naming its key."""
     if metrics_path is None:
         return None
     flat: dict[str, float | None] = {}
@@ -89,16 +68,15 @@ def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any])
         if isinstance(value, Mapping):
             for k, v in value.items():
                 visit(f"{prefix}.{k}" if prefix else str(k), v)
-            return
-        if value is None:
+        elif value is None:
             flat[prefix] = None
-            return
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"metric {prefix!r}={value!r} is not a number; metrics.json "
-                             "holds numbers only (put text in the notebook).") from None
-        flat[prefix] = number if math.isfinite(number) else None
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"metric {prefix!r}={value!r} is not a number; metrics.json "
+                                 "holds numbers only (put text in the notebook).") from None
+            flat[prefix] = number if math.isfinite(number) else None
 
     visit("", metrics)
     os.makedirs(os.path.dirname(os.path.abspath(metrics_path)), exist_ok=True)
@@ -107,8 +85,8 @@ def write_notebook_metrics(metrics_path: str | None, metrics: Mapping[str, Any])
 
 
 def _notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """The names assigned in the notebook's ``parameters`` cell and their defaults, parsed
-    with :mod:`ast` (a default that is not a literal is given as its source text)."""
+    """The names assigned in the notebook's ``parameters`` cell and their defaults (the source
+    text of a default that is not a literal)."""
     path = pathlib.Path(path)
     try:
         nb = json.loads(path.read_text())
@@ -126,18 +104,19 @@ def _notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{path}: the parameters cell does not parse ({err}).") from None
     params: dict[str, Any] = {}
     for node in tree.body:
-        targets = []
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
-        for target in targets:
-            for name in ([target] if isinstance(target, ast.Name) else
-                         [t for t in getattr(target, "elts", []) if isinstance(t, ast.Name)]):
-                try:
-                    params[name.id] = ast.literal_eval(value)
-                except ValueError:
-                    params[name.id] = ast.get_source_segment(source, value)
+        else:
+            continue
+        # A name, or the names of a tuple or list target (``a, b = 1, 2``).
+        for name in [n for t in targets for n in getattr(t, "elts", [t])
+                     if isinstance(n, ast.Name)]:
+            try:
+                params[name.id] = ast.literal_eval(value)
+            except ValueError:
+                params[name.id] = ast.get_source_segment(source, value)
     return params
 
 
@@ -145,7 +124,6 @@ def _notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
 class _Run:
     """One combination of a grid: its id, parameters and folder."""
 
-    grid: str
     run_id: str
     notebook: pathlib.Path
     parameters: dict
@@ -168,7 +146,8 @@ class _Run:
         info = files.read_json(self.run_dir / _STATUS_FILE)
         if info is None:
             return "pending"
-        if files.read_json(self.run_dir / "parameters.json") != _jsonable(self.parameters):
+        stored = files.read_json(self.run_dir / "parameters.json")
+        if stored != json.loads(json.dumps(self.parameters, sort_keys=True)):
             return "stale"
         if info.get("status") == "complete" and self.metrics_file.exists():
             return "complete"
@@ -192,14 +171,9 @@ class _Grid:
     root: pathlib.Path
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, sort_keys=True))
-
-
 def _slug(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else value
-    text = re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-")
-    return text or "x"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
 
 
 def _run_id_for(varied: Mapping[str, Any]) -> str:
@@ -243,8 +217,9 @@ def _read_spec(path: pathlib.Path) -> dict:
     return spec
 
 
-def _fixed_and_varied(spec: dict, path: pathlib.Path) -> tuple[dict, dict]:
-    """``parameters`` (the same for every run) and ``grid`` (lists of values to combine)."""
+def _parameters(path: pathlib.Path, notebook: pathlib.Path, spec: dict) -> tuple[dict, dict]:
+    """``parameters`` (every run's) and ``grid`` (lists of values to combine), checked: each
+    name assigned in the notebook's parameters cell, each ``scale`` known."""
     fixed = dict(spec.get("parameters") or {})
     varied = dict(spec.get("grid") or {})
     for key, values in varied.items():
@@ -255,12 +230,6 @@ def _fixed_and_varied(spec: dict, path: pathlib.Path) -> tuple[dict, dict]:
     if both:
         raise UserError(f"grid file {path}: {', '.join(sorted(both))} given both under "
                         "'parameters' and 'grid'; keep one.")
-    return fixed, varied
-
-
-def _check_parameters(path: pathlib.Path, notebook: pathlib.Path, fixed: dict,
-                      varied: dict) -> None:
-    """Every name must be assigned in the notebook's parameters cell; ``scale`` known."""
     known = _notebook_parameters(notebook)
     if _METRICS_PARAMETER not in known:
         raise UserError(f"{notebook}: the parameters cell must declare "
@@ -279,23 +248,7 @@ def _check_parameters(path: pathlib.Path, notebook: pathlib.Path, fixed: dict,
         if scale not in SCALES:
             raise UserError(f"grid file {path}: scale={scale!r} is not a known scale; use "
                             f"one of {', '.join(SCALES)}.")
-
-
-def _runs(path: pathlib.Path, notebook: pathlib.Path, fixed: dict, varied: dict,
-          root: pathlib.Path) -> list[_Run]:
-    """One run per combination of the ``grid`` lists (their Cartesian product)."""
-    keys = list(varied)
-    found = []
-    for combo in itertools.product(*(varied[k] for k in keys)):
-        values = dict(zip(keys, combo, strict=True))
-        rid = _run_id_for(values)
-        found.append(_Run(grid=root.name, run_id=rid, notebook=notebook,
-                          parameters={**fixed, **values}, run_dir=root / rid))
-    ids = [r.run_id for r in found]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"grid file {path}: two combinations give the same run id; make the "
-                        "grid values distinct.")
-    return found
+    return fixed, varied
 
 
 def load_grid(path: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> _Grid:
@@ -304,8 +257,7 @@ def load_grid(path: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> 
     path = pathlib.Path(path)
     spec = _read_spec(path)
     notebook = _resolve_notebook(str(spec["notebook"]), path)
-    fixed, varied = _fixed_and_varied(spec, path)
-    _check_parameters(path, notebook, fixed, varied)
+    fixed, varied = _parameters(path, notebook, spec)
     timeout = spec.get("timeout_per_cell")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise UserError(f"grid file {path}: timeout_per_cell={timeout!r} must be positive "
@@ -314,11 +266,18 @@ def load_grid(path: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> 
         raise UserError(f"grid file {path}: rename it; {path.stem!r} is the name of a scale, "
                         "whose training folders share the runs folder.")
     root = pathlib.Path(runs_dir) / path.stem
+    runs = []
+    for combo in itertools.product(*varied.values()):  # one run per combination
+        values = dict(zip(varied, combo, strict=True))
+        rid = _run_id_for(values)
+        runs.append(_Run(rid, notebook, {**fixed, **values}, root / rid))
+    if len({r.run_id for r in runs}) != len(runs):
+        raise UserError(f"grid file {path}: two combinations give the same run id; make the "
+                        "grid values distinct.")
     return _Grid(name=path.stem, notebook=notebook,
                  description=str(spec.get("description") or "").strip(), fixed=fixed,
                  varied=varied, summary=dict(spec.get("summary") or {}),
-                 timeout_per_cell=timeout, runs=_runs(path, notebook, fixed, varied, root),
-                 root=root)
+                 timeout_per_cell=timeout, runs=runs, root=root)
 
 
 def _collect(grid: _Grid) -> list[dict]:
@@ -328,9 +287,8 @@ def _collect(grid: _Grid) -> list[dict]:
         info = files.read_json(run.run_dir / _STATUS_FILE) or {}
         row: dict[str, Any] = {"run_id": run.run_id, "status": run.status(),
                                "seconds": info.get("seconds")}
-        for key in grid.varied:
-            value = run.parameters[key]
-            row[key] = value if not isinstance(value, (list, dict)) else json.dumps(value)
+        row.update({k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                    for k, v in run.parameters.items() if k in grid.varied})
         if row["status"] == "complete":
             row.update(files.read_json(run.metrics_file) or {})
         rows.append(row)
@@ -351,6 +309,7 @@ def _metric_names(grid: _Grid, rows: list[dict]) -> list[str]:
 
 
 def _groups(grid: _Grid, rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows grouped by the varied parameters other than the replicates (seeds)."""
     replicate = grid.summary.get("replicate")
     if replicate is None:
         replicate = [k for k in grid.varied if k in _REPLICATE_NAMES]
@@ -391,8 +350,8 @@ def _metric_header(name: str) -> str:
 
 
 def _summary_table(grid: _Grid, rows: list[dict], digits: int = 3) -> str:
-    """Markdown tables: one row per group of runs (replicates pooled), ``mean ± std`` per
-    metric, at most :data:`_MAX_METRIC_COLUMNS` metrics per table."""
+    """Markdown tables: a row per group of runs, ``mean ± std`` per metric, at most
+    :data:`_MAX_METRIC_COLUMNS` metrics per table."""
     names = _metric_names(grid, rows)
     table_rows = []
     for label, members in _groups(grid, rows).items():
@@ -407,7 +366,7 @@ def _summary_table(grid: _Grid, rows: list[dict], digits: int = 3) -> str:
         for chunk in chunks)
 
 
-def _aggregate(grid: _Grid) -> list[dict]:
+def _aggregate(grid: _Grid) -> None:
     """Write ``summary.csv``, ``summary.md`` and ``summary.png`` into ``runs/<grid>/``."""
     rows = _collect(grid)
     grid.root.mkdir(parents=True, exist_ok=True)
@@ -417,13 +376,12 @@ def _aggregate(grid: _Grid) -> list[dict]:
         writer.writerows(rows)
     (grid.root / "summary.md").write_text(_summary_table(grid, rows) + "\n")
     _plot_summary(grid, rows)
-    return rows
 
 
 def _plot_summary(grid: _Grid, rows: list[dict], max_metrics: int = 6) -> None:
     """``summary.png``: a panel per metric, a dot per complete run, a bar at each group's mean."""
-    # Imported here, not at the top: the Agg backend must be chosen before pyplot loads, and
-    # only when a figure is drawn (a notebook that imports this module keeps its own backend).
+    # Imported here: Agg must be chosen before pyplot loads, and only when a figure is drawn
+    # (a notebook that imports this module keeps its own backend).
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -509,11 +467,9 @@ def _write_results_page(grid_paths: Iterable[str | os.PathLike], runs_dir="runs"
     """Write the book's results page: the introduction, then per grid its description, table
     and figure (copied to ``book/_static/results/``), or a note that it has not run."""
     repo = "https://github.com/colorization-book/colorization-book"
-    try:
-        config = yaml.safe_load((pathlib.Path(__file__).parents[1] / "_config.yml").read_text())
-        repo = config["repository"]["url"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        pass
+    with contextlib.suppress(OSError, KeyError, TypeError, yaml.YAMLError):
+        config = pathlib.Path(__file__).parents[1] / "_config.yml"
+        repo = yaml.safe_load(config.read_text())["repository"]["url"]
     out = pathlib.Path(out)
     static = out.parent / _RESULTS_STATIC
     parts = [_RESULTS_INTRO.replace("{repo}", repo)]
@@ -573,21 +529,19 @@ def _last_error_line(log: str) -> str:
 
 
 def execute_run(run: _Run, timeout_per_cell: float | None = None) -> _RunResult:
-    """Execute one run in a ``python -m papermill`` subprocess and record its status.
-
-    The chapter's training folders go under ``$COLORBOOK_RUNS`` (default: the runs folder of
-    the grid's folder), so a grid run reuses a model the book build already trained.
-    """
-    for name in (_STATUS_FILE, "metrics.json", "log.txt", run.notebook.name):
-        (run.run_dir / name).unlink(missing_ok=True)
+    """Execute one run in a ``python -m papermill`` subprocess and record its status; its
+    chapter trains under ``$COLORBOOK_RUNS`` (default: the runs folder above the grid's), so it
+    reuses the models that the book build trained."""
+    status_file = run.run_dir / _STATUS_FILE
+    for path in (status_file, run.metrics_file, run.log_file, run.output_notebook):
+        path.unlink(missing_ok=True)
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    params = {**run.parameters, _METRICS_PARAMETER: str(run.metrics_file.resolve())}
     files.write_json_atomic(str(run.run_dir / "parameters.json"), run.parameters)
     params_file = run.run_dir / "papermill_parameters.json"
-    params_file.write_text(json.dumps(params))
+    params_file.write_text(json.dumps(
+        {**run.parameters, _METRICS_PARAMETER: str(run.metrics_file.resolve())}))
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    files.write_json_atomic(str(run.run_dir / _STATUS_FILE),
-                            {"status": "running", "started": started})
+    files.write_json_atomic(str(status_file), {"status": "running", "started": started})
     cmd = [sys.executable, "-m", "papermill", str(run.notebook), str(run.output_notebook),
            "-f", str(params_file), "-k", "python3", "--log-output", "--no-progress-bar",
            "--cwd", str(run.notebook.parent)]
@@ -610,7 +564,7 @@ def execute_run(run: _Run, timeout_per_cell: float | None = None) -> _RunResult:
         error = (f"the notebook finished but wrote no {run.metrics_file.name}; call "
                  f"colorutils.experiments.write_notebook_metrics({_METRICS_PARAMETER}, ...) at "
                  "its end")
-    files.write_json_atomic(str(run.run_dir / _STATUS_FILE), {
+    files.write_json_atomic(str(status_file), {
         "status": status, "started": started, "seconds": round(seconds, 2),
         "returncode": proc.returncode, "error": error})
     return _RunResult(run, status, seconds, error)
@@ -679,24 +633,21 @@ def experiments_command(args) -> int:
     return 1 if any(r.status == "failed" for r in done) else 0
 
 
-#: The budget of every arm of chapters 02-03 (and of the best recipe), per scale, merged with
-#: the scale's presets by :func:`colorutils.settings.resolve_chapter`.  ``book``: all 8,000
-#: CIFAR-10 training photos at 32 px, 6 epochs, a quarter-width U-Net predicting at 1/4
-#: resolution, three seeds: 13 models in about 14 minutes of one core, which ``make book``
-#: runs beside the other chapters (tools/execute_book.py; benchmarks/README.md).
+#: The budget of every arm of chapters 02-03 (and of the best recipe) per scale, merged with
+#: the scale's presets by :func:`colorutils.settings.resolve_chapter`.  ``book``: 13 models
+#: in about 14 minutes of one core, beside the other chapters (benchmarks/README.md).
 CLASSIFICATION_PRESETS = {
     "smoke": dict(epochs=1, width=0.125, train_images=32, eval_images=16, seeds=(0,)),
     "book": dict(image_size=32, batch_size=32, epochs=6, width=0.25, seeds=(0, 1, 2)),
     "colab": dict(image_size=32, batch_size=64, epochs=20, width=0.5, seeds=(0, 1, 2)),
     "full": dict(epochs=30, width=0.5, seeds=(0, 1, 2)),
 }
-#: The book's best recipe (chapter 03, benchmarks/bench_quality.py): the U-Net classifier of
-#: chapters 02-03 rebalanced with this lambda, decoded by the annealed mean at this temperature
-#: with this chroma smoothing (pixels; 0: none); its seed-0 run is the book model of chapters
-#: 06 and 08 and ``colorutils colorize``.  Chapter 03 chooses (lambda, T) on the validation
-#: split at every ``make book`` (evaluation.choose_recipe); change these only from that choice.
-#: Chosen on the validation split's 986 colour photos (2026-12-06; 6 epochs on all 8,000
-#: training photos, seed 0): lambda 0.7 at T = 0.38 (counting its 14 gray photos, T = 0.29).
+#: The book's best recipe: chapters 02-03's U-Net classifier rebalanced with this lambda,
+#: decoded by the annealed mean at this temperature with this chroma smoothing (pixels; 0:
+#: none); its seed-0 run is the model of chapters 06, 08 and ``colorutils colorize``.  Change
+#: them only from chapter 03's choice on the validation split's colour photos
+#: (evaluation.choose_recipe), which at today's budget (2026-12-06, 6 epochs on 8,000 photos)
+#: is lambda 0.7 at T = 0.38 (T = 0.29 counting the split's 14 gray photos).
 BEST_LAMBDA = 0.7
 BEST_TEMPERATURE = 0.38
 BEST_SMOOTH_SIGMA = 0.0
@@ -704,15 +655,11 @@ BEST_SMOOTH_SIGMA = 0.0
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Arm:
-    """One model of a study: a zoo builder (:data:`colorutils.models.BUILDERS`) and its
-    ``kwargs``, how to compile it, and what defines its run.
-
-    ``weights`` rebalance a classification ``"ab"`` head; ``space`` is the target space of a
-    regression ``"ab"`` head; ``alpha`` weights a ``"label"`` head.  ``config`` (default: the
-    arm's fields, the weights as a digest) is what ``config.json`` records, so changing it
-    trains a new run.  ``init_from``: a model whose weights of matching layer names are copied
-    first (:func:`colorutils.models.copy_matching_weights`).  ``monitor`` picks the best epoch.
-    """
+    """One model of a study: a zoo builder (:data:`colorutils.models.BUILDERS`), its ``kwargs``
+    and how to compile it: ``weights`` rebalance a classification ``"ab"`` head, ``space`` is a
+    regression head's target, ``alpha`` weights a ``"label"`` head, ``init_from`` is a model whose
+    matching layers are copied first, ``monitor`` picks the best epoch.  ``config`` (default:
+    the fields, the weights as a digest) is what ``config.json`` records."""
 
     name: str
     model: str
@@ -727,7 +674,7 @@ class Arm:
     monitor: str = "val_loss"
 
     def description(self) -> dict:
-        """The arm's part of ``config.json`` (``config`` if given, else what defines it)."""
+        """The arm's part of ``config.json``."""
         if self.config is not None:
             return dict(self.config)
         weights = (None if self.weights is None else hashlib.sha1(
@@ -740,8 +687,7 @@ class Arm:
 
 @dataclasses.dataclass
 class Trained:
-    """What :meth:`Study.train` returns: the best epoch's compiled ``model``, its ``run_dir``,
-    the ``seconds`` of the call, whether it was ``loaded``, its ``history`` and ``metrics``."""
+    """What :meth:`Study.train` returns: the best epoch's compiled ``model`` and its run."""
 
     arm: str
     seed: int
@@ -763,26 +709,19 @@ class Trained:
 
 
 class Study:
-    """The training runs of one chapter, sharing its settings ``cfg``.
-
-    ``run_name``: an arm's run folder under the settings' run root, a format string with
-    ``{arm}`` and ``{seed}`` or a function ``(arm, seed) -> str``.  ``config``: what the study
-    adds to every run's configuration.  ``verbose``: 0 silent, 1 a line per model, 2 also
-    ``train.fit``'s lines.  ``mixed_precision`` (on a GPU) is not part of the configuration.
-    """
+    """The training runs of one chapter sharing its settings ``cfg``, in the run folders
+    ``run_name`` (``"{arm}_seed{seed}"`` or a function ``(arm, seed) -> str``), ``config`` added
+    to each run's (``mixed_precision`` is not part of it).  ``verbose``: 0 silent, 1 a line per
+    model, 2 also ``train.fit``'s lines."""
 
     def __init__(self, cfg: settings.Settings, *, run_name: str | Callable = "{arm}_seed{seed}",
                  config: Mapping[str, Any] | None = None, run_eagerly: bool = False,
                  verbose: int = 1, mixed_precision: bool = False):
-        self.cfg = cfg
-        self.run_name = run_name
-        self.config = dict(config or {})
-        self.run_eagerly = bool(run_eagerly)
-        self.verbose = int(verbose)
+        self.cfg, self.run_name, self.config = cfg, run_name, dict(config or {})
+        self.run_eagerly, self.verbose = bool(run_eagerly), int(verbose)
         self.mixed_precision = bool(mixed_precision)
 
     def run_dir(self, arm: Arm | str, seed: int = 0) -> str:
-        """The run folder of ``arm`` and ``seed``."""
         name = arm.name if isinstance(arm, Arm) else arm
         rel = (self.run_name(name, seed) if callable(self.run_name)
                else self.run_name.format(arm=name, seed=seed))
@@ -806,12 +745,11 @@ class Study:
                                     run_eagerly=self.run_eagerly)
 
     def dataset(self, arm: Arm, split: str = "train", seed: int = 0, **load_kwargs):
-        """The ``split`` of the study's data as ``arm`` reads it (labels for a ``"label"``
-        head, RGB for an RGB classifier)."""
+        """The ``split`` as ``arm`` reads it (labels for a ``"label"`` head, RGB for an RGB
+        classifier)."""
         keys, input_name = models.model_outputs(arm.model, arm.kwargs)
         cfg = self.cfg
-        limit = cfg.train_images if split == "train" else cfg.eval_images
-        load_kwargs.setdefault("limit", limit)
+        load_kwargs.setdefault("limit", cfg.train_images if split == "train" else cfg.eval_images)
         if input_name == "rgb":
             load_kwargs.setdefault("output", "rgb")
         else:
@@ -821,16 +759,11 @@ class Study:
 
     def train(self, arm: Arm, seed: int = 0, *, train_ds=None, val_ds=None,
               epochs: int | None = None) -> Trained:
-        """Train ``arm`` with ``seed`` (or load its finished run).
-
-        ``train_ds`` defaults to :meth:`dataset`, loaded now (a shared pipeline keeps
-        reshuffling from arm to arm); without ``val_ds`` the training loss picks the best
-        epoch; ``epochs`` defaults to ``cfg.epochs``.
-        """
+        """Train ``arm`` with ``seed`` (or load its finished run); ``train_ds`` defaults to
+        :meth:`dataset`, without ``val_ds`` the training loss picks the best epoch."""
         start = time.time()
         if train_ds is None:
-            # The shuffle order of tf.data combines the pipeline's seed with TensorFlow's
-            # global one: fix it first, so the order does not depend on earlier runs.
+            # tf.data's shuffle order also depends on TensorFlow's global seed: fix it first.
             train.set_seed(seed)
             train_ds = self.dataset(arm, "train", seed)
         keys, _ = models.model_outputs(arm.model, arm.kwargs)
@@ -845,11 +778,8 @@ class Study:
         return self._done(arm, seed, result, start, result.loaded)
 
     def load(self, arm: Arm, seed: int = 0, epochs: int | None = None) -> Trained:
-        """The finished run of ``arm`` and ``seed``, reloaded without any data.
-
-        Raises FileNotFoundError if it has not finished, ValueError for a run folder of
-        another configuration.
-        """
+        """The finished run of ``arm`` and ``seed``, reloaded without any data (else
+        FileNotFoundError; ValueError for a run folder of another configuration)."""
         start = time.time()
         epochs = epochs or self.cfg.epochs
         run_dir = self.run_dir(arm, seed)
@@ -872,11 +802,8 @@ class Study:
 
 class ClassificationStudy:
     """The study of chapters 02-03: U-Nets trained by regression or by classification over
-    the ab ``bins`` {cite}`zhang2016colorful`, run folders ``classification/<arm>/seed<seed>``.
-
-    The models predict at 1 / ``output_stride`` of the input resolution; every arm shares
-    Adam's ``learning_rate``; ``verbose`` and ``mixed_precision`` as in :class:`Study`.
-    """
+    the ab ``bins`` {cite}`zhang2016colorful`, predicting at 1 / ``output_stride`` of the input
+    resolution, run folders ``classification/<arm>/seed<seed>``."""
 
     def __init__(self, cfg: settings.Settings, bins, output_stride: int = 4,
                  learning_rate: float = 1e-3, run_eagerly: bool = False, verbose: int = 1,
@@ -893,25 +820,23 @@ class ClassificationStudy:
                                learning_rate=learning_rate, num_bins=len(self.bins)))
 
     def run_dir(self, arm: str, seed: int) -> str:
-        """The run folder of one arm and seed."""
         return self.study.run_dir(arm, seed)
 
     def arm(self, arm: str, head: str, space: str = "lab", weights=None,
             lam: float | None = None) -> Arm:
-        """The :class:`Arm` of a U-Net with a ``"regression"`` head in ``space`` (lab, yuv,
-        hsv) or a ``"classification"`` head rebalanced by ``weights`` (``lam`` is recorded)."""
+        """A U-Net with a ``"regression"`` head in ``space`` (lab, yuv, hsv) or a
+        ``"classification"`` head rebalanced by ``weights`` (``lam`` is recorded)."""
         if head not in ("regression", "classification"):
             raise ValueError(f"head={head!r}: use 'regression' or 'classification'")
         if head == "classification" and space != "lab":
             raise ValueError(f"space={space!r}: the classification head predicts Lab ab bins")
-        num_bins = len(self.bins) if head == "classification" else None
+        classify = head == "classification"
         description = dict(arm=arm, head=head, space=space, lam=lam,
                            hue_seam=losses.HUE_SEAM if space == "hsv" else None)
-        return Arm(arm, "unet", dict(head=head, num_bins=num_bins, width=self.cfg.width,
-                                     output_stride=self.output_stride),
+        return Arm(arm, "unet", dict(head=head, num_bins=len(self.bins) if classify else None,
+                                     width=self.cfg.width, output_stride=self.output_stride),
                    learning_rate=self.learning_rate, space=space,
-                   weights=weights if head == "classification" else None,
-                   config=description)
+                   weights=weights if classify else None, config=description)
 
     def config(self, arm: str, head: str, space: str = "lab", lam: float | None = None) -> dict:
         """Everything that defines a run of the study (what ``train.fit`` compares)."""
@@ -924,8 +849,8 @@ class ClassificationStudy:
 
 
 def classification_arm_name(lam: float | None) -> str:
-    """The arm name of a classifier rebalanced with ``lam`` in chapters 02-03:
-    ``classification`` (``lam`` 1 or None) or ``classification_lam<lam>``."""
+    """``classification`` (``lam`` 1 or None) or ``classification_lam<lam>``: the arm name of
+    a classifier of chapters 02-03 rebalanced with ``lam``."""
     return "classification" if lam in (None, 1, 1.0) else f"classification_lam{lam:g}"
 
 
@@ -940,11 +865,9 @@ def training_prior(cfg: settings.Settings, bins, **kwargs):
 def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None,
                verbose: int = 1, mixed_precision: bool = False,
                lam: float = BEST_LAMBDA) -> Trained:
-    """Train (or load) the book's best colorizer: chapters 02-03's classifier rebalanced with
-    ``lam`` (the default shares chapter 03's run when ``cfg`` is resolved with
-    :data:`CLASSIFICATION_PRESETS`) by the training ``prior`` (default: counted here).
-    Decode it at :data:`BEST_TEMPERATURE` with :data:`BEST_SMOOTH_SIGMA`.
-    """
+    """Train (or load) the book's best colorizer, chapters 02-03's classifier rebalanced with
+    ``lam`` by the training ``prior`` (default: counted here); with ``cfg`` resolved from
+    :data:`CLASSIFICATION_PRESETS` it is chapter 03's run."""
     bins = quantize.ab_bins()
     if prior is None:
         prior = training_prior(cfg, bins)
@@ -956,10 +879,9 @@ def train_best(cfg: settings.Settings, seed: int = 0, *, val_ds=None, prior=None
 
 #: The recipes of ``colorutils train --recipe``.
 _RECIPES = ("best", "photo")
-#: The photo recipe (issue 25, benchmarks/README.md): the best recipe's model on real photos,
-#: sized on 2 CPU cores so that ``book`` (the shipped model, ``make photo-model``) trains on
-#: caltech101's 6,567 training photos within 45 minutes (64 px and width 0.25; 15 epochs,
-#: since 25 cost 0.9 dB of validation PSNR); ``full`` is the Colab GPU setting.
+#: The photo recipe (benchmarks/README.md): the best recipe on real photos; ``book`` (the
+#: shipped model, ``make photo-model``) trains on caltech101's 6,567 training photos within
+#: 45 minutes of 2 CPU cores (15 epochs: 25 cost 0.9 dB); ``full`` is the Colab GPU setting.
 PHOTO_PRESETS = {
     "smoke": dict(image_size=32, batch_size=16, epochs=1, width=0.125, train_images=32,
                   eval_images=16, seeds=(0,)),
@@ -1015,7 +937,12 @@ def _model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
                         "--lambda (or use --head classification).")
     kwargs: dict[str, Any] = {"width": cfg.width}
     if not heads:
-        kwargs["num_classes"] = _num_classes(cfg.dataset)
+        classes = _data_call(data.info, cfg.dataset, source=cfg.dataset).class_names
+        if len(classes) < 2:
+            raise UserError(f"--dataset {cfg.dataset!r} has {len(classes)} class; an image "
+                            "classifier needs a labelled source (a class/file folder, cifar10, "
+                            "sample).")
+        kwargs["num_classes"] = len(classes)
     elif "classification" in heads:  # every builder with a classification head takes num_bins
         kwargs["num_bins"] = len(quantize.ab_bins()) if head == "classification" else None
     if table.chooses_by == "head":
@@ -1026,14 +953,6 @@ def _model_arm(name: str, cfg: settings.Settings, *, head: str | None = None,
         weights = quantize.rebalance_weights(prior, lam)
     arm_name = name + (f"_{head}" if head else "") + (f"_lam{lam:g}" if lam != 1 else "")
     return Arm(arm_name, name, kwargs, weights=weights)
-
-
-def _num_classes(source: str) -> int:
-    names = _data_call(data.info, source, source=source).class_names
-    if len(names) < 2:
-        raise UserError(f"--dataset {source!r} has {len(names)} class; an image classifier "
-                        "needs a labelled source (a class/file folder, cifar10, sample).")
-    return len(names)
 
 
 def _data_call(func, *args, source: str, **kwargs):
@@ -1057,8 +976,8 @@ def _run_name(cfg: settings.Settings, run_dir: str | None):
                               f"/seed{seed}")
 
 
-def _warn_if_gray(cfg: settings.Settings) -> bool:
-    """Warn on stderr (and return True) when none of the first training photos has colour."""
+def _warn_if_gray(cfg: settings.Settings) -> None:
+    """Warn on stderr when none of the first training photos has colour."""
     ds = data.load(cfg.dataset, "train", cfg.image_size, _COLOUR_CHECK_IMAGES, shuffle=False,
                    augment=False, limit=_COLOUR_CHECK_IMAGES)
     seen = colourful = 0
@@ -1070,12 +989,11 @@ def _warn_if_gray(cfg: settings.Settings) -> bool:
         print(f"warning: --dataset {cfg.dataset}: none of the first {seen} training photos has "
               f"colour (no pixel with |a| or |b| above {quantize.GRAY_THRESHOLD:g}); the model "
               "can only learn gray. Give colour photos.", file=sys.stderr, flush=True)
-    return seen > 0 and not colourful
 
 
 def _train(study: Study, arm: Arm, seed: int) -> Trained:
-    """:meth:`Study.train`, a run folder of another configuration refused before any data is
-    read, in words for the command line."""
+    """:meth:`Study.train`, a run folder of another configuration refused in words before any
+    data is read."""
     run_dir = study.run_dir(arm, seed)
     if os.path.isfile(run_dir):
         raise UserError(f"--run-dir {run_dir!r} is a file; give a folder.")
@@ -1092,16 +1010,11 @@ def train_model(dataset: str, model: str = "unet", *, scale: str = "book",
                 run_dir: str | None = None, run_root: str | None = None,
                 mixed_precision: bool = False, verbose: int = 1,
                 **knobs) -> Trained:
-    """Train (or continue, or load) zoo model ``model`` on ``dataset`` (any source of
-    :func:`colorutils.data.load`).
-
-    ``head`` and ``lam``: see :func:`_model_arm`.  ``knobs`` (``image_size``, ``epochs``,
-    ``batch_size``, ``width``, ``train_images``, ``eval_images``) override the presets of
-    ``scale``.  The run folder, unless ``run_dir``, is
-    ``train/<model>_<head>_<size>px_w<width>[_n<images>]/seed<k>`` under the settings' root.
-    Input errors (an unknown model, a missing head, an unreadable source, a run folder of
-    another configuration) raise :class:`colorutils.errors.UserError`.
-    """
+    """Train (or continue, or load) zoo model ``model`` on ``dataset`` (a source of
+    :func:`colorutils.data.load`); ``head`` and ``lam``: :func:`_model_arm`; ``knobs``
+    (``epochs``, ``width``, ...) override the presets of ``scale``.  The run folder, unless
+    ``run_dir``: ``train/<model>_<head>_<size>px_w<width>[_n<images>]/seed<k>`` under the
+    settings' root.  Input errors raise :class:`colorutils.errors.UserError`."""
     dataset = _data_call(data.canonical_source, dataset, source=dataset)  # a folder: its path
     cfg = _resolve(settings.resolve, scale, dataset, run_root=run_root, **knobs)
     arm = _model_arm(model, cfg, head=head, lam=lam)
@@ -1138,15 +1051,11 @@ def _speed(run: Trained, cfg: settings.Settings) -> dict:
 def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed: int = 0,
                 run_root: str | None = None, mixed_precision: bool = True, verbose: int = 1,
                 **knobs) -> dict:
-    """Train (or load) the book's best colorizer on ``dataset`` and report on it.
-
-    ``recipe="best"``: chapter 03's budget (:data:`CLASSIFICATION_PRESETS`), decoded at
-    :data:`BEST_TEMPERATURE`; ``"photo"``: :data:`PHOTO_PRESETS` and :data:`PHOTO_LAMBDA`,
-    the temperature chosen on the validation split (:func:`choose_temperature`).  ``knobs``
-    override the budget of ``scale``.  The report (epochs, images/s, the quality figures of
-    :func:`colorutils.evaluation.quality_figures` on the test split against gray, the goal)
-    is also written as ``report.json`` in the run folder.
-    """
+    """Train (or load) the book's best colorizer on ``dataset`` and report on it (epochs,
+    images/s, :func:`colorutils.evaluation.quality_figures` on the test split, the goal; also
+    written as ``report.json`` in the run folder).  ``recipe="best"``:
+    :data:`CLASSIFICATION_PRESETS` decoded at :data:`BEST_TEMPERATURE`; ``"photo"``:
+    :data:`PHOTO_PRESETS`, :data:`PHOTO_LAMBDA` and :func:`choose_temperature`."""
     start = time.time()
     if recipe not in _RECIPES:
         raise UserError(f"--recipe {recipe!r} is not a recipe; use one of {', '.join(_RECIPES)}.")
@@ -1184,13 +1093,10 @@ def best_recipe(dataset: str, *, recipe: str = "best", scale: str = "full", seed
 
 
 def choose_temperature(model, l_norm, ab_true, temperatures=PHOTO_TEMPERATURES):
-    """The decoding temperature of ``model`` chosen on held-out photos, and the sweep.
-
-    Each temperature is scored by :func:`colorutils.evaluation.quality_figures` (the annealed
-    mean only reshapes the predicted distribution); the choice meets the most parts of the
-    quality goal, then has the highest PSNR.  The sweep has, per temperature,
-    ``temperature, colorfulness_ratio, psnr, auc, gray_psnr, gray_auc, goals_met``.
-    """
+    """The decoding temperature of ``model`` on held-out photos that meets the most parts of
+    the quality goal (:func:`colorutils.evaluation.quality_figures`), then has the highest
+    PSNR; and the sweep: ``temperature, colorfulness_ratio, psnr, auc, gray_psnr, gray_auc,
+    goals_met`` per temperature."""
     sweep = []
     for t in temperatures:
         figures = evaluation.quality_figures(model, l_norm, ab_true, temperature=t,
@@ -1215,9 +1121,9 @@ def _git_commit() -> str | None:
 
 
 def export_colorizer(report: dict, path: str, *, credit: str | None = None) -> dict:
-    """Write the model of a :func:`best_recipe` report as a shippable ``.keras`` file (no
-    optimizer state) and its sidecar ``<name>.json`` (what a colorizer needs to decode it,
-    and its provenance); returns the sidecar."""
+    """Write the model of a :func:`best_recipe` report as a ``.keras`` file without optimizer
+    state, and its sidecar ``<name>.json`` (how to decode it, its provenance); returns the
+    sidecar."""
     if not str(path).endswith(".keras"):
         raise UserError(f"--export {path!r} must name a .keras file (e.g. photo_unet.keras).")
     model = train.load_model(os.path.join(report["run_dir"], "best.keras"), compile=False)
