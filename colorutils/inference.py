@@ -1,16 +1,13 @@
 """The :class:`Colorizer`: a trained model with what it takes to use it, loaded in one place.
 
-A colorization model maps ``l_norm [B, H, W, 1]`` to a dict whose ``"ab"`` entry is 2 chroma
-channels in a target ``space`` (Lab ab, or YUV / HSV chroma, :func:`colorutils.losses.chroma_to_ab`)
-or ``Q`` logits over ab ``bins`` (:func:`colorutils.quantize.decode`, annealed mean by default),
-possibly at a reduced resolution.  What the output means is not in the weights: a
-:class:`Colorizer` holds the model with its record (input size, space, bins, decoding defaults,
-provenance), never guessed from the channel count, and turns either output into ab in Lab units
-at full resolution.  :func:`load_colorizer` reads the record from, later overriding earlier, the
-``.keras`` file's compiled loss, the run folder's ``config.json`` and a sidecar ``<name>.json``
-beside the file (keys :data:`_SIDECAR_KEYS`, as in ``colorutils/weights/photo_unet.json``);
-:func:`as_colorizer` reads it from a compiled model's loss.  Zhang, Isola and Efros
-{cite}`zhang2016colorful` (annealed mean, 313 bins; github.com/richzhang/colorization).
+A colorization model maps ``l_norm [B, H, W, 1]`` to a dict whose ``"ab"`` entry holds 2 chroma
+channels in a ``space`` (:func:`colorutils.losses.chroma_to_ab`) or logits over ab ``bins``
+(:func:`colorutils.quantize.decode`), maybe at a lower resolution.  The weights do not say
+which: a :class:`Colorizer` keeps the model with its record (input size, space, bins, decoding
+defaults, provenance) and returns ab in Lab units at full resolution.  :func:`load_colorizer`
+reads the record from the ``.keras`` file's compiled loss, overridden by the run folder's
+``config.json``, overridden by a sidecar ``<name>.json`` (:data:`_SIDECAR_KEYS`).  Zhang, Isola
+and Efros {cite}`zhang2016colorful` (annealed mean, 313 bins; github.com/richzhang/colorization).
 """
 
 from __future__ import annotations
@@ -33,9 +30,8 @@ from colorutils.errors import UserError, first_line
 __all__ = ["as_colorizer", "load_colorizer", "load_colorizers", "predict_raw", "decode_output",
            "predict_ab"]
 
-#: Keys of a ``.keras`` file's sidecar ``<name>.json``, all optional (an unknown one is an
-#: error): ``grid_size`` stands for ``bins = quantize.ab_bins(grid_size)``; ``head`` and
-#: ``lambda`` are informational (moved into ``provenance``).
+#: Keys of a sidecar ``<name>.json``, all optional, no others: ``grid_size`` stands for
+#: ``bins = quantize.ab_bins(grid_size)``; ``head`` and ``lambda`` go into ``provenance``.
 _SIDECAR_KEYS = ("image_size", "space", "bins", "grid_size", "temperature", "smooth_sigma",
                  "head", "lambda", "provenance")
 
@@ -63,8 +59,7 @@ def predict_raw(model, l_norm, *, batch_size: int = 32) -> np.ndarray:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
     model = model.model if isinstance(model, Colorizer) else model
     x, _ = _l_batch(l_norm)
-    # predict_on_batch runs Keras' compiled predict function: an eager call of a small model
-    # costs 5-20x more (the per-layer Python overhead; benchmarks/bench_colorize.py).
+    # Keras' compiled predict function: 5-20x faster than an eager call of a small model.
     call = getattr(model, "predict_on_batch", None) or (lambda b: model(b, training=False))
     outs = [_ab_output(call(x[i:i + batch_size])).numpy()
             for i in range(0, int(x.shape[0]), batch_size)]
@@ -76,10 +71,9 @@ def decode_output(output, size, *, bins=None, method: str = "annealed_mean",
                   l_norm=None, space: str = "lab") -> np.ndarray:
     """A model's raw ``"ab"`` output ``[B, h, w, C]`` as float32 ab ``[B, H, W, 2]`` in Lab units.
 
-    ``C = 2``: chroma in ``space`` (converted with ``l_norm`` unless ``"lab"``); otherwise
-    logits over ``bins``, decoded by ``method`` and ``temperature``
-    (:func:`colorutils.quantize.decode`).  Then bilinear upsampling to ``size`` and optional
-    Gaussian chroma smoothing of ``smooth_sigma`` pixels.
+    ``C = 2``: chroma in ``space`` (converted with ``l_norm`` unless ``"lab"``); else logits
+    over ``bins`` (:func:`colorutils.quantize.decode`).  Then bilinear upsampling to ``size``
+    and Gaussian chroma smoothing of ``smooth_sigma`` pixels, if given.
     """
     out = tf.convert_to_tensor(output, tf.float32)
     if out.shape.rank != 4:
@@ -89,8 +83,8 @@ def decode_output(output, size, *, bins=None, method: str = "annealed_mean",
                                                    temperature=temperature)
     size = tuple(int(s) for s in size)
     if channels == 2 and space != "lab":
-        # Convert to ab at the output's resolution, then upsample ab: interpolating a hue
-        # across its wrap-around (0.99 -> 0.01) would pass through every other hue.
+        # to ab before upsampling: interpolating a hue across its wrap-around (0.99 -> 0.01)
+        # would pass through every other hue
         if l_norm is None:
             raise ValueError(f"space={space!r} needs l_norm to convert the chroma back to ab.")
         l_small = _l_batch(l_norm)[0]
@@ -119,8 +113,8 @@ def _bins_for(channels: int, bins) -> np.ndarray:
 
 
 def check_colorizer(model) -> None:
-    """Raise a one-line UserError unless ``model`` (or a Colorizer's) takes one lightness
-    channel and returns a dict with an ``"ab"`` entry of 2 or ``Q`` channels."""
+    """A one-line UserError unless ``model`` (or a Colorizer's) takes one lightness channel and
+    returns a dict with an ``"ab"`` entry of 2 or ``Q`` channels."""
     model = model.model if isinstance(model, Colorizer) else model
     name = getattr(model, "name", type(model).__name__)
     inputs = getattr(model, "inputs", None) or []
@@ -177,7 +171,6 @@ class Colorizer:
 
     @property
     def name(self) -> str:
-        """The model's name."""
         return self.model.name
 
     @property
@@ -210,9 +203,8 @@ def _compiled_record(loss) -> dict:
     if isinstance(loss, Mapping) and "config" in loss:  # as saved in the .keras archive
         config, name = loss.get("config") or {}, loss.get("class_name")
     else:
-        config, name = {}, type(loss).__name__
-        if hasattr(loss, "get_config"):
-            config = loss.get_config()
+        config = loss.get_config() if hasattr(loss, "get_config") else {}
+        name = type(loss).__name__
     if name == "ABRegressionLoss" and config.get("space"):
         return {"space": config["space"]}
     if name == "RebalancedCrossEntropy" and config.get("bins") is not None:
@@ -221,9 +213,8 @@ def _compiled_record(loss) -> dict:
 
 
 def as_colorizer(model, *, space: str | None = None, bins=None, **defaults) -> Colorizer:
-    """``model`` as a :class:`Colorizer`: a Keras model with the space and bins of its
-    compiled loss (:func:`colorutils.models.compile_model`); ``space``, ``bins`` and other
-    fields given (not None) override."""
+    """``model`` as a :class:`Colorizer` with the space and bins of its compiled loss
+    (:func:`colorutils.models.compile_model`); fields given (not None) override."""
     given = {k: v for k, v in dict(space=space, bins=bins, **defaults).items() if v is not None}
     if isinstance(model, Colorizer):
         return dataclasses.replace(model, **given) if given else model
@@ -237,63 +228,51 @@ def predict_ab(model, l_norm, *, method: str = "annealed_mean",
     """ab (float32, Lab units) at the full resolution of ``l_norm`` ``[B, H, W, 1]`` or
     ``[H, W, 1]``, for a :class:`Colorizer` or a compiled Keras model (:func:`as_colorizer`).
 
-    ``method``, ``temperature`` and ``smooth_sigma`` decode a classifier's logits
-    (:func:`decode_output`; defaults: the colorizer's); ``space`` and ``bins`` override the
-    recorded ones.
+    ``method``, ``temperature`` and ``smooth_sigma`` decode logits (:func:`decode_output`;
+    defaults: the colorizer's); ``space`` and ``bins`` override the recorded ones.
     """
     return as_colorizer(model, space=space, bins=bins).predict_ab(
         l_norm, method=method, temperature=temperature, smooth_sigma=smooth_sigma,
         batch_size=batch_size)
 
 
-def _archive_record(model_path: str) -> dict:
-    """What the ``.keras`` archive's compiled loss records (``{}`` if nothing)."""
+def _record(model_path: str) -> dict:
+    """What ``<name>.keras`` records: its compiled loss's ``space`` / ``bins``, overridden by its
+    run folder's ``config.json`` (``image_size``, ``space``), overridden by the sidecar
+    ``<name>.json`` (checked); ``provenance`` holds the config or the sidecar's."""
     try:
         with zipfile.ZipFile(model_path) as archive:
             saved = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return {}
-    return _compiled_record((saved.get("compile_config") or {}).get("loss"))
-
-
-def _sidecar_record(model_path: str) -> dict:
-    """The sidecar ``<name>.json`` beside ``<name>.keras``, checked (``{}`` if none)."""
+        saved = {}
+    record = _compiled_record((saved.get("compile_config") or {}).get("loss"))
+    stored = files.find_config(model_path)
+    if stored is not None:
+        space = files.config_value(stored, "space")
+        record.update(image_size=files.training_size(stored), provenance={"run": stored})
+        if isinstance(space, str) and space:
+            record["space"] = space
     sidecar = pathlib.Path(model_path).with_suffix(".json")
     if not sidecar.is_file():
-        return {}
-    record = files.read_json(sidecar)
-    unknown = sorted(set(record) - set(_SIDECAR_KEYS)) if isinstance(record, dict) else None
+        return record
+    side = files.read_json(sidecar)
+    unknown = sorted(set(side) - set(_SIDECAR_KEYS)) if isinstance(side, dict) else None
     if unknown is None or unknown:
         raise UserError(f"sidecar {str(sidecar)!r} must be a JSON object with keys among "
-                        f"{', '.join(_SIDECAR_KEYS)}; found {unknown or type(record).__name__}.")
-    record = dict(record)
-    if record.get("bins") is None and record.get("grid_size") is not None:
-        record["bins"] = quantize.ab_bins(record["grid_size"])
-    record.pop("grid_size", None)
-    about = {k: record.pop(k) for k in ("head", "lambda") if k in record}  # informational
-    record["provenance"] = {**(record.get("provenance") or {}), **about, "sidecar": str(sidecar)}
-    return record
-
-
-def _run_record(path: str) -> dict:
-    """``image_size``, ``space`` and provenance from the run folder's ``config.json``."""
-    stored = files.find_config(path)
-    if stored is None:
-        return {}
-    space = files.config_value(stored, "space")
-    record = {"image_size": files.training_size(stored), "provenance": {"run": stored}}
-    if isinstance(space, str) and space:
-        record["space"] = space
-    return record
+                        f"{', '.join(_SIDECAR_KEYS)}; found {unknown or type(side).__name__}.")
+    side = dict(side)
+    if side.get("bins") is None and side.get("grid_size") is not None:
+        side["bins"] = quantize.ab_bins(side["grid_size"])
+    side.pop("grid_size", None)
+    about = {k: side.pop(k) for k in ("head", "lambda") if k in side}
+    side["provenance"] = {**(side.get("provenance") or {}), **about, "sidecar": str(sidecar)}
+    return {**record, **side}
 
 
 def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) -> Colorizer:
     """A :class:`Colorizer` from a run folder of :func:`colorutils.train.fit` or a ``.keras``
     file, run at ``image_size`` (default: the recorded training size, else the model's fixed
-    input size).
-
-    Raises UserError for a missing path, an unloadable file, not a colorization model, a bad
-    sidecar, or an image size it cannot tell.
+    input size).  UserError for anything it cannot load or tell.
     """
     try:
         src = pathlib.Path(path).expanduser()
@@ -308,13 +287,11 @@ def load_colorizer(path: str | os.PathLike, *, image_size: int | None = None) ->
         raise UserError(f"model {str(path)!r} could not be loaded as a Keras model "
                         f"({type(err).__name__}: {first_line(err, 200)})") from None
     check_colorizer(model)
-    record = {**_archive_record(model_path), **_run_record(model_path),
-              **_sidecar_record(model_path)}
+    record = _record(model_path)
     record["provenance"] = {"path": str(model_path), **(record.get("provenance") or {})}
-    fixed = model.inputs[0].shape[1:3]
-    size = image_size or record.pop("image_size", None) or (
+    recorded, fixed = record.pop("image_size", None), model.inputs[0].shape[1:3]
+    size = image_size or recorded or (
         int(min(fixed)) if all(isinstance(d, int) for d in fixed) else None)
-    record.pop("image_size", None)
     if size is None:
         raise UserError(f"cannot tell the image size of model {str(path)!r}: no config.json "
                         "or sidecar <name>.json records image_size; pass the size it runs at "

@@ -1,18 +1,13 @@
 """Training that survives Colab: seeds, strategy and precision, run folders, resume, cost.
 
-:func:`fit` owns one run folder (layout and atomic writes: :mod:`colorutils.files`): it claims
-the folder (``config.json``), sets the precision policy, the strategy (:func:`get_strategy`)
-and the seed, builds ``model_fn()`` in ``strategy.scope()``, loads a finished run
-(``metrics.json``) instead of retraining it, else trains the missing epochs and writes
-``metrics.json`` last.  After every epoch it writes ``history.json``, ``last.keras``,
-``best.keras`` if better, then commits the resume state ``backup/state-000k.weights.h5`` +
-``.json`` (the JSON is the commit; the two newest kept).  Calling :func:`fit` again continues
-from the last committed state (a damaged one falls back to the one before); epoch ``k``'s data
-depend only on the seed and ``k`` (:func:`colorutils.data.set_epoch`), so a resumed run has the
-losses of an uninterrupted one.  A full disk, a write error or Ctrl-C (:class:`Interrupted`)
-ends the call with one sentence saying which epochs are saved.  Mixed precision: Micikevicius
-et al. (2018), "Mixed precision training", ICLR; strategies: the TensorFlow guide
-"Distributed training", https://www.tensorflow.org/guide/distributed_training.
+:func:`fit` owns one run folder (:mod:`colorutils.files`): it claims it (``config.json``),
+builds ``model_fn()`` in the strategy's scope, loads a finished run (``metrics.json``) instead
+of retraining it, else trains the missing epochs.  After each epoch: ``history.json``,
+``last.keras``, ``best.keras`` if better, then the resume state ``backup/state-000k.weights.h5``
++ ``.json`` (the JSON commits; the two newest kept, a damaged one falls back to the one before).
+Epoch ``k``'s data depend only on the seed and ``k`` (:func:`colorutils.data.set_epoch`), so a
+resumed run has the losses of an uninterrupted one.  Mixed precision: Micikevicius et al.
+(2018), ICLR; strategies: https://www.tensorflow.org/guide/distributed_training.
 """
 
 from __future__ import annotations
@@ -44,25 +39,11 @@ __all__ = ["set_seed", "get_strategy", "set_mixed_precision", "fit", "FitResult"
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
-    """Fix Python's, NumPy's, TensorFlow's and Keras' random generators with one ``seed``.
-
-    ``deterministic`` also asks for deterministic TensorFlow kernels (bit-identical GPU reruns,
-    at some speed cost; it cannot be switched off again in the process).
-    """
-    keras.utils.set_random_seed(int(seed))  # Python's, NumPy's, TensorFlow's and Keras' own
+    """Seed Python's, NumPy's, TensorFlow's and Keras' generators; ``deterministic`` also asks
+    for deterministic TensorFlow kernels (slower; cannot be undone in the process)."""
+    keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-def _tpu_address() -> str | None:
-    """The Colab TPU to connect to (``COLAB_TPU_ADDR``, or a TPU VM), or None."""
-    if os.environ.get("COLAB_TPU_ADDR"):
-        return "grpc://" + os.environ["COLAB_TPU_ADDR"]
-    if os.environ.get("TPU_NAME"):
-        return os.environ["TPU_NAME"]
-    if os.environ.get("TPU_ACCELERATOR_TYPE") or os.path.exists("/dev/accel0"):
-        return "local"
-    return None
 
 
 def _describe_strategy(strategy) -> str:
@@ -76,13 +57,14 @@ def _describe_strategy(strategy) -> str:
 
 
 def get_strategy(verbose: bool = True):
-    """The ``tf.distribute`` strategy for the accelerator present, printed if ``verbose``.
-
-    ``TPUStrategy`` on a Colab TPU, ``MirroredStrategy`` with several GPUs, else TensorFlow's
-    default strategy.  The batch size is global: each of N replicas sees ``batch_size / N``.
-    """
-    strategy = None
-    tpu = _tpu_address()
+    """``TPUStrategy`` on a TPU, ``MirroredStrategy`` with several GPUs, else TensorFlow's
+    default strategy; printed if ``verbose``.  Each of N replicas sees ``batch_size / N``."""
+    strategy, env = None, os.environ
+    if env.get("COLAB_TPU_ADDR"):
+        tpu = "grpc://" + env["COLAB_TPU_ADDR"]
+    else:  # TPU_NAME, else a TPU VM
+        local = env.get("TPU_ACCELERATOR_TYPE") or os.path.exists("/dev/accel0")
+        tpu = env.get("TPU_NAME") or ("local" if local else None)
     if tpu is not None:
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
@@ -92,10 +74,9 @@ def get_strategy(verbose: bool = True):
             strategy = tf.distribute.TPUStrategy(resolver)
         except (ValueError, RuntimeError, tf.errors.OpError) as err:  # pragma: no cover
             print(f"TPU {tpu!r} announced but not usable ({err}); falling back.", flush=True)
-    if strategy is None and len(tf.config.list_logical_devices("GPU")) > 1:
-        strategy = tf.distribute.MirroredStrategy()
-    elif strategy is None:
-        strategy = tf.distribute.get_strategy()
+    if strategy is None:
+        several = len(tf.config.list_logical_devices("GPU")) > 1
+        strategy = tf.distribute.MirroredStrategy() if several else tf.distribute.get_strategy()
     if verbose:
         print(f"Training with {_describe_strategy(strategy)}.", flush=True)
     return strategy
@@ -107,10 +88,7 @@ def _has_gpu() -> bool:
 
 def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
     """Set the Keras policy ``mixed_float16`` if ``enabled`` and a GPU is present, else
-    ``float32`` (a CPU or TPU gains nothing: said in a note); return the policy's name.
-
-    Call it before building the model.  The book's losses and decoders compute in float32.
-    """
+    ``float32`` (with a note if ``enabled``); return its name.  Call it before building."""
     policy = "mixed_float16" if enabled and _has_gpu() else "float32"
     if enabled and verbose and policy == "float32":
         print("mixed_precision=True ignored: no GPU, training in float32.", flush=True)
@@ -120,25 +98,22 @@ def set_mixed_precision(enabled: bool, verbose: bool = True) -> str:
 
 #: Resume states kept in ``backup/`` (the newest, and the one before in case it is damaged).
 _KEEP_STATES = 2
-#: Free space required before an epoch's checkpoints are written, in checkpoint sizes (last,
-#: best, the resume state and one more for the temporaries being renamed).
+#: Free space needed before an epoch's checkpoints, in checkpoint sizes (last, best, state, tmp).
 _CHECKPOINT_MARGIN = 4
 _STATE = re.compile(r"^state-(\d+)\.json$")
-#: Keras' ``BackupAndRestore`` files, in run folders of earlier versions (history in
-#: ``history.json``).
+#: Keras' ``BackupAndRestore`` files, in run folders of earlier versions.
 _LEGACY = (("latest.weights.h5", "training_metadata.json"),
            ("latest.weights.h5.bkp", "training_metadata.json.bkp"))
 
 
 def _state_paths(run_dir: str, epoch: int) -> tuple[str, str]:
-    """``(weights, json)`` paths of the state after ``epoch``."""
     base = os.path.join(run_dir, files.BACKUP_DIR, f"state-{epoch:04d}")
     return f"{base}.weights.h5", f"{base}.json"
 
 
 def _saved_states(run_dir: str) -> list[tuple[int | None, str, str]]:
-    """``(epoch, weights, json)`` of every state in ``backup/``, newest first (epoch None:
-    a Keras state, whose epoch is in its JSON file)."""
+    """``(epoch, weights, json)`` of every state in ``backup/``, newest first (epoch None: a
+    Keras state)."""
     folder = os.path.join(run_dir, files.BACKUP_DIR)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     epochs = sorted((int(m.group(1)) for m in map(_STATE.match, names) if m), reverse=True)
@@ -149,15 +124,14 @@ def _saved_states(run_dir: str) -> list[tuple[int | None, str, str]]:
 
 
 def _checkpoint_bytes(model) -> int:
-    """Free space an epoch's checkpoints need: :data:`_CHECKPOINT_MARGIN` times the weights
-    and optimizer state, plus 1 MiB."""
+    """:data:`_CHECKPOINT_MARGIN` times the weights and optimizer state, plus 1 MiB."""
     variables = list(model.weights) + list(getattr(model.optimizer, "variables", []) or [])
     return _CHECKPOINT_MARGIN * int(sum(int(v.numpy().nbytes) for v in variables)) + (1 << 20)
 
 
 def _save_state(model, run_dir: str, epoch: int, records: list[dict]) -> None:
-    """Commit the state after ``epoch``: the weights, then ``{"epoch", "history"}`` as JSON,
-    each written atomically; then remove the states beyond :data:`_KEEP_STATES`."""
+    """Commit the state after ``epoch`` (weights, then ``{"epoch", "history"}``, atomically);
+    remove the states beyond :data:`_KEEP_STATES`."""
     os.makedirs(os.path.join(run_dir, files.BACKUP_DIR), exist_ok=True)
     weights, meta = _state_paths(run_dir, epoch)
     with files.atomic_path(weights) as tmp:
@@ -170,44 +144,38 @@ def _save_state(model, run_dir: str, epoch: int, records: list[dict]) -> None:
 
 
 def _load_weights(model, path: str) -> None:
-    """Weights (and optimizer state) of ``path`` into ``model``."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    model.load_weights(path)
-
-
-def _load_state(model, epoch, weights: str, meta: str) -> tuple[int, list[dict] | None]:
-    """The epoch and history of one state, its weights loaded into ``model``."""
-    stored = files.read_json(meta)
-    if not isinstance(stored, dict) or not isinstance(stored.get("epoch"), int):
-        raise ValueError(f"{meta} is not a state file; delete it.")
-    if not os.path.exists(weights):
-        raise FileNotFoundError(f"{weights} is missing")
+    """Weights (and optimizer state) of ``path`` into ``model``; an error names the file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing")
     try:
-        _load_weights(model, weights)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        model.load_weights(path)
     except Exception as err:  # noqa: BLE001 - h5py and Keras raise many kinds
-        raise ValueError(f"{weights} is unreadable ({type(err).__name__}: "
+        raise ValueError(f"{path} is unreadable ({type(err).__name__}: "
                          f"{first_line(err, 120)})") from None
-    return stored["epoch"], (stored.get("history") if epoch is not None else None)
 
 
 def _restore(model, run_dir: str) -> tuple[int, list[dict] | None]:
     """Load the newest readable state: ``(epochs done, their records)``, ``(0, None)`` if none.
 
-    A damaged state is said in a note and the one before is used; the records are None for a
-    Keras state (``history.json`` holds them).  Every state damaged: a UserError.
+    A damaged state is noted and the one before used; records are None for a Keras state
+    (``history.json`` holds them).  Every state damaged: a UserError.
     """
     problems = []
     for epoch, weights, meta in _saved_states(run_dir):
         try:
-            done, history = _load_state(model, epoch, weights, meta)
+            stored = files.read_json(meta)
+            if not isinstance(stored, dict) or not isinstance(stored.get("epoch"), int):
+                raise ValueError(f"{meta} is not a state file; delete it.")
+            _load_weights(model, weights)
         except (OSError, ValueError) as err:
             problems.append(first_line(err).rstrip("."))
             continue
         if problems:
-            _note(f"{problems[0]}; continuing from the state after epoch {done}.")
-        return done, history
+            _note(f"{problems[0]}; continuing from the state after epoch {stored['epoch']}.")
+        return stored["epoch"], (stored.get("history") if epoch is not None else None)
     if problems:
         raise UserError(f"run folder {run_dir}: {problems[0]}; no earlier state is left: "
                         f"delete {os.path.join(run_dir, files.BACKUP_DIR)} to train this run "
@@ -216,7 +184,7 @@ def _restore(model, run_dir: str) -> tuple[int, list[dict] | None]:
 
 
 def _note(message: str) -> None:
-    """One line on stderr, ``note: ...``: something the user should know, not an error."""
+    """``note: ...`` on stderr: something the user should know, not an error."""
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
@@ -229,9 +197,8 @@ def _load_best(model, run_dir: str) -> None:
             continue
         try:
             _load_weights(model, path)
-        except Exception as err:  # noqa: BLE001 - a damaged .keras file raises many kinds
-            problems.append(f"{path} is unreadable ({type(err).__name__}: "
-                            f"{first_line(err, 120)})")
+        except (OSError, ValueError) as err:
+            problems.append(str(err))
             continue
         if problems:
             _note(f"{problems[0]}; using {name} instead (delete the damaged file to silence "
@@ -247,10 +214,9 @@ def _resume(model, run_dir: str, epochs: int, verbose: int) -> tuple[int, list[d
     if records is None:  # a new run, or the state of an earlier version: history.json's
         records = [r for r in files.records_from_history(files.read_history(run_dir))
                    if r["epoch"] <= done] if done else []
-    try:
+    stored = None
+    with contextlib.suppress(ValueError):  # a damaged history.json: rewritten
         stored = files.read_history(run_dir)
-    except ValueError:
-        stored = None
     if files.records_from_history(stored) != records:
         files.write_history(run_dir, records)
     if done and verbose:
@@ -260,15 +226,14 @@ def _resume(model, run_dir: str, epochs: int, verbose: int) -> tuple[int, list[d
 
 class _CtrlC:
     """Ctrl-C during training, raised at the next batch or epoch boundary (:meth:`check`), not
-    where TensorFlow would swallow it (a ``__del__``, a tf.data callback); a second Ctrl-C
-    interrupts at once."""
+    where TensorFlow would swallow it; a second Ctrl-C interrupts at once."""
 
     pressed = False
 
     @classmethod
     @contextlib.contextmanager
     def deferred(cls):
-        """Install the deferring handler for the block (a no-op outside the main thread)."""
+        """The deferring handler for the block (none outside the main thread)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -288,17 +253,15 @@ class _CtrlC:
 
     @classmethod
     def check(cls) -> None:
-        """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (once) since the block began."""
         if cls.pressed:
             cls.pressed = False
             raise KeyboardInterrupt
 
 
 class _RunFolderCallback(keras.callbacks.Callback):
-    """After every epoch: ``history.json``, ``last.keras``, ``best.keras`` if better and the
-    resume state, atomically, and a summary line if asked; before it, the data epoch.
-
-    Each record holds ``seconds`` (the epoch) and ``train_seconds`` (its training steps)."""
+    """Sets the data epoch; after each epoch writes the history, the models and the resume
+    state (atomically) and a summary line if asked.  Records hold ``seconds`` (the epoch) and
+    ``train_seconds`` (its training steps)."""
 
     def __init__(self, run_dir: str, records: list[dict], monitor: str, mode: str,
                  epochs: int, print_summary: bool):
@@ -312,12 +275,6 @@ class _RunFolderCallback(keras.callbacks.Callback):
         self.train_seconds = 0.0  # their seconds, validation excluded
         self._t0 = 0.0
         self._steps_end: float | None = None
-
-    def _best(self):
-        vals = [r.get(self.monitor) for r in self.records if r.get(self.monitor) is not None]
-        if not vals:
-            return None
-        return min(vals) if self.mode == "min" else max(vals)
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps_trained += 1
@@ -339,15 +296,15 @@ class _RunFolderCallback(keras.callbacks.Callback):
         logs = dict(logs or {})
         now = time.perf_counter()
         seconds = now - self._t0
-        best_before = self._best()
+        sign = 1 if self.mode == "min" else -1  # compare sign * value: lower is better
+        before = [sign * r[self.monitor] for r in self.records
+                  if r.get(self.monitor) is not None]
         record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
-                  "train_seconds": round((self._steps_end or now) - self._t0, 3)}
-        record.update({k: float(v) if math.isfinite(float(v)) else None for k, v in logs.items()})
+                  "train_seconds": round((self._steps_end or now) - self._t0, 3),
+                  **{k: float(v) if math.isfinite(float(v)) else None for k, v in logs.items()}}
         self.records[:] = [r for r in self.records if r["epoch"] <= epoch] + [record]
         value = record.get(self.monitor)
-        improved = value is not None and (
-            best_before is None
-            or (value < best_before if self.mode == "min" else value > best_before))
+        improved = value is not None and (not before or sign * value < min(before))
         files.check_space(self.run_dir, _checkpoint_bytes(self.model))
         files.save_model_atomic(self.model, os.path.join(self.run_dir, files.LAST_MODEL))
         best_path = os.path.join(self.run_dir, files.BEST_MODEL)
@@ -383,9 +340,9 @@ def _loss(logs) -> str:
 class ProgressCallback(keras.callbacks.Callback):
     """Training progress as one line on stderr, updated in place (:func:`colorutils.files.bar`).
 
-    ``epoch k/N``, a bar over every step of the run (over epochs when the steps per epoch are
-    unknown), the running loss and last ``val_loss``, elapsed time and time left; a resumed run
-    starts at its epoch.  ``show`` overrides :func:`colorutils.files.enabled`.
+    ``epoch k/N``, a bar over the run's steps (epochs when the steps are unknown) from the
+    resumed epoch, the running loss, the last ``val_loss``, elapsed time and time left.
+    ``show`` overrides :func:`colorutils.files.enabled`.
     """
 
     def __init__(self, show: bool | None = None):
@@ -394,25 +351,21 @@ class ProgressCallback(keras.callbacks.Callback):
         self.bar = None
         self._val = ""
 
-    def _open(self, epoch: int) -> None:
-        epochs, steps = self.params.get("epochs") or 1, self.params.get("steps")
-        total, done = (epochs * steps, epoch * steps) if steps else (epochs, epoch)
-        self.bar = files.bar(total=total, initial=done, unit="step" if steps else "epoch",
-                             desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
-        self.bar.unpause()  # time left counts from here, not from the bar's creation
-
     def on_epoch_begin(self, epoch, logs=None):
+        epochs, steps = self.params.get("epochs") or 1, self.params.get("steps")
         if self.bar is None:
-            self._open(epoch)
+            total, done = (epochs * steps, epoch * steps) if steps else (epochs, epoch)
+            self.bar = files.bar(total=total, initial=done, unit="step" if steps else "epoch",
+                                 desc=f"epoch {epoch + 1}/{epochs}", show=self.show, leave=True)
+            self.bar.unpause()  # time left counts from here, not from the bar's creation
         self.bar.set_description_str(f"epoch {epoch + 1}/{self.params.get('epochs')}",
                                      refresh=False)
 
     def on_train_batch_end(self, batch, logs=None):
-        shown = _loss(logs)
-        if not self.params.get("steps"):
-            shown = f"batch {batch + 1} {shown}"
+        steps = self.params.get("steps")
+        shown = _loss(logs) if steps else f"batch {batch + 1} {_loss(logs)}"
         self.bar.set_postfix_str(f"{shown}{self._val}", refresh=False)
-        if self.params.get("steps"):
+        if steps:
             self.bar.update(1)
         else:
             self.bar.refresh()
@@ -433,9 +386,9 @@ class ProgressCallback(keras.callbacks.Callback):
 
 @dataclasses.dataclass
 class FitResult:
-    """What :func:`fit` returns: the best epoch's model, the history of every epoch of the run
-    (``{"epoch": [1, 2, ...], "loss": [...], ...}``), whether the folder held progress, the
-    epochs this call trained and ``metrics.json``."""
+    """What :func:`fit` returns: the best epoch's model, the run's history (``{"epoch": [1, 2,
+    ...], "loss": [...], ...}``), whether the folder held progress, the epochs trained by this
+    call and ``metrics.json``."""
 
     model: Any
     history: dict
@@ -499,25 +452,19 @@ def _final_metrics(records: list[dict], monitor: str, mode: str, strategy,
     """The content of ``metrics.json``: the best epoch, the last one, timings, the set-up."""
     scored = [r for r in records if r.get(monitor) is not None]
     best = (min if mode == "min" else max)(scored, key=lambda r: r[monitor]) if scored else None
-    return {
-        "complete": True,
-        "epochs": len(records),
-        "monitor": monitor,
-        "mode": mode,
-        "best": best[monitor] if best else None,
-        "best_epoch": best["epoch"] if best else None,
-        "best_logs": best,
-        "final_logs": records[-1] if records else None,
-        "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in records), 3),
-        "train_seconds_this_call": round(seconds, 3),
-        "strategy": _describe_strategy(strategy),
-        "precision": keras.mixed_precision.global_policy().name,
-    }
+    return {"complete": True, "epochs": len(records), "monitor": monitor, "mode": mode,
+            "best": best[monitor] if best else None,
+            "best_epoch": best["epoch"] if best else None, "best_logs": best,
+            "final_logs": records[-1] if records else None,
+            "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in records), 3),
+            "train_seconds_this_call": round(seconds, 3),
+            "strategy": _describe_strategy(strategy),
+            "precision": keras.mixed_precision.global_policy().name}
 
 
 def _stopped(run_cb, what: str) -> str:
-    """``"<what> in epoch N; epochs 1 to N-1 are saved in RUN; "`` (the committed ones); the
-    history file is made to say the same."""
+    """``"<what> in epoch N; epochs 1 to N-1 are saved in RUN; "``; the history file is made
+    to say the same."""
     done = run_cb.committed
     with contextlib.suppress(OSError):  # a full disk may refuse this too: resuming fixes it
         files.write_history(run_cb.run_dir, [r for r in run_cb.records if r["epoch"] <= done])
@@ -548,12 +495,11 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
                         "some space or use another run folder.") from None
     t0 = time.perf_counter()
     with warnings.catch_warnings():
-        # A dataset of unknown length (a folder source skips unreadable files) ends the first
-        # epoch by running out, which is how a finite tf.data epoch ends: not worth a warning.
+        # A dataset of unknown length (a folder source skips unreadable files) ends its first
+        # epoch by running out: not worth a warning.
         warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
         try:
-            # The run-folder callback goes LAST: when it commits the state of epoch e,
-            # everything else of epoch e is done.
+            # The run-folder callback goes LAST: when it commits epoch e, the rest of e is done.
             with _CtrlC.deferred():  # honoured at a batch boundary, never lost
                 model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                           initial_epoch=done, callbacks=[*callbacks, run_cb],
@@ -579,24 +525,19 @@ def _train(model, train_ds, val_ds, *, run_dir: str, epochs: int, monitor: str, 
 
 
 def cost_line(batch_size: int | None = None, width: int | None = 88) -> str:
-    """What this chapter cost, in one line wrapped at ``width`` (None: unwrapped).
-
-    Its wall time since colorutils was imported (:data:`colorutils.IMPORTED_AT`), the models
-    it trained (epochs, images, images/s of the training steps alone) and the finished runs it
-    loaded.  ``images = steps x batch_size`` (pass the chapter's ``cfg.batch_size``; a last,
-    smaller batch counts as full).
-    """
+    """What this chapter cost, in one line wrapped at ``width`` (None: unwrapped): wall time
+    since import (:data:`colorutils.IMPORTED_AT`), models trained (epochs, images, images/s of
+    the training steps) and finished runs loaded.  ``images = steps x batch_size``."""
     wall = time.perf_counter() - colorutils.IMPORTED_AT
     trained = [e for e in _LEDGER if e["trained"]]
     loaded = len(_LEDGER) - len(trained)
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    gpus = tf.config.list_logical_devices("GPU")
     where = (f"{len(gpus)} GPU{'s' * (len(gpus) > 1)}" if gpus
              else f"{os.cpu_count()} CPU cores, no GPU")
     line = f"This chapter: {wall / 60:.1f} min on this machine ({where})"
     if trained:
-        steps = sum(e["steps"] for e in trained)
-        seconds = sum(e["train_seconds"] for e in trained)
-        epochs = sum(e["epochs"] for e in trained)
+        steps, seconds, epochs = (sum(e[k] for e in trained)
+                                  for k in ("steps", "train_seconds", "epochs"))
         images = steps * int(batch_size) if batch_size else None
         line += (f"; trained {len(trained)} model{'s' * (len(trained) != 1)} ({epochs} epochs"
                  + (f", about {images:,} images" if images else f", {steps:,} steps")
@@ -618,25 +559,22 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
         mixed_precision: bool = False, strategy=None, callbacks=(), verbose="auto",
         deterministic: bool = False, progress_bar: bool | None = None,
         **fit_kwargs) -> FitResult:
-    """Train ``model_fn()`` for ``epochs`` epochs in ``run_dir``, resuming whatever is there.
+    """Train ``model_fn()`` (built and compiled in ``strategy.scope()`` after :func:`set_seed`)
+    to ``epochs`` epochs in ``run_dir``, resuming whatever is there.
 
-    ``model_fn`` builds and compiles the model, in ``strategy.scope()`` (default:
-    :func:`get_strategy`) after :func:`set_seed`; ``epochs`` is the run's total; ``config``
-    (JSON-able) defines the run and guards the folder (``config.json``); ``force`` trains anew.
-    ``monitor`` picks ``best.keras``, ``mode`` its direction (``"auto"``: max for "acc" or
-    "auc", else min); without ``val_ds`` a ``val_`` monitor uses the training metric.
-    ``verbose``: 1 Keras' bar and a line per epoch, 2 the line only, 0 silent, ``"auto"`` 1 in
-    a terminal or notebook, else 2.  ``progress_bar``: :class:`ProgressCallback` (default:
-    where :func:`colorutils.files.enabled` and ``verbose`` is not 1).  ``callbacks`` run before
-    the run-folder bookkeeping; ``fit_kwargs`` go to ``keras.Model.fit``.
+    ``config`` (JSON-able) guards the folder; ``force`` trains anew.  ``monitor`` picks
+    ``best.keras`` (without ``val_ds``, ``val_x`` becomes ``x``), ``mode`` its direction
+    (``"auto"``: max for "acc" or "auc").  ``verbose``: 1 Keras' bar and a line per epoch, 2
+    the line, 0 nothing, ``"auto"`` 1 in a terminal or notebook, else 2.  ``progress_bar``:
+    :class:`ProgressCallback` (default: where :func:`colorutils.files.enabled` and ``verbose``
+    is not 1).  ``callbacks`` run before the run-folder ones; ``fit_kwargs`` go to Keras' fit.
 
-    Raises ValueError for a folder of another configuration or a bad ``epochs``, UserError
-    when another process trains there, the folder is read-only, the disk is full or every
-    resume state is damaged, and :class:`Interrupted` on Ctrl-C.
+    Raises ValueError for another configuration or bad ``epochs``, UserError for a folder in
+    use, read-only or full, or every resume state damaged, :class:`Interrupted` on Ctrl-C.
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a positive integer.")
-    if verbose == "auto":  # Keras' bar in a terminal or notebook, else summary lines only
+    if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
     epochs, verbose = int(epochs), int(verbose)
     if val_ds is None and monitor.startswith("val_"):
@@ -662,12 +600,8 @@ def fit(model_fn: Callable[[], Any], train_ds, val_ds=None, *, run_dir: str, epo
 def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None = None,
              seed: int = 0, epochs: int | None = None, monitor: str | None = None,
              strategy=None) -> FitResult:
-    """A finished run, rebuilt by ``model_fn`` and given its best weights; no data needed.
-
-    :func:`fit` for a finished run (same configuration check and build); ``monitor`` defaults
-    to the one the run recorded.  Raises FileNotFoundError if the run has not finished (at
-    least ``epochs`` epochs, if given), ValueError for another configuration or seed.
-    """
+    """A finished run (of at least ``epochs``) rebuilt by ``model_fn`` with its best weights, as
+    :func:`fit` loads it; FileNotFoundError if unfinished, ValueError for another config."""
     if not files.is_finished(run_dir, epochs):
         raise FileNotFoundError(f"no finished run at {run_dir!r}"
                                 + (f" with {epochs} epochs" if epochs else "")
@@ -681,12 +615,10 @@ def load_run(model_fn: Callable[[], Any], run_dir: str, *, config: dict | None =
 
 
 def load_model(path_or_run_dir: str, compile: bool = True):
-    """Load a ``.keras`` file, or a run folder's best model (``best.keras``, else (damaged:
-    said in a note) ``last.keras``).
+    """A ``.keras`` file, or a run folder's ``best.keras`` (damaged: ``last.keras``, noted).
 
-    The book's losses and layers are registered; a compiled state that still cannot be
-    restored (a loss defined in a notebook) gives ``compile=False`` and a warning.  Raises
-    FileNotFoundError if the path does not exist or a run folder holds no model yet.
+    A compiled state that cannot be restored (a loss defined in a notebook) gives
+    ``compile=False`` and a warning.  FileNotFoundError if there is no model.
     """
     path = files.model_file(path_or_run_dir)
     later = os.path.join(os.path.dirname(path), files.LAST_MODEL)
@@ -702,12 +634,10 @@ def load_model(path_or_run_dir: str, compile: bool = True):
 def _load_file(path: str, compile: bool):
     """One ``.keras`` file; a damaged one is an OSError naming it."""
     try:
-        if not compile:
-            return keras.saving.load_model(path, compile=False)
         try:
-            return keras.saving.load_model(path)
+            return keras.saving.load_model(path, compile=compile)
         except (TypeError, ValueError) as err:
-            if not zipfile.is_zipfile(path):
+            if not compile or not zipfile.is_zipfile(path):
                 raise
             warnings.warn(f"{path}: compiled state not restored ({err}); loaded with "
                           "compile=False (compile again before training).", stacklevel=3)
