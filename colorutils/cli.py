@@ -1,12 +1,10 @@
 """The ``colorutils`` command: ``train``, ``colorize``, ``evaluate``, ``experiments run|report``
 and ``turing pool``.
 
-This module parses and wires ``train`` and ``evaluate``; the other handlers live with their
-concern (:func:`colorutils.colorize.colorize_command`,
-:func:`colorutils.experiments.experiments_command`, :func:`colorutils.turing.pool_command`)
-and are imported by name when their subcommand runs, so ``--help`` and argument errors answer
-before TensorFlow loads.  A :class:`colorutils.errors.UserError` or a parser error is one line
-on stderr, exit status 2.  Nothing imports this module.
+Each handler (here ``train`` and ``evaluate``; the others live with their concern, e.g.
+:func:`colorutils.colorize.colorize_command`) is imported by name when its subcommand runs, so
+``--help`` and argument errors answer before TensorFlow loads. A
+:class:`colorutils.errors.UserError` or a parser error is one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -37,22 +35,20 @@ def _add_train(sub) -> None:
                        "best recipe (--recipe best); the same command again resumes it.")
     p.add_argument("--dataset", default="cifar10",
                    help="cifar10 (default), sample, folder:PATH or tfds:NAME")
-    p.add_argument("--model", default=None,
-                   help="a model of the zoo, colorutils.models.BUILDERS (default: unet)")
-    p.add_argument("--head", choices=("classification", "regression"), default=None,
+    p.add_argument("--model", help="a model of the zoo, colorutils.models.BUILDERS (default: unet)")
+    p.add_argument("--head", choices=("classification", "regression"),
                    help="for models with both heads (default: classification)")
-    p.add_argument("--lambda", dest="lam", type=float, default=None,
-                   help="class rebalancing of a classification head in (0, 1]; 1 (default): "
-                   "none")
-    p.add_argument("--recipe", choices=("best", "photo"), default=None,
+    p.add_argument("--lambda", dest="lam", type=float,
+                   help="class rebalancing of a classification head in (0, 1]; 1 (default): none")
+    p.add_argument("--recipe", choices=("best", "photo"),
                    help="the book's best colorizer (chapter 03) and a report on it; photo: "
                    "the same model at the photo recipe's budget (the shipped photo model)")
-    p.add_argument("--scale", choices=settings.SCALES, default=None,
+    p.add_argument("--scale", choices=settings.SCALES,
                    help="presets of the knobs below (default: book; full with --recipe best)")
-    p.add_argument("--export", default=None, metavar="FILE.keras",
+    p.add_argument("--export", metavar="FILE.keras",
                    help="with --recipe: also write the model as FILE.keras and its sidecar "
                    "FILE.json (what colorize needs, and its provenance)")
-    p.add_argument("--credit", default=None,
+    p.add_argument("--credit",
                    help="with --export: the data set's credit and licence, for the sidecar")
     for flag, kind, what in (("--image-size", int, "side length of the training images"),
                              ("--epochs", int, "total epochs of the run"),
@@ -60,12 +56,11 @@ def _add_train(sub) -> None:
                              ("--width", float, "width multiplier of the model"),
                              ("--train-images", int, "use at most this many training images"),
                              ("--eval-images", int, "validation / test images at most")):
-        p.add_argument(flag, type=kind, default=None, help=f"{what} (default: the scale's)")
+        p.add_argument(flag, type=kind, help=f"{what} (default: the scale's)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and data order")
-    p.add_argument("--run-dir", default=None,
+    p.add_argument("--run-dir",
                    help="the run folder (default: under the runs root, named by the model)")
-    p.add_argument("--runs-dir", default=None,
-                   help="root of the run folders (default: $COLORBOOK_RUNS or runs)")
+    p.add_argument("--runs-dir", help="root of the run folders (default: $COLORBOOK_RUNS or runs)")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 on a GPU (the recipe uses it on a GPU anyway)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -81,14 +76,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("colorize", help="colorize photos with a trained model")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--model", default=None,
-                   help="a run folder or a .keras model file (default: the photo model "
-                   "shipped with colorutils)")
+    p.add_argument("--model", help="a run folder or a .keras model file (default: the photo "
+                   "model shipped with colorutils)")
     p.add_argument("--out", required=True,
                    help="output folder: the input folders' trees are mirrored inside it")
-    p.add_argument("--temperature", type=float, default=None,
+    p.add_argument("--temperature", type=float,
                    help="annealed-mean temperature in (0, 1] (default: the book's 0.38)")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=int,
                    help="side length the model runs at (default: its training size)")
     p.add_argument("--format", choices=("png", "jpeg"), default="png", help="output format")
     p.add_argument("--compare", action="store_true",
@@ -102,9 +96,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a run folder or a .keras model file")
     p.add_argument("--dataset", default="sample", help="sample, tfds:NAME or folder:PATH")
     p.add_argument("--split", default="test", help="dataset split (default: test)")
-    p.add_argument("--image-size", type=int, default=None, help="evaluation side length")
-    p.add_argument("--limit", type=int, default=None, help="at most this many images")
-    p.add_argument("--out", default=None, help="write per-image and summary CSV files here")
+    p.add_argument("--image-size", type=int, help="evaluation side length")
+    p.add_argument("--limit", type=int, help="at most this many images")
+    p.add_argument("--out", help="write per-image and summary CSV files here")
     p.set_defaults(handler="colorutils.cli:_evaluate_command")
 
     p = sub.add_parser("experiments", help="run a grid of notebook experiments")
@@ -137,10 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    module_name, func_name = handler.split(":")
+    module, func = handler.split(":")
     try:
-        module = importlib.import_module(module_name)
-        return int(getattr(module, func_name)(args) or 0)
+        return int(getattr(importlib.import_module(module), func)(args) or 0)
     except UserError as err:
         print(f"colorutils {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -174,11 +167,10 @@ def _evaluate_command(args) -> int:
     except (ValueError, FileNotFoundError, KeyError) as err:
         raise UserError(f"--dataset {args.dataset!r} --split {args.split!r}: "
                         f"{first_line(err)}") from None
-    notes, stats = [], {"mean_ab": None, "weights": None, "bins": None}
+    notes, stats = [], {}
     try:  # the training statistics of the baselines
-        train = data.load(args.dataset, "train", size, batch_size=32, shuffle=False,
-                          augment=False, limit=2000 if args.limit is None else max(args.limit,
-                                                                                   256))
+        train = data.load(args.dataset, "train", size, batch_size=32, shuffle=False, augment=False,
+                          limit=2000 if args.limit is None else max(args.limit, 256))
         stats["mean_ab"] = evaluation.dataset_mean_ab(train)
         stats["weights"], stats["bins"] = evaluation.rebalancing_weights(train)
     except (ValueError, FileNotFoundError, KeyError) as err:
@@ -249,10 +241,9 @@ def _train_command(args) -> int:
     knobs = {k: getattr(args, k) for k in (*_TRAIN_NUMBERS, "width")}
     with files.forced(False) if args.quiet else contextlib.nullcontext():
         if args.recipe:
-            default_scale = "book" if args.recipe == "photo" else "full"
-            report = experiments.best_recipe(args.dataset, recipe=args.recipe,
-                                         scale=args.scale or default_scale, seed=args.seed,
-                                         run_root=args.runs_dir, **knobs)
+            scale = args.scale or ("book" if args.recipe == "photo" else "full")
+            report = experiments.best_recipe(args.dataset, recipe=args.recipe, scale=scale,
+                                             seed=args.seed, run_root=args.runs_dir, **knobs)
             print("\n".join(experiments.report_lines(report)))
             if args.export:
                 experiments.export_colorizer(report, args.export, credit=args.credit)
@@ -271,7 +262,4 @@ def _train_command(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # the handlers are looked up in the imported module, not in this __main__ copy
-    from colorutils.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

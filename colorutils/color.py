@@ -1,16 +1,13 @@
 """Colour-space conversions as TensorFlow ops, and the model's L / ab normalisation.
 
-sRGB (IEC 61966-2-1 {cite}`iec61966`, D65 white, 2 degree observer, the constants of
-scikit-image {cite}`van2014scikit`) is the hub: CIE XYZ and CIE L*a*b* {cite}`fairchild2013color`,
-HSV (Smith 1978) and YUV (BT.601) are reached from it. Every function takes any leading shape
-``[..., 3]``, runs eagerly, in ``tf.function``, ``tf.data`` and Keras, and has finite gradients
-(fractional powers see a clamped argument on the discarded branch). RGB is uint8 in [0, 255] or
-float in [0, 1]; float RGB up to 255 raises a ``ValueError`` naming the fix (in graph mode a
-``tf.debugging`` assertion with the same advice; XLA drops assertions, so :mod:`colorutils.data`
-checks before). float16 is computed in float32; uint8 gives float32.
-
-The network sees ``normalize_l(L) = L / 50 - 1`` and ab in Lab units (``AB_SCALE`` where a
-bounded output is needed); :func:`recombine` turns L + ab back into RGB.
+sRGB (IEC 61966-2-1 {cite}`iec61966`, D65 white, 2 degree observer, scikit-image's constants
+{cite}`van2014scikit`) is the hub of CIE XYZ, CIE L*a*b* {cite}`fairchild2013color`, HSV (Smith
+1978) and YUV (BT.601). Functions take any shape ``[..., 3]``, run eagerly, in ``tf.function``,
+``tf.data`` and Keras, with finite gradients (fractional powers see a clamped argument). RGB is
+uint8 in [0, 255] or float in [0, 1] (float16 computed in float32; uint8 gives float32); float
+RGB up to 255 raises a ``ValueError`` naming the fix (in a graph a ``tf.debugging`` assertion,
+which XLA drops, so :mod:`colorutils.data` checks before). The network sees ``normalize_l(L) =
+L / 50 - 1`` and ab in Lab units (over ``AB_SCALE`` where bounded); see :func:`recombine`.
 """
 
 from __future__ import annotations
@@ -40,8 +37,8 @@ _F_FROM_LAB_OFFSET = -_f_from_lab @ _LAB_FROM_F_OFFSET
 _white_xyz_from_rgb = _xyz_from_rgb / _D65_WHITE[:, None]
 _rgb_from_white_xyz = np.linalg.inv(_xyz_from_rgb) * _D65_WHITE[None, :]
 
-#: ab is divided by ``AB_SCALE`` where a model needs a bounded target: sRGB ab stays within about
-#: [-86, 98] x [-108, 95], so tanh * 110 stays off its asymptotes.
+#: ab over ``AB_SCALE`` is a bounded target: sRGB ab lies within about [-86, 98] x [-108, 95],
+#: so tanh * 110 stays off its asymptotes.
 AB_SCALE = 110.0
 
 _RANGE_TOLERANCE = 1e-3  # float RGB may exceed [0, 1] by this (float16 rounding, resampling)
@@ -57,11 +54,10 @@ def _check_shape(x: tf.Tensor, name: str, channels: int = 3) -> None:
         raise ValueError(f"{name} must have shape [..., {channels}], got a scalar.")
     last = x.shape[-1] if rank is not None else None
     if last is not None and last != channels:
-        raise ValueError(
-            f"{name} must have {channels} channels in its last axis, got shape "
-            f"{tuple(x.shape)}"
-            + (" (grayscale: tile it to 3 channels, or use it as L)." if last == 1 else
-               " (RGBA: drop the alpha channel with x[..., :3])." if last == 4 else "."))
+        hint = {1: " (grayscale: tile it to 3 channels, or use it as L).",
+                4: " (RGBA: drop the alpha channel with x[..., :3])."}.get(last, ".")
+        raise ValueError(f"{name} must have {channels} channels in its last axis, got shape "
+                         f"{tuple(x.shape)}{hint}")
 
 
 def _prepare(x, name: str, *, is_rgb: bool, validate: bool = True):
@@ -89,8 +85,7 @@ def _check_range(x: tf.Tensor, name: str) -> tf.Tensor:
     if tf.executing_eagerly():
         if tf.size(x) == 0:
             return x
-        lo = float(tf.reduce_min(x))
-        hi = float(tf.reduce_max(x))
+        lo, hi = float(tf.reduce_min(x)), float(tf.reduce_max(x))
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError(f"{name} contains NaN or infinite values.")
         if hi > 1.5:
@@ -104,17 +99,14 @@ def _check_range(x: tf.Tensor, name: str) -> tf.Tensor:
                              "in [0, 1]: clip it (resampling can overshoot) or divide by 255 if "
                              "it is in [0, 255].")
         return x
-    hi = tf.reduce_max(x)
-    lo = tf.reduce_min(x)
+    empty, hi, lo = tf.size(x) == 0, tf.reduce_max(x), tf.reduce_min(x)
     checks = [
-        tf.debugging.Assert(
-            tf.logical_or(tf.size(x) == 0, hi <= hi_ok),
-            [f"{name} has float values above 1 (the max follows); float RGB must lie in "
-             "[0, 1]: if they go up to 255, divide by 255 or pass uint8.", hi]),
-        tf.debugging.Assert(
-            tf.logical_or(tf.size(x) == 0, lo >= lo_ok),
-            [f"{name} has float values below 0 (the min follows); float RGB must lie in "
-             "[0, 1]: if it is scaled to [-1, 1], use (x + 1) / 2.", lo]),
+        tf.debugging.Assert(empty | (hi <= hi_ok), [
+            f"{name} has float values above 1 (the max follows); float RGB must lie in [0, 1]: "
+            "if they go up to 255, divide by 255 or pass uint8.", hi]),
+        tf.debugging.Assert(empty | (lo >= lo_ok), [
+            f"{name} has float values below 0 (the min follows); float RGB must lie in [0, 1]: "
+            "if it is scaled to [-1, 1], use (x + 1) / 2.", lo]),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(x)
@@ -133,10 +125,7 @@ def _apply_matrix(x: tf.Tensor, matrix: np.ndarray, offset: np.ndarray | None = 
 
 
 def _piecewise(upper: tf.Tensor, upper_value: tf.Tensor, lower_value: tf.Tensor) -> tf.Tensor:
-    """``where(upper, u, l)`` as ``u m + l (1 - m)``: exact, 2x faster on CPU; u, l finite.
-
-    The powers (``exp(p log x)``, 10x faster than ``tf.pow``) see a clamped argument.
-    """
+    """``where(upper, u, l)`` as ``u m + l (1 - m)``: exact for finite u, l, 2x faster on CPU."""
     m = tf.cast(upper, upper_value.dtype)
     return upper_value * m + lower_value * (1.0 - m)
 
@@ -150,8 +139,8 @@ def rgb_to_lab(rgb, *, validate: bool = True) -> tf.Tensor:
         L = 116 f(Y/Yn) - 16,  a = 500 (f(X/Xn) - f(Y/Yn)),  b = 200 (f(Y/Yn) - f(Z/Zn))
         f(t) = t ** (1/3) if t > 0.008856 else 7.787 t + 16/116
 
-    ``rgb`` is uint8, uint16 or float in [0, 1] (checked unless ``validate=False``). Returns L
-    in [0, 100], a, b roughly in [-128, 127]; float32 for integer input, else the input dtype.
+    L is in [0, 100], a and b roughly in [-128, 127] (float32 for integer input, else the input
+    dtype); ``validate=False`` skips the range check.
 
     >>> rgb_to_lab(tf.constant([[255, 0, 0]], tf.uint8)).numpy().round(1)  # sRGB red
     array([[53.2, 80.1, 67.2]], dtype=float32)
@@ -171,7 +160,7 @@ def _lab(x: tf.Tensor) -> tf.Tensor:
     """Lab of checked sRGB ``x`` (uint8 or float in the compute dtype)."""
     if x.dtype == tf.uint8:
         linear = tf.gather(_SRGB_LINEAR_UINT8, tf.cast(x, tf.int32))
-    else:
+    else:  # powers as exp(p log x), 10x faster than tf.pow, of a clamped argument
         safe = tf.maximum(x, 0.04045)
         linear = _piecewise(x > 0.04045,
                             tf.exp(2.4 * tf.math.log((safe + 0.055) / (1.0 + 0.055))), x / 12.92)
@@ -189,11 +178,9 @@ _lab_fused = tf.function(_lab, jit_compile=True, reduce_retracing=True)
 def lab_to_rgb(lab, clip: bool = True, return_mask: bool = False):
     """Convert CIE L*a*b* to sRGB, the inverse of :func:`rgb_to_lab`.
 
-    ``f^-1(t) = t ** 3`` above ``6/29``, else ``(t - 16/116) / 7.787``; then XYZ -> sRGB. Many
-    Lab triples have no sRGB colour: ``clip=False`` returns the unclipped RGB, ``return_mask``
-    also returns a bool mask ``[...]``, True where some channel leaves [0, 1] by more than a
-    quarter of an 8-bit step. Unlike scikit-image, negative Z is not clipped, so colours far
-    out of gamut can differ from ``lab2rgb``'s.
+    ``f^-1(t) = t ** 3`` above ``6/29``, else ``(t - 16/116) / 7.787``; then XYZ -> sRGB.
+    ``clip=False`` keeps RGB outside [0, 1]; ``return_mask`` also returns where a channel leaves
+    it by over 1/4 of an 8-bit step. Unlike scikit-image's, negative Z is not clipped.
 
     >>> rgb, out = lab_to_rgb([[53.24, 80.09, 67.20], [20.0, 80.0, -80.0]], return_mask=True)
     >>> rgb.numpy().round(2)  # red, then a dark saturated purple clipped into the gamut
@@ -209,7 +196,6 @@ def lab_to_rgb(lab, clip: bool = True, return_mask: bool = False):
     safe = tf.maximum(c, 0.0031308)
     rgb = _piecewise(c > 0.0031308,
                      (1.0 + 0.055) * tf.exp(1.0 / 2.4 * tf.math.log(safe)) - 0.055, c * 12.92)
-    mask = None
     if return_mask:
         mask = tf.reduce_any((rgb < -_GAMUT_TOLERANCE) | (rgb > 1.0 + _GAMUT_TOLERANCE), axis=-1)
     if clip:
@@ -246,10 +232,8 @@ def hsv_to_rgb(hsv) -> tf.Tensor:
     """
     x, out_dtype = _prepare(hsv, "hsv", is_rgb=False)
     h, s, v = tf.unstack(x, axis=-1)
-    channels = []
-    for n in (5.0, 3.0, 1.0):
-        k = tf.math.floormod(n + 6.0 * h, 6.0)
-        channels.append(v - v * s * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0))
+    ks = [tf.math.floormod(n + 6.0 * h, 6.0) for n in (5.0, 3.0, 1.0)]
+    channels = [v - v * s * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0) for k in ks]
     return tf.cast(tf.stack(channels, axis=-1), out_dtype)
 
 
@@ -290,9 +274,8 @@ def recombine(l_norm, ab) -> tf.Tensor:
     """Predicted ``ab`` with the true lightness, as RGB in [0, 1] {cite}`zhang2016colorful`.
 
     ``ab`` ([B, h, w, 2] or [h, w, 2], Lab units) is resized bilinearly to the size of
-    ``l_norm`` ([B, H, W, 1] or [H, W, 1]), stacked with ``denormalize_l(l_norm)`` and converted
-    with ``lab_to_rgb(clip=True)``: the full-resolution L keeps the result sharp. float32, or
-    float64 for float64 ``l_norm``.
+    ``l_norm`` ([B, H, W, 1] or [H, W, 1]) and converted with it: the full-resolution L keeps
+    the result sharp. float32, or float64 for float64 ``l_norm``.
     """
     l_norm = tf.convert_to_tensor(l_norm)
     ab = tf.convert_to_tensor(ab)
@@ -302,8 +285,7 @@ def recombine(l_norm, ab) -> tf.Tensor:
         raise ValueError(f"l_norm and ab must be [B, H, W, C] or [H, W, C]; got shapes "
                          f"{tuple(l_norm.shape)} and {tuple(ab.shape)}.")
     dtype = tf.float64 if l_norm.dtype == tf.float64 else tf.float32
-    l_norm = tf.cast(l_norm, dtype)
-    ab = tf.cast(ab, dtype)
+    l_norm, ab = tf.cast(l_norm, dtype), tf.cast(ab, dtype)
     if l_norm.shape[-3:-1] != ab.shape[-3:-1] or not l_norm.shape[-3:-1].is_fully_defined():
         size = tf.shape(l_norm)[-3:-1]
         ab = tf.cast(tf.image.resize(ab, size, method="bilinear"), dtype)
@@ -330,10 +312,9 @@ def rotate_hue(ab, degrees: float) -> tf.Tensor:
 
 
 def as_batch(x, channels: int, name: str, *, rgb: bool = False, hint: str = ""):
-    """``(x as float32 [B, H, W, channels], whether a batch axis was added)``.
-
-    ``x`` is ``[B, H, W, channels]`` or ``[H, W, channels]``; with ``rgb``, uint8 is divided by
-    255 and (eagerly) floats outside [0, 1] are refused. ``name`` and ``hint`` word the error.
+    """``(x as float32 [B, H, W, channels], whether a batch axis was added)`` of ``x`` in
+    ``[B, H, W, channels]`` or ``[H, W, channels]``; with ``rgb``, uint8 is divided by 255 and
+    (eagerly) floats outside [0, 1] are refused.
 
     >>> batch, single = as_batch(np.zeros((4, 4, 1)), 1, "l_norm")
     >>> tuple(batch.shape), single

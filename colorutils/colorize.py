@@ -1,12 +1,10 @@
 """Colorize your own photos: the ``colorutils colorize`` command and its Python API.
 
-As in {cite}`zhang2016colorful` and {cite}`iizuka2016let`, the network sees a photo's
-lightness ``L`` resized to its size (:func:`model_shape`); its ``ab`` is upsampled bilinearly
-and recombined, in bands, with the full-resolution ``L``: the output keeps the input's size
-and detail.  :func:`colorize_paths` runs folders as a pipeline (two threads read ahead, photos
-of one model-side shape share a forward pass, a thread writes behind, atomically) mirroring
-the input tree (:func:`colorutils.files.plan_outputs`) and keeping outputs already there
-unless ``overwrite``.  Photo files are read and written by :mod:`colorutils.files`.
+The network sees the photo's lightness ``L`` at :func:`model_shape`; its ``ab`` is upsampled
+bilinearly and recombined in bands with the full-resolution ``L``, so the output keeps the
+input's size and detail {cite}`zhang2016colorful` {cite}`iizuka2016let`. :func:`colorize_paths`
+pipelines folders: two threads read ahead, photos of one model-side shape share a forward pass,
+a thread writes behind (atomically, by :mod:`colorutils.files`).
 """
 
 from __future__ import annotations
@@ -53,9 +51,9 @@ def check_temperature(temperature: float | None) -> float:
 
 
 def open_colorizer(model_path: str | os.PathLike | None = None, size: int | None = None):
-    """:func:`colorutils.inference.load_colorizer` (default: the shipped photo model,
-    :data:`colorutils.files.PHOTO_MODEL`), the path checked before TensorFlow loads;
-    ``size`` overrides the recorded training size."""
+    """:func:`colorutils.inference.load_colorizer` of ``model_path`` (default: the shipped
+    :data:`colorutils.files.PHOTO_MODEL`), checked before TensorFlow loads; ``size`` overrides
+    its training size."""
     path = pathlib.Path(files.PHOTO_MODEL if model_path is None else model_path).expanduser()
     if not path.exists():
         raise UserError(f"--model {str(path)!r} does not exist; give a run folder "
@@ -73,16 +71,20 @@ def model_shape(height: int, width: int, size: int, model=None) -> tuple[int, in
     >>> model_shape(3, 5000, 32)
     (16, 128)
     """
-    if model is not None:
-        fixed = tuple(model.inputs[0].shape[1:3])
-        if all(isinstance(d, int) for d in fixed):
-            return int(fixed[0]), int(fixed[1])
+    fixed = () if model is None else tuple(model.inputs[0].shape[1:3])
+    if fixed and all(isinstance(d, int) for d in fixed):
+        return fixed
     scale = min(size / min(height, width), _MAX_ASPECT * size / max(height, width))
+    return tuple(max(_SIZE_MULTIPLE, int(round(n * scale / _SIZE_MULTIPLE)) * _SIZE_MULTIPLE)
+                 for n in (height, width))
 
-    def snap(n):
-        return max(_SIZE_MULTIPLE, int(round(n * scale / _SIZE_MULTIPLE)) * _SIZE_MULTIPLE)
 
-    return snap(height), snap(width)
+def _check_colorizer(model) -> None:
+    """:func:`colorutils.inference.check_colorizer`, TensorFlow imported quietly first."""
+    files.import_tf_quietly()
+    from colorutils import inference  # start-up: after the quiet TensorFlow import
+
+    inference.check_colorizer(model)
 
 
 def _colorize_batch(model, lightnesses: Sequence[np.ndarray], size: int,
@@ -126,13 +128,10 @@ def colorize_array(model, image: np.ndarray, size: int, temperature: float | Non
                    method: str = "annealed_mean", space: str | None = None,
                    return_gray: bool = False):
     """Colorize one photo (gray ``[H, W]`` uint8/uint16, or RGB uint8 / float in [0, 1], reduced
-    to its lightness) at model size ``size``: uint8 RGB of the input's size (and its gray
-    version if ``return_gray``).  ``method`` decodes a classification model, ``space`` is a
-    regression model's (default: the colorizer's own)."""
-    files.import_tf_quietly()
-    from colorutils import inference  # start-up: after the quiet TensorFlow import
-
-    inference.check_colorizer(model)
+    to its lightness) at model size ``size``: uint8 RGB of its size (and its gray version if
+    ``return_gray``). ``method`` decodes a classification model; ``space`` is a regression
+    model's (default: the colorizer's own)."""
+    _check_colorizer(model)
     return _colorize_batch(model, [files.lightness(image)], size, temperature, method=method,
                            space=space, return_gray=return_gray)[0]
 
@@ -146,23 +145,17 @@ def colorize_file(model, path: str | os.PathLike, out_dir: str | os.PathLike, si
     ``compare`` also gray | colorized side by side) and return the output path; an existing
     output is kept unless ``overwrite``."""
     path = pathlib.Path(path)
-    default_main, default_compare = files.output_paths(path.name, out_dir, fmt)
-    output = pathlib.Path(output) if output is not None else default_main
-    compare_output = (pathlib.Path(compare_output) if compare_output is not None
-                      else default_compare)
-    for target in (output, compare_output) if compare else (output,):
+    main, side = files.output_paths(path.name, out_dir, fmt)
+    output = main if output is None else pathlib.Path(output)
+    side = (side if compare_output is None else pathlib.Path(compare_output)) if compare else None
+    for target in filter(None, (output, side)):
         if target.resolve() == path.resolve():
             raise ValueError(f"output {target} would overwrite the input; choose another --out.")
-    files.import_tf_quietly()
-    from colorutils import inference  # start-up: after the quiet TensorFlow import
-
-    inference.check_colorizer(model)
+    _check_colorizer(model)
     L = files.lightness(files.read_image(path))  # the decoded photo is freed: only L is kept
-    result = _colorize_batch(model, [L], size, temperature, space=space,
-                             return_gray=compare)[0]
+    result = _colorize_batch(model, [L], size, temperature, space=space, return_gray=compare)[0]
     del L
-    return files.save_result(result, output, compare_output if compare else None, fmt,
-                             overwrite)
+    return files.save_result(result, output, side, fmt, overwrite)
 
 
 @dataclasses.dataclass
@@ -183,8 +176,7 @@ class ColorizeReport:
         total = len(self.outputs) + len(self.failures) + len(self.kept) + len(self.unwritten)
         line = f"colorized {len(self.outputs)} of {total} images into {out_dir}"
         if self.kept:
-            line += (f"; {len(self.kept)} colorized there before, kept (--overwrite redoes "
-                     "them)")
+            line += f"; {len(self.kept)} colorized there before, kept (--overwrite redoes them)"
         if self.failures:
             line += f"; {len(self.failures)} skipped (unreadable, listed above)"
         if self.unwritten:
@@ -224,12 +216,28 @@ def _batches(read, size: int, model):
         yield "batch", batch
 
 
-def _run_plan(model, todo, size, temperature, *, fmt, compare, overwrite, space, report, say,
-              bar) -> None:
-    """Read ahead, colorize batch by batch, write behind; outcomes go into ``report``."""
-    with concurrent.futures.ThreadPoolExecutor(2) as readers, \
+def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                   size: int, temperature: float | None = None, *, fmt: str = "png",
+                   compare: bool = False, progress: bool | None = None, log=None,
+                   space: str | None = None, overwrite: bool = False) -> ColorizeReport:
+    """Colorize the photos in ``inputs`` (files, folders) into ``out_dir``, mirroring the input
+    tree and keeping outputs already there unless ``overwrite``; unreadable inputs and unwritable
+    outputs are skipped and told to ``log`` (default: stderr). A progress bar shows on a terminal
+    for several photos unless ``progress=False``."""
+    _check_colorizer(model)
+    temperature = None if temperature is None else check_temperature(temperature)
+    plan = files.plan_outputs(inputs, out_dir, fmt, compare)
+    done = [p for p in plan if not overwrite and p[1].exists() and (not compare or p[2].exists())]
+    report = ColorizeReport([], [], kept=[source for source, _, _ in done])
+    todo = [p for p in plan if p not in done]
+    for folder in {main.parent for _, main, _ in todo}:  # what a killed run left
+        files.remove_stale_temporaries(folder)
+    show = files.enabled() and len(plan) > 1 if progress is None else bool(progress)
+    writes: collections.deque = collections.deque()
+    with files.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar, \
+            concurrent.futures.ThreadPoolExecutor(2) as readers, \
             concurrent.futures.ThreadPoolExecutor(2) as writer:
-        writes: collections.deque = collections.deque()
+        say = log or (lambda msg: bar.write(msg, file=sys.stderr))
 
         def settle(keep: int) -> None:
             while len(writes) > keep or (writes and writes[0][1].done()):
@@ -257,32 +265,6 @@ def _run_plan(model, todo, size, temperature, *, fmt, compare, overwrite, space,
                                                      comp if compare else None, fmt, overwrite)))
             settle(keep=len(item))  # the previous batch is written while this one encodes
         settle(keep=0)
-
-
-def colorize_paths(model, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                   size: int, temperature: float | None = None, *, fmt: str = "png",
-                   compare: bool = False, progress: bool | None = None, log=None,
-                   space: str | None = None, overwrite: bool = False) -> ColorizeReport:
-    """Colorize every photo in ``inputs`` (files and folders) into ``out_dir``, mirroring the
-    input tree; outputs already there are kept unless ``overwrite``.  Unreadable inputs and
-    unwritable outputs are skipped and told to ``log`` (default: a line on stderr).  A
-    progress bar shows on a terminal for several photos unless ``progress=False``."""
-    from colorutils import inference  # start-up: TensorFlow loads with the first photos
-
-    inference.check_colorizer(model)
-    temperature = None if temperature is None else check_temperature(temperature)
-    plan = files.plan_outputs(inputs, out_dir, fmt, compare)
-    done = [p for p in plan if not overwrite and p[1].exists()
-            and (not compare or p[2].exists())]
-    report = ColorizeReport([], [], kept=[source for source, _, _ in done])
-    todo = [p for p in plan if p not in done]
-    for folder in {main.parent for _, main, _ in todo}:  # what a killed run left
-        files.remove_stale_temporaries(folder)
-    show = files.enabled() and len(plan) > 1 if progress is None else bool(progress)
-    with files.bar(total=len(todo), desc="colorizing", unit="photo", show=show) as bar:
-        say = log or (lambda msg: bar.write(msg, file=sys.stderr))
-        _run_plan(model, todo, size, temperature, fmt=fmt, compare=compare,
-                  overwrite=overwrite, space=space, report=report, say=say, bar=bar)
     return report
 
 

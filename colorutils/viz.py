@@ -1,8 +1,6 @@
-"""The chapters' shared figures (each returns its titled matplotlib ``Figure``), the choice of
-their photos (:func:`pick_photos`) and the numbers passed to the prose (:func:`glue`).
-
-The model diagrams are in :mod:`colorutils.models`.
-"""
+"""The chapters' shared figures (each returns its titled matplotlib ``Figure``; the model
+diagrams are in :mod:`colorutils.models`), their photos (:func:`pick_photos`) and the numbers
+passed to the prose (:func:`glue`)."""
 
 from __future__ import annotations
 
@@ -56,14 +54,13 @@ def pick_photos(total: int, k: int = _MAX_COLUMNS, labels=None) -> np.ndarray:
               if k <= len(classes) else np.resize(classes, k))
     for j, cls in enumerate(chosen):
         members = [i for i in np.flatnonzero(labels == cls) if i not in picked]
-        if not members:
-            continue
-        picked.append(int(members[round(j / max(k - 1, 1) * (len(members) - 1))]))
+        if members:
+            picked.append(int(members[round(j / max(k - 1, 1) * (len(members) - 1))]))
     return np.asarray(picked, dtype=int)
 
 
 def _draw(ax, image, cmap_gray: str) -> None:
-    """Show an (H, W), (H, W, 1) or (H, W, 3) image on ``ax``: uint8, or floats clipped to [0, 1]."""
+    """Show an (H, W), (H, W, 1) or (H, W, 3) image: uint8, or floats clipped to [0, 1]."""
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -111,17 +108,16 @@ def compare_rows(rows: Mapping[str, Sequence], title: str | None = None, size: f
     ncols = min(max_cols, _MAX_COLUMNS, min(len(rows[k]) for k in labels))
     if ncols == 0:
         raise ValueError("every row must hold at least one image")
-    fig, axes = plt.subplots(len(labels), ncols,
-                             figsize=(size * ncols + 1.4, size * len(labels) + (0.5 if title else 0.1)),
+    height = size * len(labels) + (0.5 if title else 0.1)
+    fig, axes = plt.subplots(len(labels), ncols, figsize=(size * ncols + 1.4, height),
                              squeeze=False)
     for r, label in enumerate(labels):
         for c in range(ncols):
-            ax = axes[r, c]
-            _draw(ax, rows[label][c], "gray")
-            ax.set(xticks=[], yticks=[])
-            if c == 0:  # horizontal, wrapped: long labels stay beside their row
-                ax.set_ylabel(textwrap.fill(label, 14), fontsize=9, rotation=0,
-                              ha="right", va="center", labelpad=6)
+            _draw(axes[r, c], rows[label][c], "gray")
+            axes[r, c].set(xticks=[], yticks=[])
+        # horizontal, wrapped: long labels stay beside their row
+        axes[r, 0].set_ylabel(textwrap.fill(label, 14), fontsize=9, rotation=0, ha="right",
+                              va="center", labelpad=6)
     if title:
         fig.suptitle(title)
     fig.tight_layout(w_pad=0.3, h_pad=0.3)
@@ -159,8 +155,7 @@ def plot_ab_gamut(lightness: Sequence[float] = (25, 50, 75, 90), extent: float |
         ax.axhline(0, color="0.6", lw=0.5)
         ax.axvline(0, color="0.6", lw=0.5)
         ax.set_title(f"L = {L:g}: {inside.mean():.0%} in gamut", fontsize=9)
-        ax.set_xlabel("a (green - red)")
-        ax.set_ylabel("b (blue - yellow)")
+        ax.set(xlabel="a (green - red)", ylabel="b (blue - yellow)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -186,9 +181,7 @@ def plot_ab_histogram(ab, bin_size: float = 4.0, extent: float | None = None,
         grid = np.linspace(-extent, extent, 201)
         ax.contour(grid, grid, inside[::-1].astype(float), levels=[0.5], colors="red",
                    linewidths=0.8)
-    ax.set_aspect("equal")
-    ax.set_xlabel("a (green - red)")
-    ax.set_ylabel("b (blue - yellow)")
+    ax.set(aspect="equal", xlabel="a (green - red)", ylabel="b (blue - yellow)")
     ax.set_title(title + ("" if lightness_outline is None
                           else f"\nred: sRGB gamut at L = {lightness_outline:g}"), fontsize=9)
     fig.tight_layout()
