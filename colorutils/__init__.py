@@ -2,7 +2,7 @@
 
 import time
 
-__version__ = "0.5.1"
+__version__ = "0.5.2"
 #: ``time.perf_counter()`` when the package was first imported: a chapter's clock (it imports
 #: colorutils in its first cells), read by :func:`colorutils.train.cost_line`.
 IMPORTED_AT = time.perf_counter()
