@@ -59,7 +59,7 @@ OVERRIDES: dict[str, dict] = {
 }
 
 #: Code that trains a model: a chapter containing it must have a row in OVERRIDES.
-TRAINS = re.compile(r"\btrain\.fit\(|\bstudies\.")
+TRAINS = re.compile(r"\btrain\.fit\(|\bstudy\.train\(|\bexperiments\.train_(best|model)\(")
 
 
 def cells(path: pathlib.Path) -> list[dict]:
