@@ -14,8 +14,8 @@ the clothing10 test split, resized to the model's 32 px). Three figures
 
 The goal is measured on the colour photos of each set (``evaluation.quality_figures``): the
 gray ones (every |a| and |b| within 5 Lab units, the colour prior's rule) have no colour to
-predict and the gray image reproduces them at about 100 dB; the figures on all photos are
-printed and recorded beside.
+predict and the gray image reproduces them almost exactly (85 dB on average on CIFAR-10's
+test split); the figures on all photos are printed and recorded beside.
 
 No published model meets all three (Zhang et al. trade PSNR for colour on purpose). The script
 also shows what moves the recipe along the trade-off: the decoding temperature and the chroma

@@ -242,7 +242,7 @@ def test_baselines_on_real_photos_show_the_metrics_disagree():
 
 def test_quality_figures_measure_the_goal_on_colour_photos_only():
     """A gray photo (every |a|, |b| within quantize.GRAY_THRESHOLD) is left out of the goal:
-    the gray image reproduces it exactly (about 100 dB), which would swamp the mean PSNR."""
+    the gray image reproduces it almost exactly, which would swamp the mean PSNR."""
     import keras
 
     from colorutils import losses, models, quantize
