@@ -28,7 +28,8 @@ from colorutils import color, files, inference, metrics, quantize
 
 __all__ = ["Table", "summarize", "compare", "summarize_records", "summary_table", "plot_seeds",
            "METRIC_LABELS", "direction", "goodness", "evaluate", "dataset_mean_ab",
-           "rebalancing_weights", "QualityGoal", "choose_recipe", "quality_figures"]
+           "rebalancing_weights", "QualityGoal", "choose_recipe", "quality_against_gray",
+           "quality_figures"]
 
 #: How a column ranks its values: higher, lower or closest to 1 is best.
 DIRECTIONS = {"max": "↑", "min": "↓", "one": "→1"}
@@ -802,12 +803,21 @@ def quality_of(l_norm, ab_true, ab_pred, rgb_true=None) -> dict:
             "auc": float(np.mean(metrics.auc_accuracy(ab_true, ab_pred).numpy()))}
 
 
-def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
-                    smooth_sigma: float | None = None, batch_size: int = 64,
-                    colour_only: bool = True) -> dict:
+def _colour_mask(ab_true, colour_only: bool) -> np.ndarray:
+    """The photos the goal reads (:func:`quantize.colour_photos`, or all), never none."""
+    keep = (quantize.colour_photos(ab_true).numpy() if colour_only
+            else np.ones(len(ab_true), bool))
+    if not keep.any():
+        raise ValueError(f"all {len(ab_true)} photos are gray (no |a| or |b| above "
+                         f"{quantize.GRAY_THRESHOLD:g}): the goal needs colour photos, or pass "
+                         "colour_only=False.")
+    return keep
+
+
+def quality_against_gray(l_norm, ab_true, ab_pred, *, colour_only: bool = True) -> dict:
     """``{"model": figures, "gray": figures, "goal": QualityGoal, "photos": n, "gray_photos":
-    m}`` of a colorizer and of the gray image on the same photos, figures being
-    ``colorfulness_ratio``, ``psnr``, ``auc``.
+    m}`` of a colorization ``ab_pred`` and of the gray image on the same photos, figures being
+    ``colorfulness_ratio``, ``psnr``, ``auc`` (:func:`quality_of`).
 
     With ``colour_only`` (the goal's rule) the ``m`` gray photos (:func:`quantize.colour_photos`
     false) are left out: there is no colour to predict on them, and the gray image reproduces
@@ -815,16 +825,9 @@ def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
     rest in the mean of per-photo decibels; Larsson et al. test on photos without the grayscale
     ones {cite}`larsson2016learning`.
     """
-    l_norm, ab_true = np.asarray(l_norm), np.asarray(ab_true)
-    keep = (quantize.colour_photos(ab_true).numpy() if colour_only
-            else np.ones(len(ab_true), bool))
-    if not keep.any():
-        raise ValueError(f"all {len(ab_true)} photos are gray (no |a| or |b| above "
-                         f"{quantize.GRAY_THRESHOLD:g}): the goal needs colour photos, or pass "
-                         "colour_only=False.")
-    l_norm, ab_true = l_norm[keep], ab_true[keep]
-    ab_pred = inference.as_colorizer(model).predict_ab(
-        l_norm, temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)
+    l_norm, ab_true, ab_pred = np.asarray(l_norm), np.asarray(ab_true), np.asarray(ab_pred)
+    keep = _colour_mask(ab_true, colour_only)
+    l_norm, ab_true, ab_pred = l_norm[keep], ab_true[keep], ab_pred[keep]
     rgb_true = color.recombine(l_norm, ab_true).numpy()
     out = {}
     for name, ab in (("model", ab_pred), ("gray", np.zeros_like(ab_true))):
@@ -834,4 +837,19 @@ def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
                               out["model"]["psnr"] - out["gray"]["psnr"],
                               out["model"]["auc"] - out["gray"]["auc"])
     out["photos"], out["gray_photos"] = int(keep.sum()), int((~keep).sum())
+    return out
+
+
+def quality_figures(model, l_norm, ab_true, *, temperature: float | None = None,
+                    smooth_sigma: float | None = None, batch_size: int = 64,
+                    colour_only: bool = True) -> dict:
+    """:func:`quality_against_gray` of ``model`` (any colorizer,
+    :func:`colorutils.inference.as_colorizer`) decoded at ``temperature`` and
+    ``smooth_sigma`` (None: its defaults); only the photos the goal reads are predicted."""
+    l_norm, ab_true = np.asarray(l_norm), np.asarray(ab_true)
+    keep = _colour_mask(ab_true, colour_only)
+    ab_pred = inference.as_colorizer(model).predict_ab(
+        l_norm[keep], temperature=temperature, smooth_sigma=smooth_sigma, batch_size=batch_size)
+    out = quality_against_gray(l_norm[keep], ab_true[keep], ab_pred, colour_only=False)
+    out["gray_photos"] = int((~keep).sum())
     return out

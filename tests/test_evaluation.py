@@ -266,6 +266,8 @@ def test_quality_figures_measure_the_goal_on_colour_photos_only():
     np.testing.assert_allclose(figures["model"]["psnr"], expected["psnr"], rtol=1e-5)
     np.testing.assert_allclose(figures["goal"].psnr_gap, expected["psnr"] - gray["psnr"],
                                rtol=1e-4)
+    decoded = evaluation.quality_against_gray(l_norm, ab, pred)  # a colorization given as ab
+    assert decoded["goal"] == figures["goal"] and decoded["gray_photos"] == 2
     every = evaluation.quality_figures(model, l_norm, ab, colour_only=False)
     assert (every["photos"], every["gray_photos"]) == (6, 0)
     assert every["goal"].psnr_gap < figures["goal"].psnr_gap - 1, (
